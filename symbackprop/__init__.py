@@ -1,0 +1,65 @@
+"""symbackprop: backpropagation made visible -- symbolic derivations, compiled and checked."""
+
+from __future__ import annotations
+
+from symbackprop.activations import ACTIVATIONS, Activation, get_activation, register_activation
+from symbackprop.derive import BlameShare, Derivation, Equation, Path, Stage, Step, derive
+from symbackprop.errors import (
+    NumericError,
+    ParseError,
+    ShapeError,
+    SpecError,
+    SymbackpropError,
+    SymbackpropWarning,
+    UnknownNameError,
+)
+from symbackprop.evaluation import Evaluation
+from symbackprop.gradcheck import GradcheckResult, GradcheckRow, Verdict, gradcheck
+from symbackprop.losses import LOSSES, Loss, get_loss, register_loss
+from symbackprop.network import Architecture, Assignment, Network, NodeKind, Program, mlp
+from symbackprop.numeric import CompiledNetwork, compile
+from symbackprop.rulebook import Rule
+from symbackprop.train import TrainResult, train
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ACTIVATIONS",
+    "LOSSES",
+    "Activation",
+    "Architecture",
+    "Assignment",
+    "BlameShare",
+    "CompiledNetwork",
+    "Derivation",
+    "Equation",
+    "Evaluation",
+    "GradcheckResult",
+    "GradcheckRow",
+    "Loss",
+    "Network",
+    "NodeKind",
+    "NumericError",
+    "ParseError",
+    "Path",
+    "Program",
+    "Rule",
+    "ShapeError",
+    "SpecError",
+    "Stage",
+    "Step",
+    "SymbackpropError",
+    "SymbackpropWarning",
+    "TrainResult",
+    "UnknownNameError",
+    "Verdict",
+    "compile",
+    "derive",
+    "get_activation",
+    "get_loss",
+    "gradcheck",
+    "mlp",
+    "register_activation",
+    "register_loss",
+    "train",
+]

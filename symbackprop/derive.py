@@ -1,0 +1,462 @@
+"""The reverse sweep: a Network's program -> an immutable Derivation of every gradient.
+
+Derivation engine. Forward steps copy the program; the loss step states one sample's loss;
+then, walking the program backwards, each node's adjoint dL/d(node) is written as a named
+symbol in terms of the adjoints of the nodes it feeds (the multivariable chain rule), each
+local derivative coming from :func:`symbackprop.rules.differentiate`. For a layered network
+the adjoint of an activation a is folded into the delta of its z, as in BP1/BP2:
+delta^(l)_j = (sum_k w^(l+1)_kj delta^(l+1)_k) sigma'(z^(l)_j). No strings here: renderers
+turn the steps into text.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
+
+import sympy as sp
+
+from symbackprop import notation
+from symbackprop.errors import UnknownNameError, unknown_name
+from symbackprop.losses import get_loss
+from symbackprop.network import Assignment, Network, NodeKind
+from symbackprop.rulebook import Rule
+from symbackprop.rules import LocalDerivative, differentiate
+
+if TYPE_CHECKING:
+    from symbackprop.evaluation import Evaluation
+
+LOSS = sp.Symbol(notation.LOSS)
+LEARNING_RATE = sp.Symbol(notation.LEARNING_RATE)
+
+
+class Stage(enum.Enum):
+    """Where a step sits in the story: forward pass, loss, backward pass, gradients, update."""
+
+    FORWARD = "forward"
+    LOSS = "loss"
+    ADJOINT = "adjoint"
+    GRADIENT = "gradient"
+    UPDATE = "update"
+
+
+@dataclass(frozen=True, slots=True)
+class Path:
+    """One downstream use of a node: blame flowing back from ``via`` (adjoint x local)."""
+
+    via: sp.Symbol  # the node fed (z2_1), or L
+    adjoint: sp.Expr  # dL/d(via): a named adjoint (delta2_1), or 1 for the loss itself
+    local: sp.Expr  # d(via)/d(node) in named intermediates (w2_1_1)
+    rules: tuple[Rule, ...]
+
+    @property
+    def term(self) -> sp.Expr:
+        return self.adjoint * self.local
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """One line ``lhs = rhs`` of a derivation, with the rules it cites and what it uses.
+
+    ``chain`` is the step in Leibniz form (dL/da * da/dz); ``factors`` is ``rhs`` as the
+    textbook's product (dL/da, sigma'(z)); ``paths`` is the blame split of an adjoint or a
+    gradient; ``terms`` are the loss's per-output terms.
+    """
+
+    lhs: sp.Symbol
+    rhs: sp.Expr
+    stage: Stage
+    layer: int | None
+    rules: tuple[Rule, ...] = ()
+    depends_on: tuple[sp.Symbol, ...] = ()
+    paths: tuple[Path, ...] = ()
+    factors: tuple[sp.Expr, ...] = ()
+    chain: sp.Expr | None = None
+    terms: tuple[sp.Expr, ...] = ()
+    node: sp.Symbol | None = None  # the node or parameter an adjoint / gradient / update is of
+
+
+@dataclass(frozen=True, slots=True)
+class Equation:
+    """One of the layer-view equations (forward, BP1-BP4) of a layered network."""
+
+    label: str  # "forward", "BP1", "BP2", "BP3", "BP4"
+    layer: int
+    lhs: sp.Basic
+    rhs: sp.Basic
+
+
+@dataclass(frozen=True, slots=True)
+class BlameShare:
+    """One path of a delta's blame split: the term, and its value and share when evaluated."""
+
+    via: sp.Symbol
+    term: sp.Expr
+    value: float | None = None
+    share: float | None = None  # value / (sum of the path values)
+
+
+@dataclass(frozen=True, slots=True)
+class Derivation:
+    """Every step of backpropagation through one network, as SymPy data.
+
+    The loss of a batch is the mean of the per-sample losses, and every gradient is the mean
+    of the per-sample gradients (``batch_mean`` is always True; a single sample gives the
+    textbook value).
+    """
+
+    network: Network
+    steps: tuple[Step, ...]
+    frozen: tuple[str, ...] = ()
+    batch_mean: bool = True
+    _by_name: Mapping[str, Step] = field(default_factory=dict, repr=False, compare=False)
+    # Compiled NumPy functions of this derivation, made on first evaluate() (a cache only).
+    _compiled: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_by_name", {step.lhs.name: step for step in self.steps})
+
+    # --- looking steps up ------------------------------------------------------------------
+    def step(self, name: str) -> Step:
+        """Return the step whose left side is ``name`` (z2_1, delta2_1, dL_dw2_1_1, L, ...)."""
+        found = self._by_name.get(name)
+        if found is None:
+            raise unknown_name("step", name, self._by_name)
+        return found
+
+    def stage(self, stage: Stage) -> tuple[Step, ...]:
+        return tuple(step for step in self.steps if step.stage is stage)
+
+    def gradient(self, name: str) -> sp.Expr:
+        """Return dL/d(name) for a parameter, in named intermediates (delta2_1 a1_1)."""
+        return self._gradient_step(name).rhs
+
+    def _gradient_step(self, name: str) -> Step:
+        step = self._by_name.get(notation.gradient_name(name))
+        if step is None or step.stage is not Stage.GRADIENT:
+            raise unknown_name("parameter", name, self.network.parameter_names())
+        return step
+
+    def expanded(self, name: str) -> sp.Expr:
+        """Return a step (or a parameter's gradient) with every named intermediate substituted.
+
+        The result is in parameters, inputs and targets only; it can be large for deep nets.
+        """
+        step = self._by_name.get(name) or self._gradient_step(name)
+        expr = step.rhs
+        index = self.steps.index(step)
+        for earlier in reversed(self.steps[:index]):
+            if earlier.lhs in expr.free_symbols:
+                expr = expr.xreplace({earlier.lhs: earlier.rhs})
+        return expr
+
+    def equations(self) -> tuple[Equation, ...]:
+        """Return the layer view: forward equations and BP1-BP4 in matrix form."""
+        from symbackprop.equations import layer_equations
+
+        return layer_equations(self.network)
+
+    # --- numbers ---------------------------------------------------------------------------
+    def evaluate(
+        self,
+        params: Mapping[str, Any],
+        x: Any,
+        y: Any,
+        learning_rate: float | None = None,
+    ) -> Evaluation:
+        """Return the number for every node, adjoint, gradient (and update, given eta)."""
+        from symbackprop.evaluation import evaluate
+
+        return evaluate(self, params, x, y, learning_rate)
+
+    def blame(self, name: str, evaluation: Evaluation | None = None) -> tuple[BlameShare, ...]:
+        """Split an adjoint (or gradient) into its downstream paths, with values if evaluated."""
+        step = self.step(name)
+        if not step.paths:
+            raise UnknownNameError(f"{name!r} has no blame split; pass a delta or an adjoint")
+        if evaluation is None:
+            return tuple(BlameShare(p.via, p.term) for p in step.paths)
+        values = evaluation.path_values(name)
+        total = sum(values)
+        return tuple(
+            BlameShare(p.via, p.term, v, (v / total) if total != 0 else None)
+            for p, v in zip(step.paths, values, strict=True)
+        )
+
+    # --- text ------------------------------------------------------------------------------
+    def to_markdown(self, evaluation: Evaluation | None = None) -> str:
+        """Return the derivation as Markdown with $...$ math (numbers when evaluated)."""
+        from symbackprop.text import derivation_markdown
+
+        return derivation_markdown(self, evaluation)
+
+    def to_latex(self, evaluation: Evaluation | None = None) -> str:
+        """Return the derivation as a LaTeX fragment (align* blocks)."""
+        from symbackprop.text import derivation_latex
+
+        return derivation_latex(self, evaluation)
+
+    def to_text(self, evaluation: Evaluation | None = None) -> str:
+        """Return the derivation as Unicode terminal text."""
+        from symbackprop.text import derivation_text
+
+        return derivation_text(self, evaluation)
+
+    def _repr_latex_(self) -> str:
+        return self.to_latex()
+
+
+# --- the sweep -------------------------------------------------------------------------------
+def derive(network: Network, freeze: Iterable[str] = ()) -> Derivation:
+    """Run the reverse sweep over a network's program and return its Derivation.
+
+    ``freeze`` names parameters gradient descent leaves alone (Mazur's biases): they get a
+    gradient step but no update step.
+    """
+    frozen = tuple(freeze)
+    known = set(network.parameter_names())
+    for name in frozen:
+        if name not in known:
+            raise unknown_name("parameter to freeze", name, known)
+    sweep = _Sweep(network)
+    steps = sweep.forward_steps() + sweep.adjoint_steps() + sweep.gradient_steps()
+    steps += _update_steps(network, frozen)
+    return Derivation(network, tuple(_with_dependencies(steps)), frozen)
+
+
+class _Sweep:
+    """The state of one reverse sweep: consumers, live nodes, adjoints found so far."""
+
+    def __init__(self, network: Network) -> None:
+        self.network = network
+        program = network.program
+        self.assignments = program.assignments
+        self.params = frozenset(program.params)
+        self.definition: dict[sp.Symbol, Assignment] = {a.lhs: a for a in self.assignments}
+        # sigma(z) -> a: lets a local derivative reuse the name of a value already computed.
+        self.names = {a.rhs: a.lhs for a in self.assignments if not a.rhs.is_Symbol}
+        self.consumers = _consumers(self.assignments, program.loss_terms)
+        self.live = _live_nodes(self.assignments, program.loss)
+        self.adjoint: dict[sp.Symbol, sp.Expr] = {}
+        self.inline_paths: dict[sp.Symbol, tuple[Path, ...]] = {}
+
+    def forward_steps(self) -> list[Step]:
+        steps = [
+            Step(a.lhs, a.rhs, Stage.FORWARD, a.layer, node=a.lhs)
+            for a in self.assignments
+        ]
+        terms = self.network.program.loss_terms
+        steps.append(Step(LOSS, sp.Add(*terms), Stage.LOSS, None, terms=terms))
+        return steps
+
+    def adjoint_steps(self) -> list[Step]:
+        steps = []
+        for assignment in reversed(self.assignments):
+            node = assignment.lhs
+            if node not in self.live:
+                continue
+            step = self._adjoint_step(assignment)
+            if step is not None:
+                steps.append(step)
+        if self.network.is_layered:
+            # Layer by layer from the output, neurons in order (delta2_1 before delta2_2):
+            # every delta of a layer needs only the layer after it, so the order is free.
+            order = {a.lhs: i for i, a in enumerate(self.assignments)}
+            steps.sort(key=lambda s: (-(s.layer or 0), order[s.node] if s.node else 0))
+        return steps
+
+    def gradient_steps(self) -> list[Step]:
+        steps = []
+        for param in self.network.program.params:
+            paths = self._paths(param)
+            rhs = sp.Add(*[p.term for p in paths])
+            steps.append(
+                Step(
+                    sp.Symbol(notation.gradient_name(param.name)),
+                    rhs,
+                    Stage.GRADIENT,
+                    _common_layer(self.definition.get(p.via) for p in paths),
+                    _cited(paths, many=len(paths) > 1),
+                    paths=paths,
+                    factors=(paths[0].adjoint, paths[0].local) if len(paths) == 1 else (rhs,),
+                    chain=_leibniz(paths, param),
+                    node=param,
+                )
+            )
+        return steps
+
+    # --- one adjoint -----------------------------------------------------------------------
+    def _adjoint_step(self, assignment: Assignment) -> Step | None:
+        node = assignment.lhs
+        fused = self._fused_output_delta(assignment)
+        if fused is not None:
+            return fused
+        paths = self._paths(node)
+        if assignment.kind is NodeKind.ACTIVATION:
+            # Folded into its z's delta (BP1/BP2 form): keep the paths, name no symbol.
+            self.inline_paths[node] = paths
+            self.adjoint[node] = sp.Add(*[p.term for p in paths])
+            return None
+        symbol = _adjoint_symbol(assignment)
+        users = [c for c in self.consumers.get(node, ()) if c in self.live or c == LOSS]
+        if len(users) == 1 and users[0] in self.inline_paths:
+            step = self._through_activation(assignment, symbol, users[0])
+        else:
+            rhs = sp.Add(*[p.term for p in paths])
+            factors = (paths[0].adjoint, paths[0].local) if len(paths) == 1 else (rhs,)
+            rules = _cited(paths, many=len(paths) > 1)
+            step = Step(symbol, rhs, Stage.ADJOINT, assignment.layer, rules, (), paths, factors)
+            step = replace(step, chain=_leibniz(paths, node), node=node)
+        self.adjoint[node] = symbol
+        return step
+
+    def _through_activation(self, assignment: Assignment, symbol: sp.Symbol, a: sp.Symbol) -> Step:
+        """delta = (sum of the paths reaching a) * da/dz: the BP1/BP2 form of a neuron's delta."""
+        z = assignment.lhs
+        paths = self.inline_paths[a]
+        outer = self.adjoint[a]
+        local = self._local(self.definition[a].rhs, z)
+        rules = (Rule.CHAIN,) + _cited(paths, many=len(paths) > 1) + local.rules
+        return Step(
+            symbol,
+            outer * local.expr,
+            Stage.ADJOINT,
+            assignment.layer,
+            tuple(dict.fromkeys(rules)),
+            paths=paths,
+            factors=(outer, local.expr),
+            chain=sp.Derivative(LOSS, a, evaluate=False) * sp.Derivative(a, z, evaluate=False),
+            node=z,
+        )
+
+    def _fused_output_delta(self, assignment: Assignment) -> Step | None:
+        """delta^(L)_j = a_j - y_j where the loss and the output activation cancel."""
+        arch = self.network.architecture
+        if arch is None or assignment.kind is not NodeKind.PRE_ACTIVATION:
+            return None
+        if assignment.layer != arch.depth:
+            return None
+        rule = get_loss(arch.loss).fused_rule(arch.activations[-1])
+        if rule is None:
+            return None
+        j = int(assignment.lhs.name.rsplit("_", 1)[1])
+        a = sp.Symbol(notation.a_name(arch.depth, j))
+        y = sp.Symbol(notation.target_name(j))
+        path = Path(LOSS, sp.Integer(1), a - y, (rule,))
+        self.adjoint[assignment.lhs] = sp.Symbol(notation.delta_name(arch.depth, j))
+        return Step(
+            sp.Symbol(notation.delta_name(arch.depth, j)),
+            a - y,
+            Stage.ADJOINT,
+            assignment.layer,
+            (Rule.CHAIN, rule),
+            paths=(path,),
+            factors=(a - y,),
+            chain=sp.Derivative(LOSS, assignment.lhs, evaluate=False),
+            node=assignment.lhs,
+        )
+
+    def _paths(self, node: sp.Symbol) -> tuple[Path, ...]:
+        paths = []
+        for user in self.consumers.get(node, ()):
+            if user == LOSS:
+                local = self._local(self.network.program.loss, node)
+                paths.append(Path(LOSS, sp.Integer(1), local.expr, local.rules))
+            elif user in self.live:
+                local = self._local(self.definition[user].rhs, node)
+                paths.append(Path(user, self.adjoint[user], local.expr, local.rules))
+        return tuple(paths)
+
+    def _local(self, rhs: sp.Expr, wrt: sp.Symbol) -> LocalDerivative:
+        return differentiate(rhs, wrt, self.names, self.params)
+
+
+def _update_steps(network: Network, frozen: Sequence[str]) -> list[Step]:
+    steps = []
+    for param in network.program.params:
+        if param.name in frozen:
+            continue
+        gradient = sp.Symbol(notation.gradient_name(param.name))
+        steps.append(
+            Step(
+                sp.Symbol(notation.updated_name(param.name)),
+                param - LEARNING_RATE * gradient,
+                Stage.UPDATE,
+                None,
+                (Rule.GRADIENT_DESCENT,),
+                node=param,
+            )
+        )
+    return steps
+
+
+# --- helpers ---------------------------------------------------------------------------------
+def _consumers(
+    assignments: Sequence[Assignment], loss_terms: Sequence[sp.Expr]
+) -> dict[sp.Symbol, list[sp.Symbol]]:
+    """Map each symbol to the nodes whose right side uses it (the loss as L), in program order."""
+    consumers: dict[sp.Symbol, list[sp.Symbol]] = {}
+    for assignment in assignments:
+        for sym in sorted(assignment.rhs.free_symbols, key=sp.default_sort_key):
+            consumers.setdefault(sym, []).append(assignment.lhs)
+    for sym in sorted(sp.Add(*loss_terms).free_symbols, key=sp.default_sort_key):
+        consumers.setdefault(sym, []).append(LOSS)
+    return consumers
+
+
+def _live_nodes(assignments: Sequence[Assignment], loss: sp.Expr) -> set[sp.Symbol]:
+    """Return the symbols the loss depends on (a node off every path to L has adjoint 0)."""
+    live: set[sp.Symbol] = set(loss.free_symbols)
+    for assignment in reversed(assignments):
+        if assignment.lhs in live:
+            live |= assignment.rhs.free_symbols
+    return live
+
+
+def _adjoint_symbol(assignment: Assignment) -> sp.Symbol:
+    if assignment.kind is NodeKind.PRE_ACTIVATION and assignment.layer is not None:
+        j = int(assignment.lhs.name.rsplit("_", 1)[1])
+        return sp.Symbol(notation.delta_name(assignment.layer, j))
+    return sp.Symbol(notation.gradient_name(assignment.lhs.name))
+
+
+def _cited(paths: Sequence[Path], many: bool) -> tuple[Rule, ...]:
+    rules: list[Rule] = [Rule.SUM_OVER_PATHS] if many else []
+    for path in paths:
+        rules += path.rules
+    return tuple(dict.fromkeys(rules))
+
+
+def _leibniz(paths: Sequence[Path], node: sp.Symbol) -> sp.Expr:
+    """Write sum over paths of dL/d(via) * d(via)/d(node), unevaluated."""
+    terms = []
+    for path in paths:
+        if path.via == LOSS:
+            terms.append(sp.Derivative(LOSS, node, evaluate=False))
+        else:
+            terms.append(
+                sp.Mul(
+                    sp.Derivative(LOSS, path.via, evaluate=False),
+                    sp.Derivative(path.via, node, evaluate=False),
+                    evaluate=False,
+                )
+            )
+    return sp.Add(*terms, evaluate=False) if len(terms) > 1 else (terms[0] if terms else sp.S.Zero)
+
+
+def _common_layer(assignments: Iterable[Assignment | None]) -> int | None:
+    layers = {a.layer for a in assignments if a is not None}
+    return layers.pop() if len(layers) == 1 else None
+
+
+def _with_dependencies(steps: list[Step]) -> list[Step]:
+    """Fill each step's depends_on: the symbols of earlier steps its rhs uses."""
+    seen: set[sp.Symbol] = set()
+    done = []
+    for step in steps:
+        used = sorted(step.rhs.free_symbols & seen, key=sp.default_sort_key)
+        done.append(replace(step, depends_on=tuple(used)))
+        seen.add(step.lhs)
+    return done

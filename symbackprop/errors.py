@@ -1,0 +1,51 @@
+"""The one error hierarchy every public function raises for bad input (model layer)."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class SymbackpropError(ValueError):
+    """Base of every error caused by bad input; the CLI prints it as one line and exits 2."""
+
+
+class SpecError(SymbackpropError):
+    """A network spec (TOML or arguments) is malformed."""
+
+
+class ParseError(SymbackpropError):
+    """User text could not be parsed into an expression."""
+
+
+class UnknownNameError(SymbackpropError):
+    """A name (activation, loss, parameter, ...) is not known."""
+
+
+class ShapeError(SymbackpropError):
+    """An array or a parameter set has the wrong shape or the wrong names."""
+
+
+class NumericError(SymbackpropError):
+    """Data or parameters hold NaN/inf, or a computation left the finite range."""
+
+
+class SymbackpropWarning(UserWarning):
+    """Input that is suspicious but valid (e.g. a parameter the loss does not depend on)."""
+
+
+def unknown_name(kind: str, name: str, known: Iterable[str], where: str = "") -> UnknownNameError:
+    """Build an UnknownNameError that lists the known names and suggests the closest one."""
+    known_sorted = sorted(known)
+    suggestion = difflib.get_close_matches(name, known_sorted, n=1, cutoff=0.6)
+    hint = f" (did you mean {suggestion[0]!r})" if suggestion else ""
+    place = f" {where}" if where else ""
+    return UnknownNameError(
+        f"unknown {kind} {shorten(name)!r}{place}; known: {', '.join(known_sorted)}{hint}"
+    )
+
+
+def shorten(text: str, limit: int = 40) -> str:
+    """Shorten a quoted user value so that a message stays on one line."""
+    flat = " ".join(str(text).split())
+    return flat if len(flat) <= limit else flat[: limit - 3] + "..."

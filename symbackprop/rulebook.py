@@ -1,0 +1,35 @@
+"""The closed set of rules a derivation cites, as an enum (model layer; renderers word them)."""
+
+from __future__ import annotations
+
+import enum
+
+
+class Rule(enum.Enum):
+    """A differentiation rule or identity one step of a derivation uses."""
+
+    CHAIN = "chain rule"
+    SUM_OVER_PATHS = "sum over the downstream uses (multivariable chain rule)"
+    SUM = "sum rule"
+    PRODUCT = "product rule"
+    QUOTIENT = "quotient rule"
+    POWER = "power rule"
+    CONSTANT_FACTOR = "constant factor"
+    HALF_CANCELS_TWO = "the 1/2 cancels the 2"
+    MEAN_OVER_OUTPUTS = "mean over the outputs: a factor 1/n"
+    SIGMOID_IDENTITY = "sigma' = sigma (1 - sigma)"
+    TANH_IDENTITY = "tanh' = 1 - tanh^2"
+    RELU_STEP = "relu' is the step 1[z > 0] (taken as 0 at z = 0)"
+    LEAKY_RELU_STEP = "leaky relu' is 1 for z > 0, else 0.01"
+    SOFTPLUS_SIGMOID = "softplus' = sigma"
+    IDENTITY = "the identity's derivative is 1"
+    SOFTMAX_JACOBIAN = "d softmax_i / d z_k = softmax_i (delta_ik - softmax_k)"
+    SOFTMAX_CROSS_ENTROPY = "softmax with cross-entropy: delta = a - y (targets sum to 1)"
+    SIGMOID_CROSS_ENTROPY = "sigmoid with binary cross-entropy: delta = a - y"
+    LOG_DERIVATIVE = "d log u = du / u"
+    EXP_DERIVATIVE = "d e^u = e^u du"
+    ELEMENTARY = "derivative of an elementary function"
+    BIAS_IS_ONE = "a bias's input is 1"
+    WEIGHT_PICKS_INPUT = "a weight picks up its input"
+    WEIGHT_CARRIES_BLAME = "a weighted sum passes blame back along the weight"
+    GRADIENT_DESCENT = "gradient descent: theta <- theta - eta dL/dtheta"
