@@ -243,10 +243,7 @@ class _Sweep:
         self.inline_paths: dict[sp.Symbol, tuple[Path, ...]] = {}
 
     def forward_steps(self) -> list[Step]:
-        steps = [
-            Step(a.lhs, a.rhs, Stage.FORWARD, a.layer, node=a.lhs)
-            for a in self.assignments
-        ]
+        steps = [Step(a.lhs, a.rhs, Stage.FORWARD, a.layer, node=a.lhs) for a in self.assignments]
         terms = self.network.program.loss_terms
         steps.append(Step(LOSS, sp.Add(*terms), Stage.LOSS, None, terms=terms))
         return steps

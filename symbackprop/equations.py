@@ -37,7 +37,7 @@ def _elementwise(activation: str, argument: sp.MatrixSymbol, derivative: bool) -
 
 
 def layer_equations(network: Network) -> tuple[Equation, ...]:
-    """Return z = W a + b, a = f(z), BP1 for the output layer, BP2 for each hidden layer, BP3, BP4."""
+    """Return z = W a + b and a = f(z) per layer, BP1 (output), BP2 (hidden), BP3 and BP4."""
     from symbackprop.derive import LOSS, Equation
 
     arch = network.architecture
@@ -82,6 +82,6 @@ def layer_equations(network: Network) -> tuple[Equation, ...]:
             b_shared = sp.Symbol(notation.bias_name(layer))
             equations.append(Equation("BP3", layer, sp.Derivative(LOSS, b_shared, evaluate=False),
                                       ones.T * delta[layer]))  # fmt: skip
-        gradient_W = sp.Derivative(LOSS, W[layer], evaluate=False)
-        equations.append(Equation("BP4", layer, gradient_W, delta[layer] * a[layer - 1].T))
+        weight_gradient = sp.Derivative(LOSS, W[layer], evaluate=False)
+        equations.append(Equation("BP4", layer, weight_gradient, delta[layer] * a[layer - 1].T))
     return tuple(equations)

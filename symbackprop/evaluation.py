@@ -76,7 +76,7 @@ def evaluate(
     X, Y = data_arrays(network, x, y)
     function, layout = _compiled(derivation)
     program = network.program
-    args = [values_by_name[p.name] for p in program.params]
+    args: list[Any] = [values_by_name[p.name] for p in program.params]
     args += [X[:, k] for k in range(X.shape[1])] + [Y[:, j] for j in range(Y.shape[1])]
     batch = X.shape[0]
     raw = [np.broadcast_to(np.asarray(v, dtype=np.float64), (batch,)) for v in function(*args)]
@@ -121,6 +121,7 @@ def _assemble(
 ) -> Evaluation:
     X, Y = data
     batch = X.shape[0]
+
     def shown(array: Any, mean: bool = False) -> Any:
         if batch == 1:
             return float(array[0])

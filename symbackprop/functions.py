@@ -57,8 +57,11 @@ class Sigmoid(sp.Function):
 
 
 def _sigmoid_numpy(z: FloatArray) -> FloatArray:
-    # exp(-logaddexp(0, -z)) = 1 / (1 + e^-z) without overflow for any finite z.
-    return np.exp(-np.logaddexp(0.0, -np.asarray(z, dtype=np.float64)))
+    # e = exp(-|z|) lies in (0, 1], so it never overflows: sigma(z) = 1 / (1 + e) for z >= 0
+    # and e / (1 + e) for z < 0, one exponential per element.
+    z = np.asarray(z, dtype=np.float64)
+    e = np.exp(-np.abs(z))
+    return np.where(z >= 0, 1.0, e) / (1.0 + e)
 
 
 class Step(sp.Function):
@@ -97,7 +100,9 @@ class Relu(sp.Function):
             raise sp.ArgumentIndexError(self, argindex)
         return Step(self.args[0])
 
-    def _eval_rewrite_as_Max(self, x: sp.Expr, **kwargs: Any) -> sp.Expr:
+    def _eval_rewrite_as_Max(  # noqa: N802 (SymPy looks this name up)
+        self, x: sp.Expr, **kwargs: Any
+    ) -> sp.Expr:
         return sp.Max(x, 0)
 
 

@@ -188,11 +188,15 @@ class Network:
 
     @property
     def n_inputs(self) -> int:
-        return len(self.input_names())
+        if self.architecture is not None:
+            return self.architecture.sizes[0]
+        return len(self.program.inputs)
 
     @property
     def n_outputs(self) -> int:
-        return len(self.target_names())
+        if self.architecture is not None:
+            return self.architecture.sizes[-1]
+        return len(self.program.targets)
 
     def describe(self) -> str:
         """Return a one-line summary, e.g. '2-2-2 MLP, sigmoid/sigmoid, half_sse, shared bias'."""
@@ -344,7 +348,7 @@ def _layered_program(arch: Architecture) -> Program:
         params += layer_params
         activation = get_activation(arch.activations[layer - 1])
         activations = []
-        for j, (z, z_rhs) in enumerate(zs, start=1):
+        for z, z_rhs in zs:
             assignments.append(Assignment(z, z_rhs, NodeKind.PRE_ACTIVATION, layer))
         z_symbols = tuple(z for z, _ in zs)
         for j, z in enumerate(z_symbols, start=1):
@@ -406,9 +410,11 @@ def _from_expressions(
     input_syms = _symbols(inputs, "input")
     target_syms = _symbols(targets, "target")
     defined: dict[str, str] = {}
-    for sym, role in [(s, "parameter") for s in param_syms] + [
-        (s, "input") for s in input_syms
-    ] + [(s, "target") for s in target_syms]:
+    for sym, role in (
+        [(s, "parameter") for s in param_syms]
+        + [(s, "input") for s in input_syms]
+        + [(s, "target") for s in target_syms]
+    ):
         _declare(defined, sym.name, role)
     program: list[Assignment] = []
     for pair in pairs:
@@ -487,5 +493,3 @@ def _warn_unused_parameters(program: Program) -> None:
                 SymbackpropWarning,
                 stacklevel=3,
             )
-
-

@@ -255,9 +255,7 @@ class _LayerBackend:
             if self.arch.bias == "per_neuron":
                 grads[notation.bias_vector_name(layer.index)] = delta.mean(axis=0)  # BP3
             elif self.arch.bias == "shared":
-                grads[notation.bias_vector_name(layer.index)] = np.asarray(
-                    delta.sum(axis=1).mean()
-                )
+                grads[notation.bias_vector_name(layer.index)] = np.asarray(delta.sum(axis=1).mean())
             if layer.index > 1:
                 below = self.layers[layer.index - 2]
                 assert below.prime is not None
@@ -266,9 +264,7 @@ class _LayerBackend:
                 delta = (delta @ W) * below.prime(Z, A)  # BP2
         return loss, grads
 
-    def kink_arguments(
-        self, params: dict[str, FloatArray], X: FloatArray
-    ) -> dict[str, FloatArray]:
+    def kink_arguments(self, params: dict[str, FloatArray], X: FloatArray) -> dict[str, FloatArray]:
         values = self._forward_all(params, X)
         found = {}
         for layer in self.layers:

@@ -8,7 +8,6 @@ worksheets reuse the LaTeX this printer writes.
 from __future__ import annotations
 
 import re
-from typing import Any
 
 import sympy as sp
 from sympy.printing.latex import LatexPrinter
@@ -165,7 +164,6 @@ class TextPrinter(StrPrinter):
         if expr.name in self.values:
             return _shown(self.values[expr.name])
         return notation.unicode_name(expr.name)
-
 
     def _print_Add(self, expr: sp.Add, order: str | None = None) -> str:
         return str(super()._print_Add(sp.Add(*_ordered_terms(expr), evaluate=False), "none"))

@@ -152,7 +152,9 @@ def _chain_line(
     if step.chain is not None:
         line.forms.append((p(step.chain), RULE_WORDS[Rule.CHAIN]))
     rest = tuple(r for r in step.rules if r is not Rule.CHAIN)
-    line.forms.append((_product(step.factors, p) if step.factors else p(step.rhs), rule_words(rest)))
+    line.forms.append(
+        (_product(step.factors, p) if step.factors else p(step.rhs), rule_words(rest))
+    )
     if ev is not None and step.lhs.name in ev.factors:
         factor_values = ev.factor_values(step.lhs.name)
         if all(_is_scalar(v) for v in factor_values):
@@ -194,21 +196,24 @@ def _gradient_section(
         form = p(step.rhs) if plain else _product(step.factors, p)
         numbers = p(step.rhs, values) if values and not step.rhs.is_Symbol else ""
         section.lines.append(
-            Line(p(step.lhs), [(form, rule_words(step.rules))], numbers,
-                 _value(values, step.lhs.name))  # fmt: skip
+            Line(
+                p(step.lhs),
+                [(form, rule_words(step.rules))],
+                numbers,
+                _value(values, step.lhs.name),
+            )  # fmt: skip
         )
     return section
 
 
-def _update_section(
-    d: Derivation, ev: Evaluation, values: dict[str, float], p: Printer
-) -> Section:
+def _update_section(d: Derivation, ev: Evaluation, values: dict[str, float], p: Printer) -> Section:
     section = Section("Update (gradient descent uses what backpropagation computed)")
     shown = {**values, "eta": float(ev.learning_rate or 0.0)}
     for step in d.stage(Stage.UPDATE):
         section.lines.append(
-            Line(p(step.lhs), [(p(step.rhs), "")], p(step.rhs, shown),
-                 _value(values, step.lhs.name))  # fmt: skip
+            Line(
+                p(step.lhs), [(p(step.rhs), "")], p(step.rhs, shown), _value(values, step.lhs.name)
+            )  # fmt: skip
         )
     if d.frozen:
         section.lines.append(Line("", note="not updated (frozen): " + ", ".join(d.frozen)))
@@ -218,7 +223,9 @@ def _update_section(
 def _header(d: Derivation) -> list[str]:
     lines = [d.network.describe()]
     if d.network.is_layered:
-        lines.append("z = weighted input · a = activation · δ = ∂L/∂z, the neuron's share of the blame")
+        lines.append(
+            "z = weighted input · a = activation · δ = ∂L/∂z, the neuron's share of the blame"
+        )
     if any(s.rhs.has(sp.Function("Step")) for s in d.steps) or any(
         "Step" in str(s.rhs) for s in d.stage(Stage.ADJOINT)
     ):

@@ -128,7 +128,7 @@ def _frozen_mask(
     return names_to_layer_arrays(network.architecture, flags)
 
 
-def _batches(n: int, batch_size: int | None, rng: np.random.Generator) -> list[FloatArray]:
+def _batches(n: int, batch_size: int | None, rng: np.random.Generator) -> list[Any]:
     if batch_size is None or batch_size >= n:
         return [np.arange(n)]
     order = rng.permutation(n)

@@ -103,7 +103,9 @@ def _finite_float(value: Any, what: str) -> float:
     try:
         number = float(value)
     except (TypeError, ValueError):
-        raise NumericError(f"{what} is {shorten(repr(value))}, not a number; pass a float") from None
+        raise NumericError(
+            f"{what} is {shorten(repr(value))}, not a number; pass a float"
+        ) from None
     if not np.isfinite(number):
         raise NumericError(f"{what} is {number}; pass a finite value")
     return number

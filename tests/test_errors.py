@@ -165,7 +165,8 @@ def test_a_parameter_the_loss_ignores_is_a_warning_not_an_error():
         warnings.simplefilter("always")
         net = sb.Network.from_expressions([(h, w * x)], (h - y) ** 2, [w, v], [x], [y])
     assert any(
-        issubclass(c.category, SymbackpropWarning) and "'v' does not affect the loss" in str(c.message)
+        issubclass(c.category, SymbackpropWarning)
+        and "'v' does not affect the loss" in str(c.message)
         for c in caught
     )
     grads = sb.compile(net).gradient({"w": 1.0, "v": 2.0}, [1.0], [0.0])

@@ -157,9 +157,7 @@ def test_ten_thousand_steps_reach_the_published_error(which, mazur_net, mazur_ml
         if which == "program"
         else (mazur_mlp, {MAZUR_TO_MLP[k]: v for k, v in MAZUR_PARAMS.items()})
     )
-    result = sb.train(
-        net, params, MAZUR_X, MAZUR_Y, MAZUR_ETA, epochs=10_000, freeze=["b1", "b2"]
-    )
+    result = sb.train(net, params, MAZUR_X, MAZUR_Y, MAZUR_ETA, epochs=10_000, freeze=["b1", "b2"])
     assert result.final_loss == pytest.approx(3.5109e-05, rel=TRAINED_RTOL)
     assert result.params["b1"] == 0.35 and result.params["b2"] == 0.60
     # The parallel rule (the post's stated one): E after 9,999 updates is the published figure.
