@@ -13,8 +13,8 @@ import numpy as np
 import sympy as sp
 
 from symbackprop import functions as fn
-from symbackprop.errors import unknown_name
 from symbackprop.functions import FloatArray
+from symbackprop.registry import Registry
 from symbackprop.rulebook import Rule
 
 
@@ -40,23 +40,17 @@ class Activation:
         return self.apply_layer is not None
 
 
-ACTIVATIONS: dict[str, Activation] = {}
+ACTIVATIONS: Registry[Activation] = Registry("activation")
 
 
 def register_activation(entry: Activation) -> Activation:
     """Add an activation; every property test then covers it with no test edits."""
-    if entry.name in ACTIVATIONS:
-        raise ValueError(f"activation {entry.name!r} is already registered; choose another name")
-    ACTIVATIONS[entry.name] = entry
-    return entry
+    return ACTIVATIONS.register(entry)
 
 
 def get_activation(name: str, where: str = "") -> Activation:
     """Look an activation up by name; an unknown name lists the known ones."""
-    entry = ACTIVATIONS.get(name) if isinstance(name, str) else None
-    if entry is None:
-        raise unknown_name("activation", str(name), ACTIVATIONS, where)
-    return entry
+    return ACTIVATIONS.lookup(name, where)
 
 
 def _identity_numpy(z: FloatArray) -> FloatArray:

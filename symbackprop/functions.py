@@ -16,7 +16,7 @@ import numpy as np
 import sympy as sp
 from numpy.typing import NDArray
 
-from symbackprop.errors import unknown_name
+from symbackprop.registry import Registry
 from symbackprop.rulebook import Rule
 
 FloatArray = NDArray[np.float64]
@@ -245,15 +245,12 @@ class Function:
         return self.numpy_form
 
 
-FUNCTIONS: dict[str, Function] = {}
+FUNCTIONS: Registry[Function] = Registry("function")
 
 
 def register_function(entry: Function) -> Function:
     """Add a function to the registry the parser and the compiler read."""
-    if entry.name in FUNCTIONS:
-        raise ValueError(f"function {entry.name!r} is already registered; choose another name")
-    FUNCTIONS[entry.name] = entry
-    return entry
+    return FUNCTIONS.register(entry)
 
 
 SIGMOID = register_function(
@@ -287,10 +284,7 @@ def rule_of(function_class: type) -> Rule:
 
 def get_function(name: str) -> Function:
     """Look a function up by the name users write; suggest the closest on a miss."""
-    try:
-        return FUNCTIONS[name]
-    except KeyError:
-        raise unknown_name("function", name, FUNCTIONS) from None
+    return FUNCTIONS.lookup(name)
 
 
 def numpy_namespace() -> dict[str, Callable[..., Any]]:

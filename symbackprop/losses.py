@@ -12,8 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 import sympy as sp
 
-from symbackprop.errors import unknown_name
 from symbackprop.functions import FloatArray
+from symbackprop.registry import Registry
 from symbackprop.rulebook import Rule
 
 _TINY = np.finfo(np.float64).tiny
@@ -38,23 +38,17 @@ class Loss:
         return dict(self.fused_with).get(activation)
 
 
-LOSSES: dict[str, Loss] = {}
+LOSSES: Registry[Loss] = Registry("loss")
 
 
 def register_loss(entry: Loss) -> Loss:
     """Add a loss; every property test then covers it with no test edits."""
-    if entry.name in LOSSES:
-        raise ValueError(f"loss {entry.name!r} is already registered; choose another name")
-    LOSSES[entry.name] = entry
-    return entry
+    return LOSSES.register(entry)
 
 
 def get_loss(name: str) -> Loss:
     """Look a loss up by name; an unknown name lists the known ones."""
-    entry = LOSSES.get(name) if isinstance(name, str) else None
-    if entry is None:
-        raise unknown_name("loss", str(name), LOSSES)
-    return entry
+    return LOSSES.lookup(name)
 
 
 def _log(x: FloatArray) -> FloatArray:
