@@ -556,7 +556,9 @@ def sympy_expanded_gradients(
     evaluated with `digits` significant digits, then rounded to float. Meant for small networks:
     the expanded expression grows with depth and width. relu and leaky_relu are sp.Max, whose
     derivative is a Heaviside with SymPy's H(0) = 1/2, so a point with any relu/leaky_relu
-    pre-activation exactly 0 raises ValueError (use the NumPy or torch oracle there).
+    pre-activation exactly 0 raises ValueError (use the NumPy or torch oracle there). The loss is
+    exact, without the NumPy oracle's clipping, so a point where it is infinite (log 0, as in bce
+    of a one-output softmax) raises ValueError too.
     """
     x_array = np.asarray(x, dtype=float)
     y_array = np.asarray(y, dtype=float)
@@ -604,8 +606,12 @@ def sympy_expanded_gradients(
     def evaluate(expr: sp.Expr) -> float:
         return float(sp.N(expr.xreplace(point), digits))
 
+    loss_value = sp.N(loss_expr.xreplace(point), digits)
+    if not (loss_value.is_real and loss_value.is_finite):
+        # The exact loss has no clipping: log 0 (e.g. bce of a one-output softmax) is infinite.
+        raise ValueError(f"the exact loss is {loss_value} at this point; no finite gradient")
     gradient = {name: evaluate(sp.diff(loss_expr, symbols[name])) for name in named}
-    return evaluate(loss_expr), gradient
+    return float(loss_value), gradient
 
 
 # ---------------------------------------------------------------------------------------------
