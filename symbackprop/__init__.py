@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from symbackprop.activations import ACTIVATIONS, Activation, get_activation, register_activation
+from symbackprop.checker import Counterexample, GradientVerdict, check_gradient
 from symbackprop.derive import BlameShare, Derivation, Equation, Path, Stage, Step, derive
 from symbackprop.errors import (
     NumericError,
@@ -31,11 +32,13 @@ __all__ = [
     "Assignment",
     "BlameShare",
     "CompiledNetwork",
+    "Counterexample",
     "Derivation",
     "Equation",
     "Evaluation",
     "GradcheckResult",
     "GradcheckRow",
+    "GradientVerdict",
     "Loss",
     "Network",
     "NodeKind",
@@ -53,6 +56,7 @@ __all__ = [
     "TrainResult",
     "UnknownNameError",
     "Verdict",
+    "check_gradient",
     "compile",
     "derive",
     "get_activation",
