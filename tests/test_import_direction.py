@@ -16,8 +16,9 @@ STAGE = {
     "rules": 1, "derive": 1, "evaluation": 1, "equations": 1,
     "numeric": 2, "train": 2,
     "gradcheck": 3, "checker": 3, "mistakes": 3,
-    "report": 4, "diagrams": 4, "worksheet": 4, "text": 4,
-    "cli": 5, "__init__": 5, "__main__": 5,
+    "report": 4, "diagrams": 4, "worksheet": 4, "text": 4, "variants": 4, "grading": 4,
+    "questions": 4,
+    "cli": 5, "cli_worksheet": 5, "__init__": 5, "__main__": 5,
 }  # fmt: skip
 # Derivation's to_latex/to_markdown/to_text hand over to the text renderer on call: the one
 # allowed upward import, made inside the method so that derive.py never loads it at import.
