@@ -20,6 +20,7 @@ from symbackprop.losses import LOSSES, Loss, get_loss, register_loss
 from symbackprop.network import Architecture, Assignment, Network, NodeKind, Program, mlp
 from symbackprop.numeric import CompiledNetwork, compile
 from symbackprop.rulebook import Rule
+from symbackprop.spec import Spec, Training, load_spec
 from symbackprop.train import TrainResult, train
 
 __version__ = "0.1.0"
@@ -48,12 +49,14 @@ __all__ = [
     "Program",
     "Rule",
     "ShapeError",
+    "Spec",
     "SpecError",
     "Stage",
     "Step",
     "SymbackpropError",
     "SymbackpropWarning",
     "TrainResult",
+    "Training",
     "UnknownNameError",
     "Verdict",
     "check_gradient",
@@ -62,6 +65,7 @@ __all__ = [
     "get_activation",
     "get_loss",
     "gradcheck",
+    "load_spec",
     "mlp",
     "register_activation",
     "register_loss",
