@@ -277,7 +277,7 @@ class _Sweep:
                     _common_layer(self.definition.get(p.via) for p in paths),
                     _cited(paths, many=len(paths) > 1),
                     paths=paths,
-                    factors=(paths[0].adjoint, paths[0].local) if len(paths) == 1 else (rhs,),
+                    factors=_factors(paths, rhs),
                     chain=_leibniz(paths, param),
                     node=param,
                 )
@@ -302,10 +302,12 @@ class _Sweep:
             step = self._through_activation(assignment, symbol, users[0])
         else:
             rhs = sp.Add(*[p.term for p in paths])
-            factors = (paths[0].adjoint, paths[0].local) if len(paths) == 1 else (rhs,)
+            factors = _factors(paths, rhs)
             rules = _cited(paths, many=len(paths) > 1)
+            # dL/d(node) read straight off the loss: its Leibniz form would restate the lhs.
+            chain = None if [p.via for p in paths] == [LOSS] else _leibniz(paths, node)
             step = Step(symbol, rhs, Stage.ADJOINT, assignment.layer, rules, (), paths, factors)
-            step = replace(step, chain=_leibniz(paths, node), node=node)
+            step = replace(step, chain=chain, node=node)
         self.adjoint[node] = symbol
         return step
 
@@ -417,6 +419,15 @@ def _adjoint_symbol(assignment: Assignment) -> sp.Symbol:
         j = int(assignment.lhs.name.rsplit("_", 1)[1])
         return sp.Symbol(notation.delta_name(assignment.layer, j))
     return sp.Symbol(notation.gradient_name(assignment.lhs.name))
+
+
+def _factors(paths: Sequence[Path], rhs: sp.Expr) -> tuple[sp.Expr, ...]:
+    """Write a one-path adjoint as the textbook product (upstream adjoint, local derivative)."""
+    if len(paths) != 1:
+        return (rhs,)
+    if paths[0].via == LOSS:
+        return (paths[0].local,)
+    return (paths[0].adjoint, paths[0].local)
 
 
 def _cited(paths: Sequence[Path], many: bool) -> tuple[Rule, ...]:

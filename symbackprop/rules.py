@@ -69,7 +69,7 @@ def _sum_rules(expr: sp.Add, wrt: sp.Symbol, params: frozenset[sp.Symbol]) -> li
             return [Rule.BIAS_IS_ONE] if coefficient == 1 else [Rule.WEIGHT_PICKS_INPUT]
         if coefficient.is_Symbol and coefficient in params:
             return [Rule.WEIGHT_CARRIES_BLAME]
-        return [] if coefficient.is_number else [Rule.SUM]
+        return [] if coefficient.is_number else [Rule.CONSTANT_FACTOR]
     rules = [Rule.SUM] if len(expr.args) > 1 else []
     for term in terms:
         rules += _rules(term, wrt, params)

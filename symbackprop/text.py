@@ -158,9 +158,11 @@ def _chain_line(
     if ev is not None and step.lhs.name in ev.factors:
         factor_values = ev.factor_values(step.lhs.name)
         if all(_is_scalar(v) for v in factor_values):
-            inner = p(step.factors[0], values)
-            line.numbers = f"({inner}) · " + " · ".join(
-                _paren(format_number(v)) for v in factor_values[1:]
+            first = p(step.factors[0], values)
+            if step.factors[0].is_Add:
+                first = f"({first})"
+            line.numbers = " · ".join(
+                [first] + [_paren(format_number(v)) for v in factor_values[1:]]
             )
     elif values and step.rhs.free_symbols:
         line.numbers = p(step.rhs, values)
@@ -171,6 +173,8 @@ def _chain_line(
 
 
 def _product(factors: tuple[sp.Expr, ...], p: Printer) -> str:
+    if len(factors) == 1:
+        return p(factors[0])
     return " · ".join(_paren(p(f)) if f.is_Add else p(f) for f in factors)
 
 
