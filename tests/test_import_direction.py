@@ -12,12 +12,13 @@ PACKAGE = Path(__file__).resolve().parents[1] / "symbackprop"
 # text renders plain text of a derivation.
 STAGE = {
     "errors": 0, "rulebook": 0, "notation": 0, "functions": 0, "activations": 0, "losses": 0,
-    "parsing": 0, "network": 0, "spec": 0, "printing": 0, "codegen": 0, "validate": 0, "files": 0, "registry": 0,
+    "parsing": 0, "network": 0, "spec": 0, "spec_source": 0, "spec_data": 0, "printing": 0,
+    "codegen": 0, "validate": 0, "files": 0, "registry": 0,
     "rules": 1, "derive": 1, "evaluation": 1, "equations": 1,
     "numeric": 2, "train": 2,
     "gradcheck": 3, "checker": 3, "mistakes": 3,
     "report": 4, "diagrams": 4, "worksheet": 4, "text": 4, "variants": 4, "grading": 4,
-    "questions": 4,
+    "questions": 4, "feedback": 4, "worksheet_render": 4,
     "cli": 5, "cli_worksheet": 5, "__init__": 5, "__main__": 5,
 }  # fmt: skip
 # Derivation's to_latex/to_markdown/to_text hand over to the text renderer on call: the one
