@@ -1,0 +1,647 @@
+"""Derivation reports: a Derivation and its numbers as plain data, rendered by Jinja2 templates.
+
+Rendering layer. :func:`context` turns one network, its parameters and data into plain data
+(str, int, float, lists, dicts): the diagram, the notation, every step of the derivation
+joined with its numbers (through :func:`symbackprop.text.sections`), the blame split, the
+layer-view equations, the update, the gradient check and an optional training run. Math is
+LaTeX from the one printer; HTML gets it as MathML (latex2mathml), Markdown as ``$...$``.
+The templates in ``templates/`` only loop and print. :func:`report` writes a file by suffix.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import numpy as np
+from markupsafe import Markup
+
+from symbackprop import diagrams, notation
+from symbackprop.derive import Derivation, Stage, derive
+from symbackprop.equations import layer_equations
+from symbackprop.errors import SymbackpropError
+from symbackprop.files import atomic_path, atomic_write
+from symbackprop.gradcheck import gradcheck
+from symbackprop.network import Architecture, Network
+from symbackprop.numeric import compile
+from symbackprop.printing import format_number, to_latex
+from symbackprop.text import Line, latex_text, sections
+from symbackprop.train import train
+from symbackprop.validate import data_arrays, params_by_name
+
+FORMATS = {".html": "html", ".htm": "html", ".tex": "tex", ".pdf": "pdf", ".md": "md"}
+SCALAR_VIEW_UP_TO = 200  # parameters; larger networks get a representative scalar subnetwork
+SUBSET_NEURONS = 3  # neurons per input/hidden layer kept in that subnetwork
+OUTPUTS_KEPT = 10  # output neurons kept in full up to this many
+GRADCHECK_ROWS_SHOWN = 24
+PARAMS_SHOWN = 40
+_LATEX_TIMEOUT = 120
+
+
+class ReportEngineError(SymbackpropError):
+    """A report format needs a program that is missing or failed (pdflatex for .pdf)."""
+
+
+# --- the scalar view of a large network ------------------------------------------------------
+@dataclass(frozen=True)
+class _ScalarView:
+    network: Network
+    params: dict[str, float]
+    x: Any
+    y: Any
+    note: str
+
+
+def _scalar_view(network: Network, params: dict[str, float], x: Any, y: Any) -> _ScalarView:
+    """Return the network itself, or for a large one the subnetwork of its first neurons."""
+    arch = network.architecture
+    if arch is None or len(params) <= SCALAR_VIEW_UP_TO:
+        return _ScalarView(network, params, x, y, "")
+    *inner, n_out = arch.sizes
+    kept_out = n_out if n_out <= OUTPUTS_KEPT else SUBSET_NEURONS
+    sizes = tuple(min(n, SUBSET_NEURONS) for n in inner) + (kept_out,)
+    small = Network(architecture=Architecture(sizes, arch.activations, arch.bias, arch.loss),
+                    loss_name=network.loss_name)  # fmt: skip
+    sub_params = {name: params[name] for name in small.parameter_names()}
+    full = "-".join(str(n) for n in arch.sizes)
+    part = "-".join(str(n) for n in sizes)
+    note = (
+        f"This {full} network has {len(params):,} parameters, too many to derive neuron by "
+        f"neuron. The per-neuron sections below derive the {part} subnetwork made of the first "
+        f"neurons of each layer (its weights, inputs and targets copied from the full network), "
+        "so every rule and every kind of step appears once with real numbers; those numbers "
+        "are the subnetwork's, not the full network's. The matrix form (BP1-BP4) covers every "
+        "neuron, and the loss, the gradient check and the update are of the full network."
+    )
+    x_small, y_small = np.asarray(x)[: sizes[0]], np.asarray(y)[:kept_out]
+    return _ScalarView(small, sub_params, x_small, y_small, note)
+
+
+# --- building the context ------------------------------------------------------------------
+def context(
+    network: Network,
+    params: Mapping[str, Any],
+    data: tuple[Any, Any],
+    *,
+    learning_rate: float = 0.5,
+    freeze: Iterable[str] = (),
+    epochs: int | None = None,
+    batch_size: int | None = None,
+    seed: int = 0,
+    title: str | None = None,
+) -> dict[str, Any]:
+    """Return the report as plain data (str, int, float, lists, dicts); math is LaTeX (*_tex)."""
+    values = params_by_name(network, params)
+    X, Y = data_arrays(network, *data)
+    x0, y0 = X[0], Y[0]
+    frozen = tuple(freeze)
+    view = _scalar_view(network, values, x0, y0)
+    view_frozen = [n for n in frozen if n in view.params]
+    d = derive(view.network, freeze=view_frozen)
+    ev = d.evaluate(view.params, view.x, view.y, learning_rate=learning_rate)
+    compiled = compile(network)
+    loss_before, gradient = compiled.loss_and_gradient(values, x0[None, :], y0[None, :])
+    updated = {n: v - (0.0 if n in frozen else learning_rate * gradient[n])
+               for n, v in values.items()}  # fmt: skip
+    loss_after = compiled.loss(updated, x0[None, :], y0[None, :])
+    return {
+        "title": title or f"Backpropagation through a {_short_name(network)}",
+        "summary": network.describe(),
+        "learning_rate": format_number(learning_rate),
+        "sample_note": _sample_note(X),
+        "subset_note": view.note,
+        "network": _network_part(network, ev, view),
+        "notation": _notation_rows(network),
+        "parameters": _parameter_rows(values, frozen),
+        "data": _data_rows(network, x0, y0),
+        "sections": _derivation_sections(d, ev),
+        "equations": _equation_rows(network),
+        "full_network": _full_network_rows(network, gradient, loss_before) if view.note else [],
+        "update": {
+            "loss_before": format_number(loss_before),
+            "loss_after": format_number(loss_after),
+            "frozen": ", ".join(frozen),
+            "decreased": bool(loss_after < loss_before),
+        },
+        "gradcheck": _gradcheck_part(network, values, x0, y0, seed),
+        "training": _training_part(network, values, X, Y, learning_rate, epochs, batch_size,
+                                   frozen, seed),  # fmt: skip
+    }
+
+
+def _short_name(network: Network) -> str:
+    arch = network.architecture
+    if arch is None:
+        return "program of SymPy assignments"
+    return "-".join(str(n) for n in arch.sizes) + " network"
+
+
+def _sample_note(X: Any) -> str:
+    if X.shape[0] == 1:
+        return ""
+    return (
+        f"The data has {X.shape[0]} samples. Every number in the derivation is for the first "
+        "sample; the loss and gradients of the whole batch are the means of the per-sample ones."
+    )
+
+
+def _network_part(network: Network, ev: Any, view: _ScalarView) -> dict[str, Any]:
+    values = {k: v for k, v in ev.values.items() if isinstance(v, float)}
+    if view.note:
+        values = {}  # the drawing is of the full network; the subnetwork's numbers are not its
+    svg = diagrams.network_svg(network, values)
+    layered = network.is_layered
+    caption = (
+        "Neurons in columns, layer 0 (the inputs) on the left; each neuron shows its activation "
+        "a after the forward pass and each edge its weight."
+        if layered
+        else "The computation graph: each node shows its value after the forward pass and its "
+        "adjoint ∂L/∂· after the backward pass."
+    )
+    if layered and view.note:
+        caption = "Neurons in columns; a wide layer is drawn as its first neurons, ⋮ and its last."
+    return {"svg": svg or "", "missing": "" if svg else diagrams.DOT_MISSING, "caption": caption,
+            "values": values}
+
+
+def _notation_rows(network: Network) -> list[dict[str, str]]:
+    if network.architecture is None:
+        program = network.program
+        rows = [{"symbol_tex": to_latex(s), "meaning": "input"} for s in program.inputs]
+        rows += [{"symbol_tex": to_latex(s), "meaning": "parameter"} for s in program.params]
+        rows += [{"symbol_tex": to_latex(s), "meaning": "target"} for s in program.targets]
+        rows += [{"symbol_tex": to_latex(a.lhs), "meaning": "intermediate node"}
+                 for a in program.assignments]  # fmt: skip
+        rows.append({"symbol_tex": notation.latex_name("L"), "meaning": "one sample's loss"})
+        rows.append({"symbol_tex": notation.latex_name(notation.gradient_name("v")),
+                     "meaning": "the adjoint of node v: how much L changes per unit of v"})
+        return rows
+    shared = network.architecture.bias == "shared"
+    table = [
+        ("x1", "input k (the activation of layer 0)"),
+        ("y1", "target j"),
+        ("w2_1_1", "weight from neuron k of layer l−1 to neuron j of layer l (here l=2, j=k=1)"),
+        ("b2" if shared else "b2_1", "bias of layer l, shared by its neurons" if shared
+         else "bias of neuron j in layer l"),
+        ("z2_1", "weighted input of a neuron: z = Σ w a + b"),
+        ("a2_1", "activation: a = f(z)"),
+        ("delta2_1", "delta = ∂L/∂z, the neuron's share of the blame"),
+        ("L", "one sample's loss"),
+        (notation.gradient_name("w2_1_1"), "gradient: how much L changes per unit of the weight"),
+        (notation.updated_name("w2_1_1"), "the weight after one step of gradient descent"),
+        ("eta", "learning rate η"),
+    ]  # fmt: skip
+    return [{"symbol_tex": notation.latex_name(n), "meaning": m} for n, m in table]
+
+
+def _parameter_rows(values: dict[str, float], frozen: tuple[str, ...]) -> dict[str, Any]:
+    names = list(values)
+    rows = [
+        {"name_tex": notation.latex_name(n), "value": format_number(values[n]),
+         "frozen": n in frozen}
+        for n in names[:PARAMS_SHOWN]
+    ]  # fmt: skip
+    more = len(names) - len(rows)
+    note = f"… and {more:,} more parameters (not listed)." if more > 0 else ""
+    return {"rows": rows, "note": note, "count": len(names)}
+
+
+def _data_rows(network: Network, x: Any, y: Any) -> dict[str, object]:
+    def rows(names: list[str], array: Any) -> list[dict[str, str]]:
+        return [{"name_tex": notation.latex_name(n), "value": format_number(v)}
+                for n, v in list(zip(names, array, strict=True))[:PARAMS_SHOWN]]  # fmt: skip
+
+    n_in, n_out = len(x), len(y)
+    note = f"{n_in:,} inputs; the first {PARAMS_SHOWN} are listed." if n_in > PARAMS_SHOWN else ""
+    return {"inputs": rows(network.input_names(), x), "targets": rows(network.target_names(), y),
+            "note": note, "n_outputs": n_out}  # fmt: skip
+
+
+# --- the derivation --------------------------------------------------------------------------
+def _tex(text: str) -> str:
+    """Make text.sections' joined formulas pure LaTeX (it joins factors with a Unicode dot)."""
+    return text.replace(" · ", r" \cdot ").replace("·", r" \cdot ")
+
+
+WRAP_AT = 52  # visible characters of one formula row; longer rows break at a top-level + or -
+
+
+def _visible_length(tex: str) -> int:
+    """Count roughly the characters a formula prints: a command counts 1, braces nothing."""
+    bare = re.sub(r"\\(left|right)\b", "", tex)
+    return len(re.sub(r"[{}^_ ]", "", re.sub(r"\\[A-Za-z]+", "c", bare)))
+
+
+def _break_points(tex: str) -> list[int]:
+    """Return where a formula may break: before a + - or = outside braces and \\left( \\right).
+
+    Plain parentheses may be open across a break (each row is typeset on its own)."""
+    stack: list[str] = []
+    points = []
+    for i, char in enumerate(tex):
+        if char in "{([":
+            stack.append("(" if char == "(" and not tex[:i].endswith("\\left") else "{")
+        elif char in "})]" and stack:
+            stack.pop()
+        elif i > 0 and tex[i - 1 : i + 2] in (" + ", " - ", " = ") and "{" not in stack:
+            points.append(i)
+    return points
+
+
+def _wrapped(tex: str) -> list[str]:
+    """Split a long formula into rows that each fit a printed line (HTML, PDF and Markdown)."""
+    pieces, start = [], 0
+    for point in _break_points(tex):
+        if _visible_length(tex[start:point]) > WRAP_AT and point > start:
+            pieces.append(tex[start:point].rstrip())
+            start = point
+    pieces.append(tex[start:].strip())
+    return [pieces[0]] + [r"\quad " + piece.strip() for piece in pieces[1:]]
+
+
+def _line_rows(line: Line) -> list[dict[str, str]]:
+    rows = []
+    for i, (formula, words) in enumerate(line.forms):
+        parts = _wrapped("= " + _tex(formula))
+        for part, text in enumerate(parts):
+            first = i == 0 and part == 0
+            rows.append({"lhs_tex": _tex(line.lhs) if first else "", "rhs_tex": text,
+                         "words": words if part == len(parts) - 1 else ""})  # fmt: skip
+    tail = " = ".join(part for part in (line.numbers, line.value) if part)
+    if tail:
+        rows += [{"lhs_tex": "", "rhs_tex": text, "words": ""}
+                 for text in _wrapped("= " + _tex(tail))]  # fmt: skip
+    return rows
+
+
+_INTROS = {
+    Stage.FORWARD: "Each neuron weighs its inputs, adds its bias and applies its activation: "
+    "symbolic, then the numbers, then the value.",
+    Stage.LOSS: "How far the outputs are from the targets.",
+    Stage.ADJOINT: "From the output back: each delta is the blame the loss puts on a neuron's "
+    "weighted input, found with the chain rule from the deltas of the layer after it.",
+    Stage.GRADIENT: "A weight's gradient is the delta of the neuron it feeds times the input it "
+    "carries (BP4); a bias's is the delta itself (BP3).",
+    Stage.UPDATE: "Gradient descent: every parameter moves against its gradient, θ⁺ = θ − η ∂L/∂θ.",
+}
+
+
+def _derivation_sections(d: Derivation, ev: Any) -> list[dict[str, Any]]:
+    adjoints = iter(d.stage(Stage.ADJOINT))
+    out = []
+    for number, section in enumerate(sections(d, ev, to_latex), start=1):
+        stage = _stage_of(section.title)
+        lines: list[dict[str, Any]] = []
+        for line in section.lines:
+            if not line.lhs:
+                lines.append({"rows": [], "note": line.note, "blame": []})
+                continue
+            blame = _blame_rows(d, next(adjoints), ev) if stage is Stage.ADJOINT else []
+            note = line.note if stage is Stage.LOSS else ""
+            lines.append({"rows": _line_rows(line), "note": note, "blame": blame})
+        out.append({"number": number + 1, "title": section.title, "tag": section.tag,
+                    "intro": _INTROS[stage], "lines": lines,
+                    "is_gradients": stage is Stage.GRADIENT})  # fmt: skip
+    return out
+
+
+def _stage_of(title: str) -> Stage:
+    for prefix, stage in (("Forward", Stage.FORWARD), ("Error", Stage.LOSS),
+                          ("Backward", Stage.ADJOINT), ("Gradients", Stage.GRADIENT)):  # fmt: skip
+        if title.startswith(prefix):
+            return stage
+    return Stage.UPDATE
+
+
+def _blame_rows(d: Derivation, step: Any, ev: Any) -> list[dict[str, str]]:
+    if len(step.paths) < 2:
+        return []
+    rows = []
+    for share in d.blame(step.lhs.name, ev):
+        percent = f"{share.share * 100:.0f} %" if share.share is not None else "—"
+        rows.append({"via_tex": to_latex(share.via), "term_tex": _tex(to_latex(share.term)),
+                     "value": format_number(share.value or 0.0), "share": percent})  # fmt: skip
+    return rows
+
+
+def _equation_rows(network: Network) -> list[dict[str, str]]:
+    if network.architecture is None:
+        return []
+    return [{"label": e.label, "layer": str(e.layer), "lhs_tex": to_latex(e.lhs),
+             "rhs_tex": to_latex(e.rhs)} for e in layer_equations(network)]  # fmt: skip
+
+
+def _full_network_rows(
+    network: Network, gradient: dict[str, float], loss: float
+) -> list[dict[str, str]]:
+    """Per layer of the full network: the size of ∂L/∂W and its largest entry."""
+    arch = network.architecture
+    assert arch is not None
+    rows = []
+    for layer in range(1, arch.depth + 1):
+        prefix = f"w{layer}_"
+        entries = np.array([v for k, v in gradient.items() if k.startswith(prefix)])
+        rows.append({
+            "matrix_tex": notation.latex_matrix_name(notation.weight_matrix_name(layer)),
+            "shape": f"{arch.sizes[layer]} × {arch.sizes[layer - 1]}",
+            "norm": format_number(float(np.linalg.norm(entries))),
+            "largest": format_number(float(np.max(np.abs(entries)))),
+        })
+    return rows
+
+
+def _gradcheck_part(
+    network: Network, values: dict[str, float], x: Any, y: Any, seed: int
+) -> dict[str, Any]:
+    names = _large_network_sample(network, list(values), seed)
+    result = gradcheck(network, values, x[None, :], y[None, :], names=names, seed=seed)
+    shown = result.rows[:GRADCHECK_ROWS_SHOWN]
+    rows = [{"name_tex": notation.latex_name(notation.gradient_name(r.name)),
+             "analytic": format_number(r.analytic), "numeric": format_number(r.numeric),
+             "rel_error": f"{r.rel_error:.1e}", "verdict": r.verdict.value, "ok": r.ok}
+            for r in shown]  # fmt: skip
+    notes = []
+    if result.sampled:
+        notes.append(f"{len(result.rows)} of the {result.n_parameters:,} parameters were checked: "
+                     "a seeded sample of weights and the first bias of every layer.")  # fmt: skip
+    if len(result.rows) > len(shown):
+        notes.append(f"The first {len(shown)} checked rows are listed.")
+    verdict = "agrees" if result.ok else "DISAGREES"
+    summary = (f"Every checked gradient {verdict} with central differences (step h = "
+               f"{result.step:g}); largest relative error {result.max_rel_error:.1e}.")
+    return {"rows": rows, "notes": " ".join(notes), "summary": summary, "ok": result.ok}
+
+
+def _large_network_sample(network: Network, names: list[str], seed: int) -> list[str] | None:
+    """Pick a few parameters of every layer of a large network to check (None: check all)."""
+    arch = network.architecture
+    if arch is None or len(names) <= SCALAR_VIEW_UP_TO:
+        return None
+    rng = np.random.default_rng(seed)
+    picked = []
+    for layer in range(1, arch.depth + 1):
+        weights = [n for n in names if n.startswith(f"w{layer}_")]
+        picked += [weights[i] for i in sorted(rng.choice(len(weights), 2, replace=False))]
+        picked += arch.bias_names(layer)[:1]
+    return picked
+
+
+def _training_part(
+    network: Network, values: dict[str, float], X: Any, Y: Any, learning_rate: float,
+    epochs: int | None, batch_size: int | None, frozen: tuple[str, ...], seed: int,
+) -> dict[str, Any]:  # fmt: skip
+    if epochs is None:
+        return {}
+    result = train(network, values, X, Y, learning_rate, epochs, batch_size, frozen, seed)
+    rows = [{"name_tex": notation.latex_name(n), "before": format_number(values[n]),
+             "after": format_number(float(v))}
+            for n, v in list(result.params.items())[:PARAMS_SHOWN]]  # fmt: skip
+    more = len(result.params) - len(rows)
+    batches = "full batch" if batch_size is None else f"mini-batches of {batch_size}"
+    return {
+        "epochs": epochs,
+        "description": (f"{epochs:,} epochs of gradient descent over all {X.shape[0]} samples "
+                        f"({batches}, η = {format_number(learning_rate)}, seed {seed})."),
+        "loss_first": format_number(result.losses[0]),
+        "loss_last": format_number(result.losses[-1]),
+        "losses": [float(v) for v in result.losses],
+        "rows": rows,
+        "note": f"… and {more:,} more parameters." if more > 0 else "",
+    }
+
+
+# --- rendering -------------------------------------------------------------------------------
+def _load_template(name: str) -> str:
+    return resources.files("symbackprop.templates").joinpath(name).read_text(encoding="utf-8")
+
+
+def _environment(fmt: str) -> jinja2.Environment:
+    options: dict[str, Any] = {"loader": jinja2.FunctionLoader(_load_template),
+                               "undefined": jinja2.StrictUndefined, "keep_trailing_newline": True,
+                               "trim_blocks": True, "lstrip_blocks": True}  # fmt: skip
+    if fmt == "tex":
+        # LaTeX is full of braces: Jinja's markers become <% %>, << >> and <# #> here.
+        options.update(block_start_string="<%", block_end_string="%>",
+                       variable_start_string="<<", variable_end_string=">>",
+                       comment_start_string="<#", comment_end_string="#>")  # fmt: skip
+    return jinja2.Environment(autoescape=fmt == "html", **options)  # noqa: S701
+
+
+def _map_strings(data: Any, key: str, change: Callable[[str, str], Any]) -> Any:
+    if isinstance(data, dict):
+        return {k: _map_strings(v, k, change) for k, v in data.items()}
+    if isinstance(data, list):
+        return [_map_strings(v, key, change) for v in data]
+    if isinstance(data, str):
+        return change(key, data)
+    return data
+
+
+_RAW_KEYS = ("svg", "figure")
+
+
+def _for_format(ctx: dict[str, Any], fmt: str) -> dict[str, Any]:
+    """Prepare a context for one format: MathML (HTML), escaped prose (LaTeX, Markdown)."""
+
+    def change(key: str, text: str) -> Any:
+        if key.endswith("_tex"):
+            return Markup(mathml(text)) if fmt == "html" and text else text
+        if key in _RAW_KEYS:
+            return Markup(text) if fmt == "html" else text
+        if fmt == "tex":
+            return latex_text(text)
+        if fmt == "md":
+            return re.sub(r"([*_`\\])", r"\\\1", text)
+        return text
+
+    return _map_strings(copy.deepcopy(ctx), "", change)  # type: ignore[no-any-return]
+
+
+def render(
+    network: Network,
+    params: Mapping[str, Any],
+    data: tuple[Any, Any],
+    fmt: str,
+    *,
+    learning_rate: float = 0.5,
+    freeze: Iterable[str] = (),
+    epochs: int | None = None,
+    batch_size: int | None = None,
+    seed: int = 0,
+    title: str | None = None,
+    figure_stem: str = "report",
+) -> str:
+    """Render the report as text: ``fmt`` is "html", "tex" or "md".
+
+    The LaTeX names its figures ``<figure_stem>-network.pdf`` and ``<figure_stem>-loss.pdf``;
+    :func:`report` writes them beside the ``.tex``.
+    """
+    if fmt not in ("html", "tex", "md"):
+        raise SymbackpropError(f"unknown report format {fmt!r}; choose html, tex or md")
+    ctx = context(network, params, data, learning_rate=learning_rate, freeze=freeze,
+                  epochs=epochs, batch_size=batch_size, seed=seed, title=title)  # fmt: skip
+    return _render_context(ctx, fmt, figure_stem)
+
+
+def _render_context(ctx: dict[str, Any], fmt: str, figure_stem: str) -> str:
+    ctx = dict(ctx)
+    if fmt == "html" and ctx["training"]:
+        figure = diagrams.loss_svg(ctx["training"]["losses"])
+        ctx["training"] = {**ctx["training"], "figure": figure}
+    ctx["files"] = {"network": f"{figure_stem}-network.pdf", "loss": f"{figure_stem}-loss.pdf"}
+    template = _environment(fmt).get_template(f"report.{fmt}.j2")
+    return template.render(**_for_format(ctx, fmt))
+
+
+def report(
+    network: Network,
+    params: Mapping[str, Any],
+    data: tuple[Any, Any],
+    path: str | os.PathLike[str],
+    *,
+    learning_rate: float = 0.5,
+    freeze: Iterable[str] = (),
+    epochs: int | None = None,
+    batch_size: int | None = None,
+    seed: int = 0,
+    title: str | None = None,
+) -> Path:
+    """Write the derivation report to ``path``; its suffix picks .html, .tex, .pdf or .md.
+
+    A ``.tex`` gets its figures as PDF files beside it; a ``.pdf`` is compiled by pdflatex
+    (through latexmk) in a temporary folder. The file is written atomically.
+    """
+    target = Path(path)
+    fmt = FORMATS.get(target.suffix.lower())
+    if fmt is None:
+        raise SymbackpropError(
+            f"cannot tell the report format of {str(target)!r}; use a path ending in "
+            ".html, .tex, .pdf or .md"
+        )
+    if fmt == "pdf":
+        _require_latex(target)
+    ctx = context(network, params, data, learning_rate=learning_rate, freeze=freeze,
+                  epochs=epochs, batch_size=batch_size, seed=seed, title=title)  # fmt: skip
+    if fmt in ("html", "md"):
+        return atomic_write(target, _render_context(ctx, fmt, target.stem))
+    if fmt == "tex":
+        _write_figures(network, ctx, target.parent, target.stem)
+        return atomic_write(target, _render_context(ctx, "tex", target.stem))
+    with tempfile.TemporaryDirectory(prefix="symbackprop-report-") as folder:
+        build = Path(folder)
+        _write_figures(network, ctx, build, "report")
+        (build / "report.tex").write_text(_render_context(ctx, "tex", "report"), encoding="utf-8")
+        pdf = compile_latex(build / "report.tex")
+        with atomic_path(target) as temporary:
+            shutil.copyfile(pdf, temporary)
+    return target
+
+
+def _write_figures(network: Network, ctx: dict[str, Any], folder: Path, stem: str) -> None:
+    drawing = diagrams.run_dot(diagrams.network_dot(network, ctx["network"]["values"]), "pdf")
+    if drawing is not None:
+        atomic_write(folder / f"{stem}-network.pdf", drawing)
+    if ctx["training"]:
+        atomic_write(folder / f"{stem}-loss.pdf",
+                     diagrams.loss_plot(ctx["training"]["losses"], "pdf"))  # fmt: skip
+
+
+def _require_latex(target: Path) -> None:
+    missing = [tool for tool in ("latexmk", "pdflatex") if shutil.which(tool) is None]
+    if missing:
+        raise ReportEngineError(
+            f"cannot write {target.name}: {' and '.join(missing)} not found on PATH; install "
+            "TeX Live (Debian: apt-get install texlive-latex-base texlive-latex-recommended "
+            "latexmk) or write a .tex, .html or .md report instead"
+        )
+
+
+def compile_latex(tex: Path) -> Path:
+    """Compile a .tex with latexmk + pdflatex in its folder and return the PDF's path."""
+    _require_latex(tex.with_suffix(".pdf"))
+    done = subprocess.run(
+        ["latexmk", "-pdf", "-interaction=nonstopmode", "-halt-on-error", tex.name],
+        cwd=tex.parent, capture_output=True, timeout=_LATEX_TIMEOUT, check=False,
+    )  # fmt: skip
+    pdf = tex.with_suffix(".pdf")
+    if done.returncode != 0 or not pdf.exists():
+        log = tex.with_suffix(".log")
+        text = log.read_text(errors="replace") if log.exists() else done.stdout.decode()
+        first = next((ln for ln in text.splitlines() if ln.startswith("!")), "no error line")
+        raise ReportEngineError(f"pdflatex could not compile the report: {first.strip('! ')}")
+    return pdf
+
+
+# --- MathML ----------------------------------------------------------------------------------
+_BOLD_ITALIC = re.compile(r'<mi mathvariant="bold-italic">([^<]+)</mi>')
+_BOLD_DIGIT = re.compile(r'<mn mathvariant="bold">(\d)</mn>')
+_ENTITY = re.compile(r"&#x([0-9A-Fa-f]+);")
+
+
+def _bold_italic(char: str) -> str:
+    code = ord(char)
+    if "a" <= char <= "z":
+        return chr(0x1D482 + code - ord("a"))
+    if "A" <= char <= "Z":
+        return chr(0x1D468 + code - ord("A"))
+    if 0x3B1 <= code <= 0x3C9:
+        return chr(0x1D736 + code - 0x3B1)
+    return char
+
+
+def mathml(tex: str, display: bool = False) -> str:
+    """Convert the printer's LaTeX to MathML Core that Chromium draws well (render-probe.md).
+
+    Bold-italic and bold-digit variants become Unicode letters (Chromium ignores
+    ``mathvariant``), and \\left( \\right) lose their stretch, which draws wide gaps.
+    """
+    from latex2mathml.converter import convert
+
+    out = convert(tex, display="block" if display else "inline")
+
+    def bold(match: re.Match[str]) -> str:
+        text = _ENTITY.sub(lambda m: chr(int(m[1], 16)), match[1])
+        return f"<mi>{''.join(_bold_italic(c) for c in text)}</mi>"
+
+    out = _BOLD_ITALIC.sub(bold, out)
+    out = _BOLD_DIGIT.sub(lambda m: f"<mn>{chr(0x1D7CE + int(m[1]))}</mn>", out)
+    out = out.replace('stretchy="true" fence="true"', 'stretchy="false" fence="true"')
+    if "\\" in out:
+        raise RuntimeError(f"latex2mathml left a LaTeX command unconverted in {tex!r}")
+    return out
+
+
+# --- Jupyter -----------------------------------------------------------------------------------
+def derivation_html(d: Derivation, evaluation: Any = None) -> str:
+    """Return a derivation as an HTML fragment with MathML (Derivation._repr_html_)."""
+    ctx = {"sections": _derivation_sections(d, evaluation) if evaluation is not None else
+           _symbolic_sections(d), "summary": d.network.describe(), "equations": []}  # fmt: skip
+    template = _environment("html").get_template("derivation.html.j2")
+    return template.render(**_for_format(ctx, "html"))
+
+
+def _symbolic_sections(d: Derivation) -> list[dict[str, Any]]:
+    out = []
+    for number, section in enumerate(sections(d, None, to_latex), start=1):
+        lines = [{"rows": _line_rows(line), "note": line.note if not line.lhs else "",
+                  "blame": []} for line in section.lines]  # fmt: skip
+        out.append({"number": number, "title": section.title, "tag": section.tag,
+                    "intro": "", "lines": lines, "is_gradients": False})  # fmt: skip
+    return out
+
+
+def network_html(network: Network) -> str:
+    """Return a network's diagram and summary as HTML (Network._repr_html_)."""
+    svg = diagrams.network_svg(network)
+    body = Markup(svg) if svg else diagrams.DOT_MISSING
+    return str(Markup("<div><p>{}</p>{}</div>").format(network.describe(), body))
