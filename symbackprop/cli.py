@@ -18,6 +18,7 @@ from typing import Any, TextIO
 
 import numpy as np
 
+from symbackprop import cli_worksheet
 from symbackprop.derive import Derivation, derive
 from symbackprop.errors import SpecError, SymbackpropError, SymbackpropWarning
 from symbackprop.files import atomic_write
@@ -315,6 +316,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_train(commands)
     _add_check(commands)
     _add_report(commands)
+    cli_worksheet.add_commands(commands)
     return parser
 
 

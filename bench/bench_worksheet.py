@@ -1,0 +1,52 @@
+"""Benchmark: 300 students' worksheets with PDFs (2 parallel compiles), then grade 300 answers.
+
+Run: python bench/bench_worksheet.py [N]   (prints the figures for the README)
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from symbackprop.grading import grade
+from symbackprop.worksheet import worksheet
+
+SPEC = Path(__file__).parent.parent / "examples" / "worksheets" / "week5.toml"
+
+
+def main() -> None:
+    n = int(sys.argv[1]) if len(sys.argv) > 1 else 300
+    roster = [f"s{i:04d}" for i in range(n)]
+    start = time.perf_counter()
+    ws = worksheet(SPEC, roster, "bench-salt")
+    drawn = time.perf_counter()
+    with tempfile.TemporaryDirectory() as folder:
+        ws.write(folder, jobs=2)
+        written = time.perf_counter()
+        pdfs = len(list(Path(folder).rglob("*.pdf")))
+        rng = np.random.default_rng(0)
+        answers = {}
+        for manifest in ws.manifests:
+            row = {}
+            for blank in manifest["blanks"]:
+                if blank["type"] == "numeric":
+                    row[blank["id"]] = f"{blank['answer'] + rng.choice([0, 0, 0.05]):.4f}"
+                else:
+                    row[blank["id"]] = blank["answer"]
+            answers[manifest["student_id"]] = row
+        graded_start = time.perf_counter()
+        grades = grade(folder, answers)
+        graded = time.perf_counter()
+    print(f"students: {n}")
+    print(f"variants drawn and keys verified: {drawn - start:.1f} s")
+    print(f"files written ({pdfs} PDFs, 2 compiles at a time): {written - drawn:.1f} s")
+    print(f"total generation: {written - start:.1f} s")
+    print(f"grading {len(grades.students)} submissions: {graded - graded_start:.1f} s")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,116 @@
+"""Grading outputs: the grades CSV, one feedback page per student and the class summary.
+
+Rendering layer (worksheets). Feedback pages show each blank's marking (with the matched
+mistake and any error carried forward) and the worked solution of the student's own variant;
+the summary plots the score histogram and the most common mistakes with matplotlib.
+"""
+
+from __future__ import annotations
+
+import io
+from collections import Counter
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from markupsafe import Markup
+
+from symbackprop.files import atomic_write
+from symbackprop.grading import network_of
+from symbackprop.report import derivation_html
+from symbackprop.variants import program_for
+from symbackprop.worksheet_render import _template
+
+if TYPE_CHECKING:
+    from symbackprop.grading import Grades, StudentGrade
+
+TOP_MISTAKES = 10
+
+
+def write_grades(grades: Grades, folder: Path) -> Path:
+    """Write grades.csv, feedback/<id>.html, summary.html and its two plots into ``folder``."""
+    pages = {f"feedback/{g.student_id}.html": feedback_html(grades, g) for g in grades.students}
+    histogram, mistakes = summary_plots(grades)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "feedback").mkdir(exist_ok=True)
+    for relative, text in pages.items():
+        atomic_write(folder / relative, text)
+    atomic_write(folder / "scores.svg", histogram)
+    atomic_write(folder / "mistakes.svg", mistakes)
+    atomic_write(folder / "summary.html", summary_html(grades))
+    atomic_write(folder / "grades.csv", grades.to_csv())
+    if grades.messages:
+        atomic_write(folder / "messages.txt", "\n".join(grades.messages) + "\n")
+    return folder
+
+
+def feedback_html(grades: Grades, grade: StudentGrade) -> str:
+    """Return one student's feedback page: per blank marking, mistakes, the worked solution."""
+    manifest = grades.manifests[grade.student_id]
+    rows = [{"blank": r.blank, "status": r.status, "points": f"{r.points:g}",
+             "max": f"{r.max_points:g}", "given": r.given, "expected": r.expected,
+             "message": r.message} for r in grade.results]  # fmt: skip
+    template = _template("html", "worksheet_feedback.html.j2")
+    return template.render(title=manifest["title"], student_id=grade.student_id,
+                           score=f"{grade.score:g}", max=f"{grade.max_score:g}",
+                           percent=f"{grade.percent:.0f}", rows=rows,
+                           worked=Markup(_worked(manifest)))  # fmt: skip
+
+
+def _worked(manifest: Any) -> str:
+    network = network_of(manifest)
+    d = program_for(network).derivation
+    shown = manifest["shown"]
+    ev = d.evaluate(
+        {n: shown[n] for n in network.parameter_names()},
+        [shown[n] for n in network.input_names()],
+        [shown[n] for n in network.target_names()],
+        manifest["learning_rate"],
+    )
+    return derivation_html(d, ev)
+
+
+def mistake_counts(grades: Grades) -> Counter[str]:
+    return Counter(r.mistake_title for g in grades.students for r in g.results if r.mistake)
+
+
+def summary_plots(grades: Grades) -> tuple[str, str]:
+    """Return the score histogram and the most-common-mistakes bar chart as SVG text."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    matplotlib.rcParams["svg.hashsalt"] = "symbackprop"
+    out = []
+    figure, axes = plt.subplots(figsize=(6, 3.2))
+    axes.hist([g.percent for g in grades.students], bins=list(range(0, 101, 10)),
+              color="#1f5fbf", edgecolor="white")  # fmt: skip
+    axes.set_xlabel("score (%)")
+    axes.set_ylabel("students")
+    axes.set_title("scores")
+    out.append(_svg(figure, plt))
+    figure, axes = plt.subplots(figsize=(6, 3.2))
+    common = mistake_counts(grades).most_common(TOP_MISTAKES)
+    axes.barh([name for name, _ in common][::-1], [n for _, n in common][::-1], color="#c0392b")
+    axes.set_xlabel("blanks")
+    axes.set_title("most common mistakes" if common else "no known mistake matched")
+    out.append(_svg(figure, plt))
+    return out[0], out[1]
+
+
+def _svg(figure: Any, plt: Any) -> str:
+    buffer = io.StringIO()
+    figure.tight_layout()
+    figure.savefig(buffer, format="svg", metadata={"Date": None})
+    plt.close(figure)
+    return buffer.getvalue()
+
+
+def summary_html(grades: Grades) -> str:
+    counts = Counter(r.status for g in grades.students for r in g.results)
+    students = [{"id": g.student_id, "score": f"{g.score:g}", "max": f"{g.max_score:g}",
+                 "percent": f"{g.percent:.0f}"} for g in grades.students]  # fmt: skip
+    template = _template("html", "worksheet_summary.html.j2")
+    return template.render(students=students, statuses=sorted(counts.items()),
+                           mistakes=mistake_counts(grades).most_common(TOP_MISTAKES),
+                           messages=list(grades.messages))  # fmt: skip

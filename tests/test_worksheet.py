@@ -1,0 +1,320 @@
+"""Worksheets end to end: variants, verified keys, manifests, PDFs, notebooks, grading with ECF."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from symbackprop.derive import LEARNING_RATE
+from symbackprop.errors import SymbackpropError
+from symbackprop.grading import grade, parse_number
+from symbackprop.variants import draw_variant, load_worksheet_spec, program_for, violated_predicates
+from symbackprop.worksheet import manifest_schema, read_roster, validate_manifest, worksheet
+
+EXAMPLE = Path(__file__).parent.parent / "examples" / "worksheets" / "week5.toml"
+ROSTER = ["alice", "bob", "carol"]
+SALT = "test-salt"
+N_SEEDS = 60  # property tests; `symbackprop worksheet stress --n 1000` runs the full count
+HAVE_LATEX = shutil.which("latexmk") is not None and shutil.which("pdftotext") is not None
+
+
+@pytest.fixture(scope="module")
+def spec():
+    return load_worksheet_spec(EXAMPLE)
+
+
+@pytest.fixture(scope="module")
+def sheet(spec):
+    return worksheet(spec, ROSTER, SALT)
+
+
+def _key_answers(manifest):
+    return {b["id"]: repr(b["answer"]) if b["type"] == "numeric" else b["answer"]
+            for b in manifest["blanks"]}  # fmt: skip
+
+
+def _numeric(manifest):
+    return [b for b in manifest["blanks"] if b["type"] == "numeric"]
+
+
+# --- end to end ----------------------------------------------------------------
+def test_perfect_submission_scores_100_and_blank_scores_0(sheet):
+    answers = {"alice": _key_answers(sheet.manifest("alice")), "bob": {}}
+    grades = grade(list(sheet.manifests), answers)
+    assert grades.student("alice").percent == pytest.approx(100.0)
+    assert grades.student("bob").score == 0
+    assert {r.status for r in grades.student("bob").results} == {"blank"}
+
+
+def test_single_upstream_slip_gets_full_downstream_credit(sheet):
+    manifest = sheet.manifest("carol")
+    variant = sheet.variants[ROSTER.index("carol")]
+    program = program_for(variant.network)
+    base = {**variant.shown, LEARNING_RATE.name: variant.learning_rate}
+    slipped = variant.values["delta2_1"] * 1.37 + 0.05  # one slip in the output delta
+    own = program.run(base, {"delta2_1": slipped}, decimals=variant.decimals)
+    answers = {b["id"]: f"{own[b['step']]:.4f}" for b in _numeric(manifest)}
+    answers.update({b["id"]: b["answer"] for b in manifest["blanks"] if b["type"] != "numeric"})
+    result = grade(manifest, {"carol": answers}).student("carol")
+    assert result.result("delta2_1").status in ("wrong", "mistake")
+    for blank in ("delta1_1", "dL_dw1_1_1", "w1_1_1_new"):
+        marked = result.result(blank)
+        assert marked.status == "ecf", (blank, marked)
+        assert marked.points == marked.max_points
+        assert "error carried forward" in marked.message
+    assert result.result("a1_1").status == "correct"
+
+
+def test_each_catalogued_mistake_gets_its_own_feedback(sheet):
+    for manifest in sheet.manifests:
+        for blank in _numeric(manifest):
+            for mistake in blank["mistakes"]:
+                answers = {blank["id"]: repr(mistake["value"])}
+                marked = grade(manifest, {manifest["student_id"]: answers})
+                result = marked.student(manifest["student_id"]).result(blank["id"])
+                assert result.status == "mistake", (blank["id"], mistake["name"], result)
+                close = [m for m in blank["mistakes"]
+                         if abs(m["value"] - mistake["value"]) <= blank["atol"]]  # fmt: skip
+                assert result.mistake in {m["name"] for m in close}
+                assert result.message.startswith(close[0]["title"])
+
+
+def test_symbolic_blank_correct_mistaken_and_invalid(sheet):
+    manifest = sheet.manifest("alice")
+    blank = next(b for b in manifest["blanks"] if b["type"] == "symbolic")
+    derivative = {"sigmoid": "a1_2*(1 - a1_2)", "tanh": "(1 - a1_2**2)"}
+    cases = {
+        blank["answer"]: "correct",
+        derivative[manifest["network"]["activations"][0]] + "*w2_1_2*delta2_1": "correct",
+        "w2_1_2*delta2_1": "mistake",  # sigma' left out
+        "__import__('os').system('true')": "invalid",
+        "a1_2*(1 - ": "invalid",
+    }
+    for text, status in cases.items():
+        result = (
+            grade(manifest, {"alice": {blank["id"]: text}}).student("alice").result(blank["id"])
+        )
+        assert result.status == status, (text, result)
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [("0.25", 0.25), ("-1.5e-3", -1.5e-3), ("3/8", 0.375), ("−0.5", -0.5), ("1.2 x 10^-2", 0.012)],
+)
+def test_numbers_in_every_accepted_form(text, value):
+    assert parse_number(text) == pytest.approx(value)
+
+
+@pytest.mark.parametrize("text", ["abc", "0,25", "1/0", "2**1000", "__import__('os')"])
+def test_unparseable_numbers_are_invalid_not_wrong(sheet, text):
+    manifest = sheet.manifest("alice")
+    result = grade(manifest, {"alice": {"a1_1": text}}).student("alice").result("a1_1")
+    assert result.status == "invalid"
+    assert result.message
+
+
+def test_bad_rows_get_messages_and_the_rest_is_graded(sheet, tmp_path):
+    answers = tmp_path / "answers.csv"
+    key = _key_answers(sheet.manifest("alice"))
+    answers.write_text("student_id,a1_1,nope\nalice," + key["a1_1"] + ",1\nzed,1,2\nalice,0,0\n")
+    grades = grade(list(sheet.manifests), answers)
+    assert any("unknown student 'zed'" in m for m in grades.messages)
+    assert any("unknown blank 'nope'" in m for m in grades.messages)
+    assert any("second row for 'alice'" in m for m in grades.messages)
+    assert grades.student("alice").result("a1_1").status == "correct"
+    bad = tmp_path / "latin1.csv"
+    bad.write_bytes("student_id,a1_1\nj\xf6rg,1\n".encode("latin-1"))
+    with pytest.raises(SymbackpropError, match="not UTF-8"):
+        grade(list(sheet.manifests), bad)
+
+
+def test_roster_rows_with_problems_are_skipped_with_messages(tmp_path):
+    roster = tmp_path / "roster.csv"
+    roster.write_text("student_id\nalice\n\nalice\nbad id!\nbob\n")
+    ids, messages = read_roster(roster)
+    assert ids == ["alice", "bob"]
+    assert len(messages) == 3 and all(re.match(r"roster\.csv:\d+: ", m) for m in messages)
+
+
+def test_variants_are_deterministic_and_independent(spec):
+    first = worksheet(spec, ROSTER, SALT)
+    again = worksheet(spec, ROSTER, SALT)
+    assert first.manifests == again.manifests
+    changed = worksheet(spec, ["alice", "bob", "dave"], SALT)
+    assert changed.manifests[:2] == first.manifests[:2]
+    assert (
+        worksheet(spec, ROSTER, "other salt").manifests[0]["shown"] != first.manifests[0]["shown"]
+    )
+
+
+def test_manifest_validates_against_the_shipped_schema(sheet):
+    for manifest in sheet.manifests:
+        validate_manifest(manifest)
+    broken = json.loads(json.dumps(sheet.manifests[0]))
+    del broken["blanks"][0]["atol"]
+    with pytest.raises(SymbackpropError, match="atol"):
+        validate_manifest(broken)
+    jsonschema = pytest.importorskip("jsonschema", reason="jsonschema not installed")
+    for manifest in sheet.manifests:
+        jsonschema.validate(manifest, manifest_schema())
+
+
+def test_wrong_key_aborts_generation(spec, monkeypatch):
+    from symbackprop import worksheet as module
+
+    def wrong_values(variant):
+        values = dict(variant.values)
+        values["dL_dw1_1_1"] += 0.01
+        return type(variant)(**{**{f: getattr(variant, f) for f in variant.__slots__},
+                                "values": values})  # fmt: skip
+
+    original = module.draw_variant
+    monkeypatch.setattr(module, "draw_variant", lambda *a: wrong_values(original(*a)))
+    with pytest.raises(SymbackpropError, match="central differences"):
+        worksheet(spec, ["alice"], SALT)
+
+
+# --- files ----------------------------------------------------------------
+@pytest.fixture(scope="module")
+def written(sheet, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("sheet")
+    sheet.write(folder, pdf=HAVE_LATEX)
+    return folder
+
+
+def test_notebook_is_valid_with_nbgrader_metadata(written):
+    nbformat = pytest.importorskip("nbformat", reason="nbformat not installed (test extras)")
+    for path in [written / "students/alice/worksheet.ipynb", written / "key/alice/source.ipynb"]:
+        notebook = nbformat.read(path, as_version=4)
+        nbformat.validate(notebook)
+        ids = []
+        for cell in notebook.cells:
+            meta = cell.metadata["nbgrader"]
+            assert set(meta) <= {"schema_version", "grade", "solution", "locked", "grade_id",
+                                 "points", "task", "checksum", "cell_type"}  # fmt: skip
+            assert {"schema_version", "grade", "solution", "locked"} <= set(meta)
+            assert re.fullmatch(r"[a-zA-Z0-9_\-]+", meta["grade_id"])
+            assert ("points" in meta) == meta["grade"]
+            if meta["grade"]:
+                assert meta["points"] >= 0
+            if cell.cell_type == "markdown" and (meta["grade"] or meta["solution"]):
+                assert meta["grade"] and meta["solution"]
+            ids.append(meta["grade_id"])
+        assert len(ids) == len(set(ids))
+    release = (written / "students/alice/worksheet.ipynb").read_text()
+    assert "BEGIN SOLUTION" not in release and "HIDDEN" not in release
+
+
+def test_filled_notebook_is_graded(written, sheet):
+    manifest = sheet.manifest("alice")
+    text = (written / "key/alice/source.ipynb").read_text()
+    filled = written / "filled"
+    filled.mkdir(exist_ok=True)
+    (filled / "alice.ipynb").write_text(text)
+    assert grade(written, filled).student("alice").percent == pytest.approx(100.0)
+    assert manifest["student_id"] == "alice"
+
+
+def test_grades_write_csv_feedback_and_summary(written, sheet, tmp_path):
+    grades = grade(written, {"alice": _key_answers(sheet.manifest("alice")), "bob": {}})
+    grades.write(tmp_path)
+    rows = (tmp_path / "grades.csv").read_text().splitlines()
+    assert rows[0].startswith("student_id,a1_1,") and rows[1].endswith(",100.0")
+    page = (tmp_path / "feedback/alice.html").read_text()
+    assert "Worked solution" in page and "<math" in page
+    assert (tmp_path / "scores.svg").read_text().startswith("<?xml")
+
+
+@pytest.mark.skipif(not HAVE_LATEX, reason="latexmk/pdflatex and pdftotext (poppler-utils) needed")
+def test_student_pdf_hides_the_key_and_key_pdf_shows_it(written, sheet):
+    keys = _pdf_text(written / "key/keys.pdf")
+    for manifest in sheet.manifests:
+        student = _pdf_text(written / f"students/{manifest['student_id']}/worksheet.pdf")
+        for blank in _numeric(manifest):
+            shown = f"{blank['answer']:.4f}".replace("-", "−")
+            assert shown not in student.replace("-", "−"), (manifest["student_id"], blank["id"])
+            assert shown in keys.replace("-", "−"), blank["id"]
+
+
+def _pdf_text(path: Path) -> str:
+    done = subprocess.run(["pdftotext", "-layout", str(path), "-"], capture_output=True,
+                          check=True)  # fmt: skip
+    return done.stdout.decode()
+
+
+# --- properties over many seeds ----------------------------------------------------------------
+@pytest.fixture(scope="module")
+def many(spec):
+    return [draw_variant(spec, SALT, f"seed-{i}") for i in range(N_SEEDS)]
+
+
+def test_no_accepted_variant_breaks_a_predicate(many):
+    assert all(not violated_predicates(v) for v in many)
+
+
+def test_rounding_as_told_passes_every_variant(many):
+    for variant in many:
+        program = program_for(variant.network)
+        base = {**variant.shown, LEARNING_RATE.name: variant.learning_rate}
+        rounded = program.run(base, decimals=variant.decimals)
+        for blank in variant.blanks:
+            if blank.type == "numeric":
+                assert abs(rounded[blank.step] - float(blank.answer)) <= blank.atol, blank.id
+
+
+def test_catalogued_mistakes_fail_and_key_scores_100(spec):
+    ws = worksheet(spec, [f"p{i}" for i in range(N_SEEDS)], SALT)
+    failed = total = 0
+    for manifest in ws.manifests:
+        sid = manifest["student_id"]
+        assert grade(manifest, {sid: _key_answers(manifest)}).student(sid).percent == 100.0
+        for blank in _numeric(manifest):
+            for mistake in blank["mistakes"]:
+                answers = {blank["id"]: repr(mistake["value"])}
+                result = grade(manifest, {sid: answers}).student(sid).result(blank["id"])
+                total += 1
+                failed += result.points < result.max_points
+    assert failed / total >= 0.99
+
+
+def test_random_answers_score_about_zero(spec):
+    ws = worksheet(spec, [f"r{i}" for i in range(20)], SALT)
+    rng = np.random.default_rng(0)
+    scores = []
+    for manifest in ws.manifests:
+        answers = {b["id"]: f"{rng.uniform(-1, 1):.4f}" for b in _numeric(manifest)}
+        scores.append(grade(manifest, {manifest["student_id"]: answers})
+                      .student(manifest["student_id"]).percent)  # fmt: skip
+    assert np.mean(scores) < 5.0
+
+
+# --- command line ----------------------------------------------------------------
+def _cli(argv):
+    import argparse
+
+    from symbackprop import cli_worksheet
+
+    parser = argparse.ArgumentParser()
+    cli_worksheet.add_commands(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    return args.run(args)
+
+
+def test_cli_generate_then_grade(tmp_path, capsys):
+    roster = EXAMPLE.parent / "roster.csv"
+    out = tmp_path / "out"
+    assert _cli(["worksheet", "generate", str(EXAMPLE), "--roster", str(roster),
+                 "--salt", SALT, "-o", str(out), "--no-pdf"]) == 0  # fmt: skip
+    assert (out / "key/alice/manifest.json").exists()
+    answers = tmp_path / "answers.json"
+    answers.write_text(json.dumps({"alice": {"a1_1": "0.5"}, "nobody": {}}))
+    assert _cli(["grade", str(out), str(answers), "-o", str(tmp_path / "results")]) == 0
+    assert "unknown student 'nobody'" in capsys.readouterr().err
+    with pytest.raises(SymbackpropError, match="no course salt"):
+        _cli(["worksheet", "generate", str(EXAMPLE), "--roster", str(roster), "-o", str(out)])
