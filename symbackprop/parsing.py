@@ -8,7 +8,9 @@ exec, compile, ``sympify``, ``parse_expr`` or ``S(text)`` ever sees the text. Ev
 symbol: ``E`` is not Euler's number (write ``exp(1)``) and there is no ``pi``.
 
 Decimals are exact: ``0.15`` becomes ``Rational(3, 20)``, so ``0.5*(y - a)**2`` derives to
-``a - y``, not ``1.0*a - 1.0*y``.
+``a - y``, not ``1.0*a - 1.0*y``. A call whose argument holds another call is kept as written
+(``abs(abs(z))`` stays nested): SymPy's rewriting of f(g(...)) asks questions about g that
+can take minutes (see ``_unevaluated``).
 
 Every input is answered fast (< 1 s) and in bounded memory, or refused with a located
 ``ParseError``. The bounds are in :data:`LIMITS`; length and bracket depth are checked before
@@ -227,8 +229,9 @@ def _parse_tree(body: str, mode: str, locator: _Locator) -> ast.AST:
         char_col = max((exc.offset or 1) - 1, 0)
         near = (exc.text or "")[char_col : char_col + 20]
         message = " ".join(str(exc.msg).split())
+        detail = "" if message == "invalid syntax" else f" ({message})"
         raise ParseError(
-            f"{locator.prefix(exc.lineno or 1, char_col)}invalid syntax ({message}) near "
+            f"{locator.prefix(exc.lineno or 1, char_col)}invalid syntax{detail} near "
             f"{shorten(near)!r}; {_HINT}; check brackets, operators and commas"
         ) from None
     except (RecursionError, MemoryError):  # the parser's own stack limit, not a real OOM
@@ -252,9 +255,12 @@ def _single_assignment(tree: ast.AST, locator: _Locator) -> ast.Assign:
         if len(statement.targets) == 1 and isinstance(statement.targets[0], ast.Name):
             return statement
     where = locator.at(statement) if statement is not None else locator.prefix()
-    got = shorten(locator.segment(statement)) if statement is not None else ""
+    if len(statements) == 1:
+        got = repr(shorten(locator.segment(statements[0])))
+    else:
+        got = f"{len(statements)} statements"
     raise ParseError(
-        f"{where}expected exactly one assignment NAME = expression, got {got!r}; "
+        f"{where}expected exactly one assignment NAME = expression, got {got}; "
         "write e.g. 'h = sigmoid(w1*x1 + b1)'"
     )
 
@@ -301,6 +307,7 @@ class _Size:
     digits: float  # decimal digits an exact evaluation of it could need
     largest: float  # log10 of the largest |rational| inside (-inf if none)
     has_log: bool  # holds a logarithm (exp(c*log(b)) becomes b**c)
+    has_call: bool  # holds a function call
 
 
 def _log10(n: int) -> float:
@@ -311,17 +318,18 @@ def _measure(expr: sp.Basic, args: list[_Size]) -> _Size:
     """Return the size of one value from the sizes of its arguments."""
     if isinstance(expr, sp.Rational):
         largest = _log10(expr.p) - _log10(expr.q) if expr.p else -math.inf
-        return _Size(True, max(_log10(expr.p), _log10(expr.q)), largest, False)
+        return _Size(True, max(_log10(expr.p), _log10(expr.q)), largest, False, False)
     if not args:
         constant = bool(expr.is_number)  # E, I, pi, zoo: constant; symbols: not
-        return _Size(constant, 0.5 if constant else 0.0, -math.inf, False)
+        return _Size(constant, 0.5 if constant else 0.0, -math.inf, False, False)
     has_log = isinstance(expr, sp.log) or any(size.has_log for size in args)
+    has_call = isinstance(expr, sp.Function) or any(size.has_call for size in args)
     largest = max(size.largest for size in args)
     if isinstance(expr, sp.Pow):
         digits = args[0].digits * max(1.0, 10.0 ** min(args[1].largest, 300.0))
     else:
         digits = sum(size.digits for size in args)
-    return _Size(all(size.constant for size in args), digits, largest, has_log)
+    return _Size(all(size.constant for size in args), digits, largest, has_log, has_call)
 
 
 # --- building -----------------------------------------------------------------------------------
@@ -472,7 +480,7 @@ class _Builder:
                     )
                 value = self._sympy(operand, sp.Pow, value, sp.S.NegativeOne)
             parts.append(value)
-        digits = _combined_digits(parts, family)
+        digits = self._combined_digits(parts, family)
         if digits > LIMITS.max_number_digits:
             raise self._error(
                 node,
@@ -481,6 +489,23 @@ class _Builder:
                 "fewer or smaller numbers",
             )
         return self._sympy(node, sp.Add if family == "sum" else sp.Mul, *parts)
+
+    def _combined_digits(self, parts: list[sp.Basic], family: str) -> float:
+        """Bound the digits of the numbers SymPy makes when it adds or multiplies these parts.
+
+        A product multiplies all its constant factors (sqrt(2)*sqrt(3) becomes sqrt(6)); a sum
+        adds the coefficients of like terms (2*x + 3*x), whose common denominator is at most
+        the product of theirs.
+        """
+        if family == "product":
+            factors = [arg for part in parts for arg in sp.Mul.make_args(part)]
+            return sum(self._size(f).digits for f in factors if self._size(f).constant)
+        groups: dict[sp.Basic, float] = {}
+        for part in parts:
+            coefficient, rest = part.as_coeff_Mul() if isinstance(part, sp.Expr) else (1, part)
+            if isinstance(coefficient, sp.Rational):
+                groups[rest] = groups.get(rest, 0.0) + _log10(coefficient.q)
+        return max(groups.values(), default=0.0)
 
     def _power(self, node: ast.BinOp) -> sp.Basic:
         """Build base**exponent once its size is known to be small."""
@@ -537,6 +562,8 @@ class _Builder:
         args = []
         for arg in node.args:  # a loop, not a comprehension: one stack frame less per level
             args.append(self._argument(name, arg))
+        if any(self._size(arg).has_call for arg in args):
+            return self._sympy(node, _unevaluated, entry.sympy_form, *args)
         return self._sympy(node, entry.sympy_form, *args)
 
     def _argument(self, name: str, node: ast.expr) -> sp.Basic:
@@ -563,6 +590,8 @@ class _Builder:
         """Call SymPy; its failures on pathological numbers become ParseErrors."""
         try:
             value: sp.Basic = build(*args)
+        except RecursionError:  # not SymPy's fault: build_checked reports the depth
+            raise
         except Exception as exc:  # SymPy raises many kinds (OverflowError, ValueError, ...)
             raise self._error(
                 node,
@@ -623,26 +652,18 @@ class _Builder:
         return ParseError(self._locator.at(node) + " ".join(message.split()))
 
 
-# --- numbers ------------------------------------------------------------------------------------
+def _unevaluated(function: Callable[..., Any], *args: Any) -> Any:
+    """Apply a function to a call as written: SymPy's rewriting could take minutes.
 
-
-def _combined_digits(parts: list[sp.Basic], family: str) -> float:
-    """Bound the digits of the numbers SymPy makes when it adds or multiplies these parts.
-
-    A product multiplies all rational coefficients; a sum adds the coefficients of like terms
-    (2*x + 3*x), whose common denominator is at most the product of theirs.
+    Rewriting f(g(...)) asks questions about g: tanh(tanh(w1*x1 + ... + w30*x30)) asks whether
+    the inner tanh is zero, which expands its real and imaginary parts (seconds, growing
+    exponentially with the nesting). Arguments without calls are rewritten as usual.
     """
-    groups: dict[sp.Basic, list[sp.Rational]] = {}
-    for part in parts:
-        coefficient, rest = part.as_coeff_Mul() if isinstance(part, sp.Expr) else (1, part)
-        if isinstance(coefficient, sp.Rational):
-            groups.setdefault(rest if family == "sum" else sp.S.One, []).append(coefficient)
-    worst = 0.0
-    for coefficients in groups.values():
-        numerators = sum(_log10(c.p) for c in coefficients)
-        denominators = sum(_log10(c.q) for c in coefficients)
-        worst = max(worst, denominators if family == "sum" else max(numerators, denominators))
-    return worst
+    with sp.evaluate(False):
+        return function(*args)
+
+
+# --- numbers ------------------------------------------------------------------------------------
 
 
 def _digit_count(n: int) -> int:
