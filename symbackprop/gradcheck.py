@@ -118,7 +118,8 @@ def gradcheck(
     X2, Y2 = data_arrays(network, X, Y)
     analytic = compiled.loss_and_gradient(values, X2, Y2)[1]
     chosen = _chosen_names(list(values), names, seed)
-    rows = tuple(_row(compiled, values, X2, Y2, n, analytic[n], step) for n in chosen)
+    native = compiled.native(values)
+    rows = tuple(_row(compiled, native, values, X2, Y2, n, analytic[n], step) for n in chosen)
     return GradcheckResult(rows, step, len(values))
 
 
@@ -136,6 +137,7 @@ def _chosen_names(all_names: list[str], names: Sequence[str] | None, seed: int) 
 
 def _row(
     compiled: CompiledNetwork,
+    native: Any,
     values: dict[str, float],
     X: Any,
     Y: Any,
@@ -144,9 +146,8 @@ def _row(
     step: float,
 ) -> GradcheckRow:
     h = step * max(1.0, abs(values[name]))
-    plus = {**values, name: values[name] + h}
-    minus = {**values, name: values[name] - h}
-    plus_native, minus_native = compiled.native(plus), compiled.native(minus)
+    plus_native = _moved(compiled, native, name, values[name] + h)
+    minus_native = _moved(compiled, native, name, values[name] - h)
     loss_plus = compiled.raw_loss(plus_native, X, Y)
     numeric = (loss_plus - compiled.raw_loss(minus_native, X, Y)) / (2 * h)
     error = relative_error(analytic, numeric)
@@ -155,6 +156,17 @@ def _row(
     if straddles and verdict is not Verdict.EXCELLENT:
         verdict = Verdict.KINK
     return GradcheckRow(name, float(analytic), float(numeric), error, verdict)
+
+
+def _moved(compiled: CompiledNetwork, native: dict[str, Any], name: str, value: float) -> Any:
+    """Return the parameters (in the backend's form) with one parameter set to ``value``."""
+    architecture = compiled.network.architecture
+    if compiled.view != "layers" or architecture is None:
+        return {**native, name: value}
+    key, index = architecture.locate(name)
+    array = np.array(native[key], dtype=np.float64)
+    array[index] = value
+    return {**native, key: array}
 
 
 def _straddles_kink(compiled: CompiledNetwork, plus: Any, minus: Any, X: Any) -> bool:

@@ -80,6 +80,19 @@ class Architecture:
             names += self.bias_names(layer)
         return names
 
+    def locate(self, name: str) -> tuple[str, tuple[int, ...]]:
+        """Return (layer array name, index) of a parameter: w2_1_3 -> ("W2", (0, 2))."""
+        weight = notation.parse_weight_name(name)
+        if weight is not None:
+            layer, j, k = weight
+            return notation.weight_matrix_name(layer), (j - 1, k - 1)
+        for layer in range(1, self.depth + 1):
+            names = self.bias_names(layer)
+            if name in names:
+                index = () if self.bias == "shared" else (names.index(name),)
+                return notation.bias_vector_name(layer), index
+        raise KeyError(name)
+
     def bias_names(self, layer: int) -> list[str]:
         """Return the bias names of one layer for this bias mode."""
         if self.bias == "none":

@@ -27,12 +27,17 @@ def _ordered_terms(expr: sp.Add) -> list[sp.Expr]:
         factors = term.args if term.is_Mul else ()
         return len(factors) >= 2 and all(f.is_Symbol for f in factors)
 
-    def rank(term: sp.Expr) -> int:
+    def rank(term: sp.Expr) -> tuple[int, list[object]]:
         if is_weighted_input(term):
-            return 0
-        return 2 if term.could_extract_minus_sign() else 1
+            # w_{1,3} d_1 + w_{2,3} d_2 + ... + w_{10,3} d_10: indices compared as numbers.
+            return (0, _natural_key(str(term)))
+        return (2 if term.could_extract_minus_sign() else 1, [])
 
     return sorted(terms, key=rank)
+
+
+def _natural_key(text: str) -> list[object]:
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", text)]
 
 
 class NotationPrinter(LatexPrinter):
@@ -41,7 +46,8 @@ class NotationPrinter(LatexPrinter):
     printmethod = "_symbackprop_latex"
 
     def __init__(self, values: dict[str, float] | None = None) -> None:
-        super().__init__({"order": "none"})
+        # With numbers in place of symbols, 0.15 0.05 must read 0.15 \cdot 0.05.
+        super().__init__({"order": "none", "mul_symbol": "dot" if values else None})
         self.values = values or {}
 
     def _print_Symbol(self, expr: sp.Symbol, style: str = "plain") -> str:
@@ -144,7 +150,9 @@ def _ordered_factors(expr: sp.Mul) -> sp.Mul:
     def rank(factor: sp.Expr) -> int:
         if factor.is_Number:
             return 0
-        if factor.is_Symbol and notation.is_parameter_like(factor.name):
+        if factor.is_Symbol and (
+            notation.is_parameter_like(factor.name) or factor.name == notation.LEARNING_RATE
+        ):
             return 1
         return 2
 
@@ -169,9 +177,9 @@ class TextPrinter(StrPrinter):
         return str(super()._print_Add(sp.Add(*_ordered_terms(expr), evaluate=False), "none"))
 
     def _print_Mul(self, expr: sp.Mul) -> str:
-        if not (expr.args and expr.args[0] == -1):
-            expr = _ordered_factors(expr)
-        return _LONE_STAR.sub("·", str(super()._print_Mul(expr)))
+        if expr.args and expr.args[0] == -1:
+            return "-" + self._print_Mul(-expr) if (-expr).is_Mul else str(super()._print_Mul(expr))
+        return _LONE_STAR.sub("·", str(super()._print_Mul(_ordered_factors(expr))))
 
     def _print_Pow(self, expr: sp.Pow, rational: bool = False) -> str:
         exponent = expr.exp
@@ -213,11 +221,19 @@ def _shown(value: float) -> str:
     return f"({text})" if text.startswith("-") else text
 
 
+# A negative number shown for a symbol is parenthesised, which doubles the parentheses of a
+# call whose whole argument it is: tanh((-0.23)) -> tanh(-0.23).
+_DOUBLED_LATEX = re.compile(r"\\left\(\((-[0-9.e+\-]+)\)\s*\\right\)")
+_DOUBLED_TEXT = re.compile(r"\(\((-[0-9.e+\-]+)\)\)")
+
+
 def to_latex(expr: sp.Basic, values: dict[str, float] | None = None) -> str:
     """Print an expression as LaTeX in the book's notation (with ``values``: the numbers)."""
-    return str(NotationPrinter(values).doprint(expr))
+    text = str(NotationPrinter(values).doprint(expr))
+    return _DOUBLED_LATEX.sub(r"\\left(\1\\right)", text) if values else text
 
 
 def to_text(expr: sp.Basic, values: dict[str, float] | None = None) -> str:
     """Print an expression as one line of Unicode terminal text (with ``values``: numbers)."""
-    return str(TextPrinter(values).doprint(expr))
+    text = str(TextPrinter(values).doprint(expr))
+    return _DOUBLED_TEXT.sub(r"(\1)", text) if values else text

@@ -134,8 +134,9 @@ def context(
             "decreased": bool(loss_after < loss_before),
         },
         "gradcheck": _gradcheck_part(network, values, x0, y0, seed),
-        "training": _training_part(network, values, X, Y, learning_rate, epochs, batch_size,
-                                   frozen, seed),  # fmt: skip
+        "training": _training_part(
+            network, values, X, Y, learning_rate, epochs, batch_size, frozen, seed
+        ),  # fmt: skip
     }
 
 
@@ -170,8 +171,12 @@ def _network_part(network: Network, ev: Any, view: _ScalarView) -> dict[str, Any
     )
     if layered and view.note:
         caption = "Neurons in columns; a wide layer is drawn as its first neurons, ⋮ and its last."
-    return {"svg": svg or "", "missing": "" if svg else diagrams.DOT_MISSING, "caption": caption,
-            "values": values}
+    return {
+        "svg": svg or "",
+        "missing": "" if svg else diagrams.DOT_MISSING,
+        "caption": caption,
+        "values": values,
+    }
 
 
 def _notation_rows(network: Network) -> list[dict[str, str]]:
@@ -183,8 +188,12 @@ def _notation_rows(network: Network) -> list[dict[str, str]]:
         rows += [{"symbol_tex": to_latex(a.lhs), "meaning": "intermediate node"}
                  for a in program.assignments]  # fmt: skip
         rows.append({"symbol_tex": notation.latex_name("L"), "meaning": "one sample's loss"})
-        rows.append({"symbol_tex": notation.latex_name(notation.gradient_name("v")),
-                     "meaning": "the adjoint of node v: how much L changes per unit of v"})
+        rows.append(
+            {
+                "symbol_tex": notation.latex_name(notation.gradient_name("v")),
+                "meaning": "the adjoint of node v: how much L changes per unit of v",
+            }
+        )
         return rows
     shared = network.architecture.bias == "shared"
     table = [
@@ -351,12 +360,14 @@ def _full_network_rows(
     for layer in range(1, arch.depth + 1):
         prefix = f"w{layer}_"
         entries = np.array([v for k, v in gradient.items() if k.startswith(prefix)])
-        rows.append({
-            "matrix_tex": notation.latex_matrix_name(notation.weight_matrix_name(layer)),
-            "shape": f"{arch.sizes[layer]} × {arch.sizes[layer - 1]}",
-            "norm": format_number(float(np.linalg.norm(entries))),
-            "largest": format_number(float(np.max(np.abs(entries)))),
-        })
+        rows.append(
+            {
+                "matrix_tex": notation.latex_matrix_name(notation.weight_matrix_name(layer)),
+                "shape": f"{arch.sizes[layer]} × {arch.sizes[layer - 1]}",
+                "norm": format_number(float(np.linalg.norm(entries))),
+                "largest": format_number(float(np.max(np.abs(entries)))),
+            }
+        )
     return rows
 
 
@@ -377,8 +388,10 @@ def _gradcheck_part(
     if len(result.rows) > len(shown):
         notes.append(f"The first {len(shown)} checked rows are listed.")
     verdict = "agrees" if result.ok else "DISAGREES"
-    summary = (f"Every checked gradient {verdict} with central differences (step h = "
-               f"{result.step:g}); largest relative error {result.max_rel_error:.1e}.")
+    summary = (
+        f"Every checked gradient {verdict} with central differences (step h = "
+        f"{result.step:g}); largest relative error {result.max_rel_error:.1e}."
+    )
     return {"rows": rows, "notes": " ".join(notes), "summary": summary, "ok": result.ok}
 
 
@@ -391,7 +404,8 @@ def _large_network_sample(network: Network, names: list[str], seed: int) -> list
     picked = []
     for layer in range(1, arch.depth + 1):
         weights = [n for n in names if n.startswith(f"w{layer}_")]
-        picked += [weights[i] for i in sorted(rng.choice(len(weights), 2, replace=False))]
+        count = min(20, len(weights))
+        picked += [weights[i] for i in sorted(rng.choice(len(weights), count, replace=False))]
         picked += arch.bias_names(layer)[:1]
     return picked
 
@@ -410,8 +424,10 @@ def _training_part(
     batches = "full batch" if batch_size is None else f"mini-batches of {batch_size}"
     return {
         "epochs": epochs,
-        "description": (f"{epochs:,} epochs of gradient descent over all {X.shape[0]} samples "
-                        f"({batches}, η = {format_number(learning_rate)}, seed {seed})."),
+        "description": (
+            f"{epochs:,} epochs of gradient descent over all {X.shape[0]} samples "
+            f"({batches}, η = {format_number(learning_rate)}, seed {seed})."
+        ),
         "loss_first": format_number(result.losses[0]),
         "loss_last": format_number(result.losses[-1]),
         "losses": [float(v) for v in result.losses],

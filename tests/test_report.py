@@ -76,8 +76,9 @@ def test_mazur_report_matches_golden_file(fmt: str, mazur_reports: dict[str, str
 
 
 def test_report_is_deterministic(mazur_mlp: sb.Network, mazur_mlp_params: dict) -> None:
-    assert _mazur("html", mazur_mlp, mazur_mlp_params) == _mazur("html", mazur_mlp,
-                                                                 mazur_mlp_params)
+    assert _mazur("html", mazur_mlp, mazur_mlp_params) == _mazur(
+        "html", mazur_mlp, mazur_mlp_params
+    )
 
 
 # --- Mazur's numbers in every format -------------------------------------------------------------
