@@ -204,8 +204,14 @@ class Derivation:
 
         return derivation_text(self, evaluation)
 
+    # Jupyter display: the renderers are imported on call, so derive.py never loads them.
     def _repr_latex_(self) -> str:
         return self.to_latex()
+
+    def _repr_html_(self) -> str:
+        from symbackprop.report import derivation_html
+
+        return derivation_html(self)
 
 
 # --- the sweep -------------------------------------------------------------------------------

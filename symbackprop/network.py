@@ -223,6 +223,17 @@ class Network:
         sizes = "-".join(str(n) for n in arch.sizes)
         return f"{sizes} MLP, {'/'.join(arch.activations)}, {arch.loss}, bias {arch.bias}"
 
+    # --- Jupyter display (renderers imported on call; network.py never loads them) -------
+    def _repr_svg_(self) -> str | None:
+        from symbackprop.diagrams import network_svg
+
+        return network_svg(self)
+
+    def _repr_html_(self) -> str:
+        from symbackprop.report import network_html
+
+        return network_html(self)
+
     # --- parameters ------------------------------------------------------------------------
     def init_params(self, seed: int = 0, scheme: str = "xavier") -> dict[str, float]:
         """Return seeded initial parameters {name: value}.

@@ -218,3 +218,11 @@ def test_xor_trains():
     Y = [[0], [1], [1], [0]]
     result = sb.train(net, net.init_params(1, scheme="normal"), X, Y, 2.0, 2000)
     assert result.final_loss < 0.01
+
+
+def test_jupyter_displays_a_derivation_and_a_network():
+    net = sb.mlp([2, 2, 2])
+    html = sb.derive(net)._repr_html_()
+    assert "<math" in html and "\\frac" not in html
+    assert "\\delta" in sb.derive(net)._repr_latex_()
+    assert "<" in net._repr_html_()
