@@ -9,12 +9,18 @@ derivation time grows linearly with depth.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
+import os
 
-import numpy as np
+# One BLAS thread: on a shared 2-core machine a second thread mostly measures contention.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-import symbackprop as sb
+import time  # noqa: E402
+from collections.abc import Callable  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+import symbackprop as sb  # noqa: E402
 
 
 def hand_backprop(Ws: list, bs: list, X: np.ndarray, Y: np.ndarray) -> tuple[float, list, list]:
