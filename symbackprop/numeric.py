@@ -89,7 +89,7 @@ class CompiledNetwork:
         """Return the kinked activations' arguments for validated input."""
         return self._backend.kink_arguments(native, X)
 
-    def node_values(self, params: Mapping[str, Any], X: Any) -> dict[str, FloatArray]:
+    def kink_arguments(self, params: Mapping[str, Any], X: Any) -> dict[str, FloatArray]:
         """Return the kinked activations' arguments (relu's z) per sample, by node name."""
         return self._backend.kink_arguments(self.native(params), input_array(self.network, X))
 

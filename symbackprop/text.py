@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING
 import sympy as sp
 
 from symbackprop.derive import Derivation, Stage, Step
+from symbackprop.functions import LeakyStep
+from symbackprop.functions import Step as StepFunction
 from symbackprop.printing import format_number, to_latex, to_text
 from symbackprop.rulebook import Rule
 
@@ -230,10 +232,11 @@ def _header(d: Derivation) -> list[str]:
         lines.append(
             "z = weighted input · a = activation · δ = ∂L/∂z, the neuron's share of the blame"
         )
-    if any(s.rhs.has(sp.Function("Step")) for s in d.steps) or any(
-        "Step" in str(s.rhs) for s in d.stage(Stage.ADJOINT)
-    ):
+    adjoints = d.stage(Stage.ADJOINT)
+    if any(step.rhs.has(StepFunction) for step in adjoints):
         lines.append("convention: relu′(0) = 0 (the step 1[z > 0] is 0 at z = 0)")
+    if any(step.rhs.has(LeakyStep) for step in adjoints):
+        lines.append("convention: leaky relu′(0) = 0.01 (the leak's slope, as for z < 0)")
     return lines
 
 

@@ -66,7 +66,7 @@ def _targets(rng: np.random.Generator, loss: str, batch: int, n: int) -> np.ndar
 
 
 def _near_kink(net: sb.Network, params: dict, X: np.ndarray) -> bool:
-    values = sb.compile(net).node_values(params, X)
+    values = sb.compile(net).kink_arguments(params, X)
     return any(np.any(np.abs(v) < KINK_MARGIN) for v in values.values())
 
 
