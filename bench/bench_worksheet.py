@@ -1,6 +1,14 @@
 """Benchmark: 300 students' worksheets with PDFs (2 parallel compiles), then grade 300 answers.
 
 Run: python bench/bench_worksheet.py [N]   (prints the figures for the README)
+
+Where the time goes (cProfile, 300 students): one pdflatex run per student sheet (~0.13 s of
+CPU each, with no other load) plus the class key (~3.7 s for 300 students), and ~60 ms of
+rendering per student, most of it printing the worked solution's formulas (twice: LaTeX for
+the key PDF, MathML for the key HTML). The compiles run in background threads while the main
+thread renders the next students, so on an idle 2-core machine the run is bound by the
+compiles. A single pdflatex run gives the same bytes as latexmk (the sheets use \nofiles and
+no cross-references), without latexmk's ~0.1 s per file.
 """
 
 from __future__ import annotations

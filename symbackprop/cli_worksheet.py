@@ -61,7 +61,8 @@ def _generate(args: argparse.Namespace, parts: tuple[str, ...]) -> int:
 
 
 def _stress(args: argparse.Namespace) -> int:
-    from symbackprop.variants import draw_variant, load_worksheet_spec, violated_predicates
+    from symbackprop.variants import draw_variant, violated_predicates
+    from symbackprop.worksheet_spec import load_worksheet_spec
 
     spec = load_worksheet_spec(args.spec)
     salt = args.salt or "stress"

@@ -16,9 +16,8 @@ from markupsafe import Markup
 
 from symbackprop.files import atomic_write
 from symbackprop.grading import network_of
-from symbackprop.report import derivation_html
-from symbackprop.variants import program_for
-from symbackprop.worksheet_render import _template
+from symbackprop.step_program import program_for
+from symbackprop.worksheet_render import template, worked_html
 
 if TYPE_CHECKING:
     from symbackprop.grading import Grades, StudentGrade
@@ -49,11 +48,11 @@ def feedback_html(grades: Grades, grade: StudentGrade) -> str:
     rows = [{"blank": r.blank, "status": r.status, "points": f"{r.points:g}",
              "max": f"{r.max_points:g}", "given": r.given, "expected": r.expected,
              "message": r.message} for r in grade.results]  # fmt: skip
-    template = _template("html", "worksheet_feedback.html.j2")
-    return template.render(title=manifest["title"], student_id=grade.student_id,
-                           score=f"{grade.score:g}", max=f"{grade.max_score:g}",
-                           percent=f"{grade.percent:.0f}", rows=rows,
-                           worked=Markup(_worked(manifest)))  # fmt: skip
+    page = template("html", "worksheet_feedback.html.j2")
+    return page.render(title=manifest["title"], student_id=grade.student_id,
+                       score=f"{grade.score:g}", max=f"{grade.max_score:g}",
+                       percent=f"{grade.percent:.0f}", rows=rows,
+                       worked=Markup(_worked(manifest)))  # fmt: skip
 
 
 def _worked(manifest: Any) -> str:
@@ -66,7 +65,7 @@ def _worked(manifest: Any) -> str:
         [shown[n] for n in network.target_names()],
         manifest["learning_rate"],
     )
-    return derivation_html(d, ev)
+    return worked_html(d, ev)
 
 
 def mistake_counts(grades: Grades) -> Counter[str]:
@@ -110,7 +109,7 @@ def summary_html(grades: Grades) -> str:
     counts = Counter(r.status for g in grades.students for r in g.results)
     students = [{"id": g.student_id, "score": f"{g.score:g}", "max": f"{g.max_score:g}",
                  "percent": f"{g.percent:.0f}"} for g in grades.students]  # fmt: skip
-    template = _template("html", "worksheet_summary.html.j2")
-    return template.render(students=students, statuses=sorted(counts.items()),
-                           mistakes=mistake_counts(grades).most_common(TOP_MISTAKES),
-                           messages=list(grades.messages))  # fmt: skip
+    page = template("html", "worksheet_summary.html.j2")
+    return page.render(students=students, statuses=sorted(counts.items()),
+                       mistakes=mistake_counts(grades).most_common(TOP_MISTAKES),
+                       messages=list(grades.messages))  # fmt: skip

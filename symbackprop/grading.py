@@ -24,7 +24,8 @@ from typing import Any
 from symbackprop.derive import LEARNING_RATE
 from symbackprop.errors import SymbackpropError, shorten
 from symbackprop.network import Network, mlp
-from symbackprop.variants import LETTERS, program_for
+from symbackprop.step_program import program_for
+from symbackprop.variants import LETTERS
 
 MAX_ANSWER_CHARS = 400
 _DECIMAL = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d{1,3})?$")
@@ -323,7 +324,7 @@ def _rows_from(path: Path) -> list[tuple[str, str, dict[str, Any]]]:
             f"{path.name}: byte {error.start} is not UTF-8; save the file as UTF-8"
         ) from None
     if path.suffix == ".ipynb":
-        from symbackprop.worksheet_render import notebook_answers
+        from symbackprop.worksheet_notebook import notebook_answers
 
         student_id, cells = notebook_answers(data, path.name)
         return [(path.name, student_id, cells)]

@@ -11,6 +11,7 @@ all of them were made. Grading is :func:`symbackprop.grading.grade`.
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import json
 import os
@@ -26,14 +27,8 @@ import numpy as np
 from symbackprop import notation
 from symbackprop.errors import SymbackpropError, shorten
 from symbackprop.numeric import compile as compile_network
-from symbackprop.variants import (
-    Variant,
-    WorksheetSpec,
-    bias_parameter,
-    draw_variant,
-    load_worksheet_spec,
-    upstream_blanks,
-)
+from symbackprop.variants import Variant, draw_variant, upstream_blanks
+from symbackprop.worksheet_spec import WorksheetSpec, bias_parameter, load_worksheet_spec
 
 SCHEMA_VERSION = 1
 KEY_RTOL = 1e-6  # a key gradient and its central difference must agree to this (relative)
@@ -84,7 +79,7 @@ class Worksheet:
         skips compiling and ``pdf_each_key`` compiles each student's key too. Nothing is
         written unless every file was made.
         """
-        from symbackprop.worksheet_render import write_worksheet
+        from symbackprop.worksheet_build import write_worksheet
 
         return write_worksheet(self, Path(folder), parts, pdf, jobs, progress, pdf_each_key)
 
@@ -247,13 +242,24 @@ def manifest_json(manifest: Mapping[str, Any]) -> str:
 
 def manifest_schema() -> dict[str, Any]:
     """Return the JSON Schema of a manifest, as shipped in the package."""
-    text = resources.files("symbackprop").joinpath("schemas/worksheet-manifest.schema.json")
-    return json.loads(text.read_text(encoding="utf-8"))  # type: ignore[no-any-return]
+    return json.loads(_schema_text())  # type: ignore[no-any-return]
+
+
+@functools.lru_cache(maxsize=1)
+def _schema_text() -> str:
+    path = resources.files("symbackprop").joinpath("schemas/worksheet-manifest.schema.json")
+    return path.read_text(encoding="utf-8")
+
+
+@functools.lru_cache(maxsize=1)
+def _schema() -> Mapping[str, Any]:
+    """The schema read once per process for validation (never handed out, so never changed)."""
+    return manifest_schema()
 
 
 def validate_manifest(manifest: Any) -> None:
     """Raise SymbackpropError naming the first place where a manifest breaks the schema."""
-    problem = _first_problem(manifest, manifest_schema(), "manifest")
+    problem = _first_problem(manifest, _schema(), "manifest")
     if problem is not None:
         raise SymbackpropError(f"{problem}; regenerate the worksheet with this version")
 

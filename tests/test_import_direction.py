@@ -18,7 +18,8 @@ STAGE = {
     "numeric": 2, "train": 2,
     "gradcheck": 3, "checker": 3, "mistakes": 3,
     "report": 4, "diagrams": 4, "worksheet": 4, "text": 4, "variants": 4, "grading": 4,
-    "questions": 4, "feedback": 4, "worksheet_render": 4,
+    "questions": 4, "feedback": 4, "worksheet_render": 4, "worksheet_spec": 4,
+    "step_program": 4, "known_mistakes": 4, "worksheet_notebook": 4, "worksheet_build": 4,
     "cli": 5, "cli_worksheet": 5, "__init__": 5, "__main__": 5,
 }  # fmt: skip
 # Derivation's to_latex/to_markdown/to_text and the Jupyter _repr_*_ methods of Derivation and
