@@ -124,7 +124,7 @@ def context(
         "notation": _notation_rows(network),
         "parameters": _parameter_rows(values, frozen),
         "data": _data_rows(network, x0, y0),
-        "sections": _derivation_sections(d, ev),
+        "sections": derivation_sections(d, ev),
         "equations": _equation_rows(network),
         "full_network": _full_network_rows(network, gradient, loss_before) if view.note else [],
         "update": {
@@ -305,7 +305,7 @@ _INTROS = {
 }
 
 
-def _derivation_sections(d: Derivation, ev: Any) -> list[dict[str, Any]]:
+def derivation_sections(d: Derivation, ev: Any) -> list[dict[str, Any]]:
     adjoints = iter(d.stage(Stage.ADJOINT))
     out = []
     for number, section in enumerate(sections(d, ev, to_latex), start=1):
@@ -441,7 +441,7 @@ def _load_template(name: str) -> str:
     return resources.files("symbackprop.templates").joinpath(name).read_text(encoding="utf-8")
 
 
-def _environment(fmt: str) -> jinja2.Environment:
+def template_environment(fmt: str) -> jinja2.Environment:
     options: dict[str, Any] = {"loader": jinja2.FunctionLoader(_load_template),
                                "undefined": jinja2.StrictUndefined, "keep_trailing_newline": True,
                                "trim_blocks": True, "lstrip_blocks": True}  # fmt: skip
@@ -463,16 +463,16 @@ def _map_strings(data: Any, key: str, change: Callable[[str, str], Any]) -> Any:
     return data
 
 
-_RAW_KEYS = ("svg", "figure")
+RAW_KEYS = ("svg", "figure")
 
 
-def _for_format(ctx: dict[str, Any], fmt: str) -> dict[str, Any]:
+def for_format(ctx: dict[str, Any], fmt: str) -> dict[str, Any]:
     """Prepare a context for one format: MathML (HTML), escaped prose (LaTeX, Markdown)."""
 
     def change(key: str, text: str) -> Any:
         if key.endswith("_tex"):
             return Markup(mathml(text)) if fmt == "html" and text else text
-        if key in _RAW_KEYS:
+        if key in RAW_KEYS:
             return Markup(text) if fmt == "html" else text
         if fmt == "tex":
             return latex_text(text)
@@ -515,8 +515,8 @@ def _render_context(ctx: dict[str, Any], fmt: str, figure_stem: str) -> str:
         figure = diagrams.loss_svg(ctx["training"]["losses"])
         ctx["training"] = {**ctx["training"], "figure": figure}
     ctx["files"] = {"network": f"{figure_stem}-network.pdf", "loss": f"{figure_stem}-loss.pdf"}
-    template = _environment(fmt).get_template(f"report.{fmt}.j2")
-    return template.render(**_for_format(ctx, fmt))
+    template = template_environment(fmt).get_template(f"report.{fmt}.j2")
+    return template.render(**for_format(ctx, fmt))
 
 
 def report(
@@ -640,10 +640,10 @@ def mathml(tex: str, display: bool = False) -> str:
 # --- Jupyter -----------------------------------------------------------------------------------
 def derivation_html(d: Derivation, evaluation: Any = None) -> str:
     """Return a derivation as an HTML fragment with MathML (Derivation._repr_html_)."""
-    ctx = {"sections": _derivation_sections(d, evaluation) if evaluation is not None else
+    ctx = {"sections": derivation_sections(d, evaluation) if evaluation is not None else
            _symbolic_sections(d), "summary": d.network.describe(), "equations": []}  # fmt: skip
-    template = _environment("html").get_template("derivation.html.j2")
-    return template.render(**_for_format(ctx, "html"))
+    template = template_environment("html").get_template("derivation.html.j2")
+    return template.render(**for_format(ctx, "html"))
 
 
 def _symbolic_sections(d: Derivation) -> list[dict[str, Any]]:

@@ -19,11 +19,11 @@ from symbackprop import notation
 from symbackprop.derive import Derivation, Stage
 from symbackprop.printing import format_number, to_latex
 from symbackprop.report import (
-    _RAW_KEYS,
-    _derivation_sections,
-    _environment,
-    _for_format,
+    RAW_KEYS,
+    derivation_sections,
+    for_format,
     mathml,
+    template_environment,
 )
 from symbackprop.step_program import program_for
 from symbackprop.variants import LETTERS, Variant
@@ -108,7 +108,7 @@ def _given(network: Any) -> tuple[tuple[tuple[str, str], ...], ...]:
 @functools.lru_cache(maxsize=16)
 def template(fmt: str, name: str) -> Any:
     """Return a compiled template of the worksheet files (compiled once per process)."""
-    return _environment(fmt).get_template(name)
+    return template_environment(fmt).get_template(name)
 
 
 @functools.lru_cache(maxsize=8192)
@@ -120,7 +120,7 @@ def _mathml(tex: str) -> Markup:
 def for_html(data: Any, key: str = "") -> Any:
     """Return a copy of a context with every non-empty ``*_tex`` string as MathML.
 
-    The HTML side of :func:`symbackprop.report._for_format`, with the conversion cached:
+    The HTML side of :func:`symbackprop.report.for_format`, with the conversion cached:
     prose stays text for the templates' autoescape, SVG and figures pass through as markup.
     """
     if isinstance(data, dict):
@@ -129,7 +129,7 @@ def for_html(data: Any, key: str = "") -> Any:
         return [for_html(v, key) for v in data]
     if isinstance(data, str) and key.endswith("_tex"):
         return _mathml(data) if data else data
-    if isinstance(data, str) and key in _RAW_KEYS:
+    if isinstance(data, str) and key in RAW_KEYS:
         return Markup(data)
     return data
 
@@ -137,12 +137,12 @@ def for_html(data: Any, key: str = "") -> Any:
 def tex_document(contexts: Sequence[Mapping[str, Any]], key: bool, title: str) -> str:
     """Return the exam-class LaTeX of one or more students' sheets (one after the other)."""
     return template("tex", "worksheet.tex.j2").render(
-        sheets=contexts, key=key, title=_for_format({"t": title}, "tex")["t"]
+        sheets=contexts, key=key, title=for_format({"t": title}, "tex")["t"]
     )
 
 
 def tex_sheet(ctx: dict[str, Any], worked_tex: str) -> dict[str, Any]:
-    sheet = _for_format(ctx, "tex")
+    sheet = for_format(ctx, "tex")
     sheet["worked_tex"] = worked_tex
     return sheet
 
@@ -173,6 +173,6 @@ def worked_html(d: Derivation, ev: Any) -> str:
     The same page as :func:`symbackprop.report.derivation_html`, from a compiled template and
     the cached MathML.
     """
-    ctx = {"sections": _derivation_sections(d, ev), "summary": d.network.describe(),
+    ctx = {"sections": derivation_sections(d, ev), "summary": d.network.describe(),
            "equations": []}  # fmt: skip
     return str(template("html", "derivation.html.j2").render(**for_html(ctx)))
