@@ -234,16 +234,22 @@ def _parse_tree(body: str, mode: str, locator: _Locator) -> ast.AST:
     except SyntaxError as exc:
         char_col = max((exc.offset or 1) - 1, 0)
         near = (exc.text or "")[char_col : char_col + 20]
+        where = locator.prefix(exc.lineno or 1, char_col)
         message = " ".join(str(exc.msg).split())
+        if "integer string conversion" in message:  # Python's own limit of 4300 digits
+            raise ParseError(
+                f"{where}a number has more than {LIMITS.max_integer_digits} digits; use a "
+                "smaller number or rescale the variables"
+            ) from None
         detail = "" if message == "invalid syntax" else f" ({message})"
         raise ParseError(
-            f"{locator.prefix(exc.lineno or 1, char_col)}invalid syntax{detail} near "
-            f"{shorten(near)!r}; {_HINT}; check brackets, operators and commas"
+            f"{where}invalid syntax{detail} near {shorten(near)!r}; {_HINT}; check brackets, "
+            "operators and commas"
         ) from None
     except (RecursionError, MemoryError):  # the parser's own stack limit, not a real OOM
         raise ParseError(
-            f"{locator.prefix()}expression is nested too deeply for Python's parser; split it "
-            "into named intermediate steps"
+            f"{locator.prefix()}expression is too long a chain or too deeply nested for "
+            "Python's parser; split it into named intermediate steps"
         ) from None
     except ValueError as exc:  # NUL bytes, unpaired surrogates
         raise ParseError(
@@ -507,8 +513,8 @@ class _Builder:
             factors = [arg for part in parts for arg in sp.Mul.make_args(part)]
             return sum(self._size(f).digits for f in factors if self._size(f).constant)
         groups: dict[sp.Basic, float] = {}
-        for part in parts:
-            coefficient, rest = part.as_coeff_Mul() if isinstance(part, sp.Expr) else (1, part)
+        for term in [term for part in parts for term in sp.Add.make_args(part)]:
+            coefficient, rest = term.as_coeff_Mul() if isinstance(term, sp.Expr) else (1, term)
             if isinstance(coefficient, sp.Rational):
                 groups[rest] = groups.get(rest, 0.0) + _log10(coefficient.q)
         return max(groups.values(), default=0.0)
@@ -632,8 +638,9 @@ class _Builder:
             ):
                 raise self._error(
                     node,
-                    f"{self._quote(node)} makes the power {shorten(str(expr))!r}, whose "
-                    f"exponent exceeds {LIMITS.max_exponent}; use smaller exponents",
+                    f"{self._quote(node)} makes the power {shorten(str(expr))!r}, whose exponent "
+                    f"holds a numerator or denominator above {LIMITS.max_exponent}; use "
+                    "smaller exponents",
                 )
             stack.extend(expr.args)
 

@@ -199,9 +199,12 @@ REFUSED = [
     ("0**-1", "is infinite or undefined", 12),
     ("1" * 31, "has more than 30 digits", 12),
     ("1e-40", "has more than 30 digits", 12),
+    ("9" * 5_000, "a number has more than 30 digits; use a smaller number", 12),
+    ("x+" * 4_999 + "x", "too long a chain or too deeply nested for Python's parser", 12),
     ("x**101", "exponent '101' is too large", 15),
     ("x**(1000*y)", r"exponent '1000\*y' is too large", 16),
-    ("x**100 * x**100", "makes the power 'x\\*\\*200', whose exponent exceeds 100", 12),
+    ("x**100 * x**100", "makes the power 'x\\*\\*200', whose exponent holds a numerator", 12),
+    ("x**0.001", "exponent '0.001' is too large: numerators and denominators", 15),
     ("99**99", "power '99\\*\\*99' would need about 198 digits", 12),
     ("10**100 * 10", "would combine into one of about 101 digits", 12),
     ("2**sqrt(2)", "raises a number to an irrational power", 12),
@@ -410,6 +413,7 @@ BOMBS = {
     "long flat sum": "x+" * 4_999 + "x",
     "long product": "x*" * 999 + "x",
     "many fractions": "+".join(f"x/{10**29 + 2 * k + 1}" for k in range(300)),
+    "many fractions in brackets": "+".join(f"(x/{10**29 + 2 * k + 1} + y)" for k in range(200)),
     "many radicals": "*".join(f"sqrt({10**29 + 2 * k + 1})" for k in range(240)),
 }
 
