@@ -40,9 +40,14 @@ def unknown_name(kind: str, name: str, known: Iterable[str], where: str = "") ->
     suggestion = difflib.get_close_matches(name, known_sorted, n=1, cutoff=0.6)
     hint = f" (did you mean {suggestion[0]!r})" if suggestion else ""
     place = f" {where}" if where else ""
-    return UnknownNameError(
-        f"unknown {kind} {shorten(name)!r}{place}; known: {', '.join(known_sorted)}{hint}"
-    )
+    listed = ", ".join(known_sorted[:_LISTED])
+    if len(known_sorted) > _LISTED:
+        listed += f", ... ({len(known_sorted) - _LISTED} more)"
+    return UnknownNameError(f"unknown {kind} {shorten(name)!r}{place}; known: {listed}{hint}")
+
+
+# A message lists at most this many known names, so that it stays one readable line.
+_LISTED = 12
 
 
 def shorten(text: str, limit: int = 40) -> str:
