@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import sympy as sp
 
+import symbackprop.mistake_catalogue  # noqa: F401  (registers the mistakes)
 from symbackprop import notation, parsing
 from symbackprop.derive import Derivation, Stage, derive
 from symbackprop.errors import ParseError, unknown_name

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import sympy as sp
 
+import symbackprop.mistake_catalogue  # noqa: F401  (registers the mistakes)
 from symbackprop import notation
 from symbackprop.derive import LEARNING_RATE, Derivation
 from symbackprop.functions import numpy_namespace

@@ -3,13 +3,13 @@
 A :class:`Mistake` builds the formula a student would write after making it (dropping sigma'(z)
 of a layer, transposing w_jk, using updated weights in a hidden delta, ...) from the steps of the
 :class:`~symbackprop.derive.Derivation`, and the checker tests it against the student's formula
-at its probe points. Adding a mistake happens here, in one entry registered below its
-definition; entries are tried in registration order and the first that fits names the mistake.
+at its probe points. The entries are :mod:`symbackprop.mistake_catalogue`, each registered
+below its definition; they are tried in registration order and the first that fits names the
+mistake. The helpers here build an entry's candidate formulas.
 """
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
@@ -20,7 +20,7 @@ from numpy.typing import NDArray
 from symbackprop import notation
 from symbackprop.derive import Derivation, Stage, Step
 from symbackprop.network import NodeKind
-from symbackprop.printing import format_number, to_text
+from symbackprop.printing import to_text
 from symbackprop.registry import Registry
 
 FloatArray = NDArray[np.float64]
@@ -28,7 +28,6 @@ FloatArray = NDArray[np.float64]
 # small expressions: equivalent forms agree to ~1e-13; 1e-7 leaves room for cancellation).
 RTOL = 1e-7
 ATOL = 1e-12
-_MIN_EXPECTED = 1e-9  # below this |dL/dw| a ratio given/expected says nothing
 
 
 def close(given: FloatArray, expected: FloatArray) -> NDArray[np.bool_]:
@@ -134,18 +133,15 @@ def diagnose(context: MistakeContext) -> Diagnosis | None:
 Candidate = tuple[str, sp.Expr]  # (explanation, the mistaken formula in named intermediates)
 
 
-def _first_match(context: MistakeContext, candidates: Iterable[Candidate]) -> str | None:
+def first_match(context: MistakeContext, candidates: Iterable[Candidate]) -> str | None:
+    """Return the explanation of the first candidate formula that matches the user's."""
     for explanation, expr in candidates:
         if context.matches(expr):
             return explanation
     return None
 
 
-def _name(expr: sp.Expr) -> str:
-    return to_text(expr)
-
-
-def _delta_steps(context: MistakeContext) -> list[Step]:
+def delta_steps(context: MistakeContext) -> list[Step]:
     """Return the chain's deltas written as (dL/da) * f'(z): the ones with an activation factor."""
     return [step for step in context.chain_adjoints() if len(step.factors) == 2]
 
@@ -157,7 +153,7 @@ def _groups(steps: list[Step]) -> Iterator[tuple[str, list[Step]]]:
         group = [s for s in steps if s.layer == layer]
         yield f"layer {layer}", group
     for step in steps:
-        yield _name(step.lhs), [step]
+        yield to_text(step.lhs), [step]
 
 
 def _override(
@@ -172,382 +168,14 @@ def _override(
     return context.gradient_with(overrides)
 
 
-def _grouped_candidates(
+def grouped_candidates(
     context: MistakeContext,
     steps: list[Step],
     rewrite: Callable[[Step], sp.Expr | None],
     explain: Callable[[str, Step], str],
 ) -> Iterator[Candidate]:
+    """Yield (explanation, dL/d(wrt)) with ``rewrite`` applied per layer, then per step."""
     for where, group in _groups(steps):
         expr = _override(context, group, rewrite)
         if expr is not None:
             yield explain(where, group[0]), expr
-
-
-# --- the catalogue --------------------------------------------------------------------------------
-def _sign_error(context: MistakeContext) -> str | None:
-    gradient = context.gradient_step.rhs
-    candidates: list[Candidate] = [("the whole expression has the wrong sign", -gradient)]
-    for step in context.chain_adjoints():
-        candidates.append(
-            (
-                f"the sign of {_name(step.lhs)} is flipped (y - a written for a - y?)",
-                context.gradient_with({step.lhs: -step.rhs}),
-            )
-        )
-    return _first_match(context, candidates)
-
-
-SIGN_ERROR = register_mistake(Mistake("sign_error", "sign error", _sign_error))
-
-
-def _missing_activation_derivative(context: MistakeContext) -> str | None:
-    return _first_match(
-        context,
-        _grouped_candidates(
-            context,
-            _delta_steps(context),
-            lambda step: step.factors[0],
-            lambda where, step: (
-                f"the activation derivative f'(z) = {_name(step.factors[1])} is missing "
-                f"from the delta ({where})"
-            ),
-        ),
-    )
-
-
-MISSING_ACTIVATION_DERIVATIVE = register_mistake(
-    Mistake(
-        "missing_activation_derivative",
-        "missing activation-derivative factor",
-        _missing_activation_derivative,
-    )
-)
-
-
-def _wrong_activation_derivative(context: MistakeContext) -> str | None:
-    candidates: list[Candidate] = []
-    wrong_forms: list[tuple[Callable[[sp.Expr], sp.Expr], str]] = [
-        (lambda a: a, "f(z) = a"),
-        (lambda a: 1 - a, "1 - a"),
-    ]
-    for wrong, what in wrong_forms:
-        candidates += _grouped_candidates(
-            context,
-            _delta_steps(context),
-            functools.partial(_with_activation, context, factor=wrong),
-            functools.partial(_explain_wrong_derivative, what=what),
-        )
-    return _first_match(context, candidates)
-
-
-def _explain_wrong_derivative(where: str, step: Step, what: str) -> str:
-    return f"the delta ({where}) uses {what} where f'(z) = {_name(step.factors[1])} belongs"
-
-
-def _with_activation(
-    context: MistakeContext, step: Step, *, factor: Callable[[sp.Expr], sp.Expr]
-) -> sp.Expr | None:
-    a = context.activation_of(step)
-    return None if a is None else step.factors[0] * factor(a)
-
-
-WRONG_ACTIVATION_DERIVATIVE = register_mistake(
-    Mistake(
-        "wrong_activation_derivative",
-        "wrong activation derivative",
-        _wrong_activation_derivative,
-    )
-)
-
-
-def _extra_factor(context: MistakeContext) -> str | None:
-    steps = _delta_steps(context)
-    candidates = list(
-        _grouped_candidates(
-            context,
-            steps,
-            lambda step: step.rhs * step.factors[1],
-            lambda where, step: (
-                f"f'(z) = {_name(step.factors[1])} appears twice in the delta ({where})"
-            ),
-        )
-    )
-    candidates += _grouped_candidates(
-        context,
-        steps,
-        lambda step: _with_activation(context, step, factor=lambda a: step.rhs * a),
-        lambda where, step: f"the delta ({where}) has an extra factor a",
-    )
-    gradient = context.gradient_step.rhs
-    network = context.derivation.network
-    extras = [a.lhs for a in network.assignments if a.kind is NodeKind.ACTIVATION]
-    for extra in extras + list(network.inputs):
-        candidates.append((f"an extra factor {_name(extra)}", gradient * extra))
-    return _first_match(context, candidates)
-
-
-EXTRA_FACTOR = register_mistake(Mistake("extra_factor", "extra factor", _extra_factor))
-
-
-def _transposed(context: MistakeContext, weight: sp.Expr) -> sp.Symbol | None:
-    """Return w_kj for a weight w_jk (None when it is not a weight or w_kj does not exist)."""
-    indices = notation.parse_weight_name(weight.name) if weight.is_Symbol else None
-    if indices is None:
-        return None
-    layer, j, k = indices
-    name = notation.weight_name(layer, k, j)
-    return sp.Symbol(name) if name in context.derivation.network.parameter_names() else None
-
-
-def _transposed_delta(context: MistakeContext, step: Step) -> sp.Expr | None:
-    terms = []
-    for path in step.paths:
-        swapped = _transposed(context, path.local)
-        if swapped is None:
-            return None
-        terms.append(path.adjoint * swapped)
-    new = sp.Add(*terms) * step.factors[1]
-    return None if new == step.rhs else new
-
-
-def _transposed_weight(context: MistakeContext) -> str | None:
-    candidates: list[Candidate] = []
-    swapped = _transposed(context, context.wrt)
-    if swapped is not None and swapped != context.wrt:
-        candidates.append(
-            (
-                f"this is the gradient of {_name(swapped)}: the indices j and k are swapped",
-                context.derivation.gradient(swapped.name),
-            )
-        )
-    candidates += _grouped_candidates(
-        context,
-        _delta_steps(context),
-        lambda step: _transposed_delta(context, step),
-        lambda where, step: (
-            f"the sum over downstream neurons in the delta ({where}) uses w_jk where "
-            "w_kj belongs (BP2 needs the transpose)"
-        ),
-    )
-    return _first_match(context, candidates)
-
-
-TRANSPOSED_WEIGHT = register_mistake(
-    Mistake("transposed_weight", "transposed weight index", _transposed_weight)
-)
-
-
-def _missing_path(context: MistakeContext) -> str | None:
-    candidates: list[Candidate] = []
-    gradient = context.gradient_step
-    if len(gradient.paths) > 1:
-        for path in gradient.paths:
-            candidates.append(
-                (
-                    f"the path through {_name(path.via)} is missing from the sum",
-                    gradient.rhs - path.term,
-                )
-            )
-    for step in context.chain_adjoints():
-        if len(step.paths) < 2:
-            continue
-        for path in step.paths:
-            if len(step.factors) == 2:
-                new = (step.factors[0] - path.term) * step.factors[1]
-            else:
-                new = step.rhs - path.term
-            candidates.append(
-                (
-                    f"{_name(step.lhs)} misses the path through {_name(path.via)} in its sum "
-                    "over downstream neurons",
-                    context.gradient_with({step.lhs: new}),
-                )
-            )
-    return _first_match(context, candidates)
-
-
-MISSING_PATH = register_mistake(
-    Mistake("missing_path", "missing path in the sum over downstream neurons", _missing_path)
-)
-
-
-def _updated_delta(context: MistakeContext, step: Step) -> sp.Expr | None:
-    eta = sp.Float(context.learning_rate)
-    params = set(context.derivation.network.params)
-    terms = []
-    for path in step.paths:
-        if path.local not in params:
-            return None
-        gradient = sp.Symbol(notation.gradient_name(path.local.name))
-        terms.append(path.adjoint * (path.local - eta * gradient))
-    return sp.Add(*terms) * step.factors[1]
-
-
-def _updated_weights(context: MistakeContext) -> str | None:
-    eta = format_number(context.learning_rate)
-    return _first_match(
-        context,
-        _grouped_candidates(
-            context,
-            _delta_steps(context),
-            lambda step: _updated_delta(context, step),
-            lambda where, step: (
-                f"the delta ({where}) uses updated weights w - η ∂L/∂w (η = {eta}); "
-                "backpropagate through the weights of the forward pass"
-            ),
-        ),
-    )
-
-
-UPDATED_WEIGHTS = register_mistake(
-    Mistake("updated_weights", "updated weights used in a hidden delta", _updated_weights)
-)
-
-
-def _layer_index(context: MistakeContext) -> dict[sp.Symbol, tuple[str, int, int]]:
-    """Map each a (x for layer 0) and delta symbol of a layered network to (kind, layer, j)."""
-    arch = context.derivation.network.architecture
-    index: dict[sp.Symbol, tuple[str, int, int]] = {}
-    if arch is None:
-        return index
-    for k in range(1, arch.sizes[0] + 1):
-        index[sp.Symbol(notation.input_name(k))] = ("a", 0, k)
-    for layer in range(1, arch.depth + 1):
-        for j in range(1, arch.sizes[layer] + 1):
-            index[sp.Symbol(notation.a_name(layer, j))] = ("a", layer, j)
-            index[sp.Symbol(notation.delta_name(layer, j))] = ("delta", layer, j)
-    return index
-
-
-def _other_layers(
-    index: Mapping[sp.Symbol, tuple[str, int, int]], symbol: sp.Expr
-) -> Iterator[sp.Symbol]:
-    if symbol not in index:
-        return
-    kind, layer, j = index[symbol]
-    for other, (other_kind, other_layer, other_j) in index.items():
-        if other_kind == kind and other_j == j and abs(other_layer - layer) == 1:
-            yield other
-
-
-def _wrong_layer_term(context: MistakeContext) -> str | None:
-    index = _layer_index(context)
-    gradient = context.gradient_step
-    candidates: list[Candidate] = []
-    for path in gradient.paths:
-        for other in _other_layers(index, path.local):
-            candidates.append(
-                (
-                    f"{_name(other)} is used as the weight's input where {_name(path.local)} "
-                    "(the previous layer's activation) belongs",
-                    gradient.rhs.xreplace({path.local: other}),
-                )
-            )
-        for other in _other_layers(index, path.adjoint):
-            candidates.append(
-                (
-                    f"{_name(other)} is the delta of the wrong layer; {_name(path.adjoint)} "
-                    "belongs here",
-                    gradient.rhs.xreplace({path.adjoint: other}),
-                )
-            )
-    return _first_match(context, candidates)
-
-
-WRONG_LAYER_TERM = register_mistake(
-    Mistake("wrong_layer_term", "a term from the wrong layer", _wrong_layer_term)
-)
-
-
-def _ratio(context: MistakeContext) -> FloatArray:
-    """Return given/expected at the points where the gradient is far enough from 0."""
-    usable = np.isfinite(context.given) & (np.abs(context.expected) > _MIN_EXPECTED)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.asarray(context.given[usable] / context.expected[usable])
-
-
-def _constant(values: FloatArray) -> float | None:
-    """Return the value if every entry is the same (to RTOL), else None."""
-    if values.size < 3 or not np.all(np.isfinite(values)):
-        return None
-    median = float(np.median(values))
-    return median if bool(np.all(close(values, np.full_like(values, median)))) else None
-
-
-def _constant_factor(context: MistakeContext) -> str | None:
-    c = _constant(_ratio(context))
-    if c is None or c == 0 or abs(abs(c) - 1) <= RTOL:
-        return None
-    n = context.derivation.network.n_outputs
-    if abs(c - 2) <= 2 * RTOL:
-        return "twice the gradient: the 1/2 of the half squared error was dropped"
-    if abs(c - 0.5) <= RTOL:
-        return "half the gradient: d/da (a - y)^2 = 2 (a - y) lost its 2, or a 1/2 was added"
-    if n > 1 and (abs(c * n - 1) <= n * RTOL or abs(c - n) <= n * RTOL):
-        return f"off by the factor {format_number(c)}: mean over {n} outputs mixed up with a sum"
-    return f"off by the constant factor {format_number(c)} at every probe point"
-
-
-CONSTANT_FACTOR = register_mistake(
-    Mistake("constant_factor", "off by a constant factor", _constant_factor)
-)
-
-
-def chain_factors(context: MistakeContext) -> list[tuple[str, sp.Expr]]:
-    """Return the chain of dL/d(wrt) as (Leibniz name, factor): dL/da, da/dz, dz/dw."""
-    gradient = context.gradient_step
-    if len(gradient.paths) != 1:
-        return [(f"the path through {_name(p.via)}", p.term) for p in gradient.paths]
-    path = gradient.paths[0]
-    z, w = _name(path.via), _name(context.wrt)
-    factors: list[tuple[str, sp.Expr]] = []
-    delta = context.derivation.step(path.adjoint.name) if path.adjoint.is_Symbol else None
-    if delta is not None and len(delta.factors) == 2 and delta.paths:
-        a = context.activation_of(delta)
-        a_name = _name(a) if a is not None else "a"
-        factors += [(f"∂L/∂{a_name}", delta.factors[0]), (f"∂{a_name}/∂{z}", delta.factors[1])]
-    else:
-        factors.append((f"∂L/∂{z}", path.adjoint))
-    factors.append((f"∂{z}/∂{w}", path.local))
-    return factors
-
-
-def _wrong_factor(context: MistakeContext) -> str | None:
-    ratio_usable = np.isfinite(context.given) & (np.abs(context.expected) > _MIN_EXPECTED)
-    if not np.any(ratio_usable):
-        return "your expression differs from a gradient that is 0 at every probe point"
-    ratio = _ratio(context)
-    for label, factor in chain_factors(context):
-        values = context.evaluate(factor)[ratio_usable]
-        if values.size and np.all(values != 0):
-            if _constant(ratio * values) is not None:
-                return f"the factor {label} = {_name(factor)} of the chain is missing"
-            if _constant(ratio / values) is not None:
-                return f"the factor {label} = {_name(factor)} of the chain appears twice"
-            replaced = _replaced_by(context, ratio * values, ratio_usable)
-            if replaced is not None:
-                return f"the factor {label} should be {_name(factor)}, not {_name(replaced)}"
-    labels = ", ".join(label for label, _ in chain_factors(context))
-    low, high = format_number(float(np.min(ratio))), format_number(float(np.max(ratio)))
-    return (
-        f"the ratio yours/correct varies from {low} to {high} and tracks no single factor of "
-        f"the chain ({labels}); recheck each factor"
-    )
-
-
-def _replaced_by(
-    context: MistakeContext, values: FloatArray, usable: NDArray[np.bool_]
-) -> sp.Symbol | None:
-    """Return the named symbol (a node, input, target or parameter) with these values, if any."""
-    derivation = context.derivation
-    program = derivation.network.program
-    symbols = [*program.params, *program.inputs, *program.targets]
-    symbols += [s.lhs for s in derivation.steps if s.stage in (Stage.FORWARD, Stage.ADJOINT)]
-    for symbol in symbols:
-        if bool(np.all(close(values, context.evaluate(symbol)[usable]))):
-            return symbol
-    return None
-
-
-WRONG_FACTOR = register_mistake(Mistake("wrong_factor", "a factor of the chain", _wrong_factor))

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from symbackprop.files import atomic_write
-from symbackprop.report import ReportEngineError
+from symbackprop.rendering import ReportEngineError
 from symbackprop.variants import Variant
 from symbackprop.worksheet import Worksheet, manifest_json
 from symbackprop.worksheet_notebook import render_notebook

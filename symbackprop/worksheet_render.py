@@ -18,7 +18,7 @@ from markupsafe import Markup
 from symbackprop import notation
 from symbackprop.derive import Derivation, Stage
 from symbackprop.printing import format_number, to_latex
-from symbackprop.report import (
+from symbackprop.rendering import (
     RAW_KEYS,
     derivation_sections,
     for_format,
@@ -120,7 +120,7 @@ def _mathml(tex: str) -> Markup:
 def for_html(data: Any, key: str = "") -> Any:
     """Return a copy of a context with every non-empty ``*_tex`` string as MathML.
 
-    The HTML side of :func:`symbackprop.report.for_format`, with the conversion cached:
+    The HTML side of :func:`symbackprop.rendering.for_format`, with the conversion cached:
     prose stays text for the templates' autoescape, SVG and figures pass through as markup.
     """
     if isinstance(data, dict):
