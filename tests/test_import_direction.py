@@ -16,9 +16,9 @@ STAGE = {
     "codegen": 0, "validate": 0, "files": 0, "registry": 0,
     "rules": 1, "derive": 1, "evaluation": 1, "equations": 1,
     "numeric": 2, "train": 2,
-    "gradcheck": 3, "checker": 3, "mistakes": 3,
-    "report": 4, "diagrams": 4, "worksheet": 4, "text": 4, "variants": 4, "grading": 4,
-    "questions": 4, "feedback": 4, "worksheet_render": 4, "worksheet_spec": 4,
+    "gradcheck": 3, "checker": 3, "mistakes": 3, "mistake_catalogue": 3,
+    "report": 4, "rendering": 4, "diagrams": 4, "worksheet": 4, "text": 4, "variants": 4,
+    "grading": 4, "questions": 4, "feedback": 4, "worksheet_render": 4, "worksheet_spec": 4,
     "step_program": 4, "known_mistakes": 4, "worksheet_notebook": 4, "worksheet_build": 4,
     "cli": 5, "cli_worksheet": 5, "__init__": 5, "__main__": 5,
 }  # fmt: skip
