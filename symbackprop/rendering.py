@@ -10,6 +10,7 @@ templates of ``templates/``; :func:`for_format` prepares a context for one forma
 from __future__ import annotations
 
 import copy
+import os
 import re
 import shutil
 import subprocess
@@ -252,14 +253,22 @@ def require_latex(target: Path) -> None:
 def compile_latex(tex: Path) -> Path:
     """Compile a .tex with latexmk + pdflatex in its folder and return the PDF's path."""
     require_latex(tex.with_suffix(".pdf"))
+    command = ["latexmk", "-pdf", "-interaction=nonstopmode", "-halt-on-error"]
+    return run_latex(tex, command, "the report", _LATEX_TIMEOUT)
+
+
+def run_latex(
+    tex: Path, command: list[str], what: str, timeout: float, env: dict[str, str] | None = None
+) -> Path:
+    """Run a LaTeX command on ``tex`` in its folder; on failure name LaTeX's first error line."""
     done = subprocess.run(
-        ["latexmk", "-pdf", "-interaction=nonstopmode", "-halt-on-error", tex.name],
-        cwd=tex.parent, capture_output=True, timeout=_LATEX_TIMEOUT, check=False,
+        [*command, tex.name], cwd=tex.parent, capture_output=True, timeout=timeout, check=False,
+        env=None if env is None else {**os.environ, **env},
     )  # fmt: skip
     pdf = tex.with_suffix(".pdf")
     if done.returncode != 0 or not pdf.exists():
         log = tex.with_suffix(".log")
         text = log.read_text(errors="replace") if log.exists() else done.stdout.decode()
         first = next((ln for ln in text.splitlines() if ln.startswith("!")), "no error line")
-        raise ReportEngineError(f"pdflatex could not compile the report: {first.strip('! ')}")
+        raise ReportEngineError(f"pdflatex could not compile {what}: {first.strip('! ')}")
     return pdf

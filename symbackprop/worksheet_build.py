@@ -7,9 +7,7 @@ time in background threads, while the next students are still being rendered.
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
 import tempfile
 import threading
 from collections.abc import Callable, Mapping, Sequence
@@ -18,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from symbackprop.files import atomic_write
-from symbackprop.rendering import ReportEngineError
+from symbackprop.rendering import ReportEngineError, run_latex
 from symbackprop.variants import Variant
 from symbackprop.worksheet import Worksheet, manifest_json
 from symbackprop.worksheet_notebook import render_notebook
@@ -146,18 +144,8 @@ def compile_pdf(tex: Path) -> Path:
     template's ``\\pdfinfoomitdate`` and ``\\pdftrailerid{}`` make the PDF byte-identical on
     every run; SOURCE_DATE_EPOCH fixes any date a later template might print.
     """
-    done = subprocess.run(
-        ["pdflatex", "-interaction=nonstopmode", "-halt-on-error", tex.name],
-        cwd=tex.parent, capture_output=True, timeout=PDFLATEX_TIMEOUT, check=False,
-        env={**os.environ, **_TEX_ENV},
-    )  # fmt: skip
-    pdf = tex.with_suffix(".pdf")
-    if done.returncode != 0 or not pdf.exists():
-        log = tex.with_suffix(".log")
-        text = log.read_text(errors="replace") if log.exists() else done.stdout.decode()
-        first = next((ln for ln in text.splitlines() if ln.startswith("!")), "no error line")
-        raise ReportEngineError(f"pdflatex could not compile {tex.name}: {first.strip('! ')}")
-    return pdf
+    command = ["pdflatex", "-interaction=nonstopmode", "-halt-on-error"]
+    return run_latex(tex, command, tex.name, PDFLATEX_TIMEOUT, dict(_TEX_ENV))
 
 
 class PdfQueue:
