@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from symbackprop.activations import ACTIVATIONS, Activation, get_activation, register_activation
+from symbackprop.architecture import Architecture
 from symbackprop.checker import Counterexample, GradientVerdict, check_gradient
 from symbackprop.derive import BlameShare, Derivation, Equation, Path, Stage, Step, derive
 from symbackprop.errors import (
@@ -17,7 +18,7 @@ from symbackprop.errors import (
 from symbackprop.evaluation import Evaluation
 from symbackprop.gradcheck import GradcheckResult, GradcheckRow, Verdict, gradcheck
 from symbackprop.losses import LOSSES, Loss, get_loss, register_loss
-from symbackprop.network import Architecture, Assignment, Network, NodeKind, Program, mlp
+from symbackprop.network import Assignment, Network, NodeKind, Program, mlp
 from symbackprop.numeric import CompiledNetwork, compile
 from symbackprop.rulebook import Rule
 from symbackprop.spec import Spec, Training, load_spec

@@ -23,12 +23,13 @@ import sympy as sp
 
 from symbackprop import notation
 from symbackprop.activations import get_activation
+from symbackprop.architecture import Architecture, layer_arrays_to_names, names_to_layer_arrays
 from symbackprop.codegen import straight_line_function
 from symbackprop.derive import LOSS, Derivation, Stage, derive
 from symbackprop.errors import SymbackpropError
 from symbackprop.functions import FloatArray, numpy_namespace
 from symbackprop.losses import get_loss
-from symbackprop.network import Architecture, Network, layer_arrays_to_names, mlp
+from symbackprop.network import Network, mlp
 from symbackprop.validate import (
     data_arrays,
     input_array,
@@ -107,8 +108,6 @@ class CompiledNetwork:
             assert self.network.architecture is not None
             return layer_arrays_to_names(self.network.architecture, grads)
         if is_layer_form(self.network, params):
-            from symbackprop.network import names_to_layer_arrays
-
             assert self.network.architecture is not None
             return names_to_layer_arrays(self.network.architecture, grads)
         return dict(grads)

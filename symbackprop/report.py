@@ -23,12 +23,13 @@ import numpy as np
 from markupsafe import Markup
 
 from symbackprop import diagrams, notation
+from symbackprop.architecture import Architecture
 from symbackprop.derive import Derivation, derive
 from symbackprop.equations import layer_equations
 from symbackprop.errors import SymbackpropError
 from symbackprop.files import atomic_path, atomic_write
 from symbackprop.gradcheck import gradcheck
-from symbackprop.network import Architecture, Network
+from symbackprop.network import Network
 from symbackprop.numeric import compile
 from symbackprop.printing import format_number, to_latex
 from symbackprop.rendering import ReportEngineError as ReportEngineError  # tests import it here

@@ -67,6 +67,7 @@ import sympy as sp
 
 from symbackprop import notation, parsing
 from symbackprop.activations import get_activation
+from symbackprop.architecture import BIAS_MODES, INIT_SCHEMES
 from symbackprop.errors import (
     SpecError,
     SymbackpropWarning,
@@ -76,7 +77,7 @@ from symbackprop.errors import (
 )
 from symbackprop.functions import FloatArray
 from symbackprop.losses import get_loss
-from symbackprop.network import BIAS_MODES, INIT_SCHEMES, Network, mlp
+from symbackprop.network import Network, mlp
 from symbackprop.spec_data import read_data
 from symbackprop.spec_source import (
     Source,

@@ -13,9 +13,10 @@ from typing import Any
 
 import numpy as np
 
+from symbackprop.architecture import layer_arrays_to_names, names_to_layer_arrays
 from symbackprop.errors import NumericError, SymbackpropError, unknown_name
 from symbackprop.functions import FloatArray
-from symbackprop.network import Network, layer_arrays_to_names, names_to_layer_arrays
+from symbackprop.network import Network
 from symbackprop.numeric import compile
 from symbackprop.validate import data_arrays, is_layer_form
 

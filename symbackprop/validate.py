@@ -14,10 +14,11 @@ from typing import Any
 import numpy as np
 
 from symbackprop import notation
+from symbackprop.architecture import Architecture, layer_arrays_to_names, names_to_layer_arrays
 from symbackprop.errors import NumericError, ShapeError, shorten
 from symbackprop.functions import FloatArray
 from symbackprop.losses import get_loss
-from symbackprop.network import Architecture, Network, layer_arrays_to_names
+from symbackprop.network import Network
 
 _LAYER_ARRAY = re.compile(r"^[Wb]\d+$")
 
@@ -54,8 +55,6 @@ def layer_arrays(network: Network, params: Mapping[str, Any]) -> dict[str, Float
     if arch is None:
         raise ShapeError("layer arrays need a layered network (mlp); pass params by name")
     if not is_layer_form(network, params):
-        from symbackprop.network import names_to_layer_arrays
-
         return names_to_layer_arrays(arch, params_by_name(network, params))
     expected = _layer_shapes(arch)
     _check_names(set(params), list(expected))

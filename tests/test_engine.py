@@ -129,7 +129,7 @@ def test_layer_arrays_in_give_layer_arrays_out():
     X, Y = np.ones((5, 3)), np.zeros((5, 2))
     compiled = sb.compile(net)
     by_name = compiled.gradient(named, X, Y)
-    from symbackprop.network import names_to_layer_arrays
+    from symbackprop.architecture import names_to_layer_arrays
 
     arrays = names_to_layer_arrays(net.architecture, named)
     by_layer = compiled.gradient(arrays, X, Y)

@@ -13,7 +13,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "symbackprop"
 STAGE = {
     "errors": 0, "rulebook": 0, "notation": 0, "functions": 0, "activations": 0, "losses": 0,
     "parsing": 0, "network": 0, "spec": 0, "spec_source": 0, "spec_data": 0, "printing": 0,
-    "codegen": 0, "validate": 0, "files": 0, "registry": 0,
+    "codegen": 0, "validate": 0, "files": 0, "registry": 0, "architecture": 0,
     "rules": 1, "derive": 1, "evaluation": 1, "equations": 1,
     "numeric": 2, "train": 2,
     "gradcheck": 3, "checker": 3, "mistakes": 3, "mistake_catalogue": 3,
