@@ -13,8 +13,9 @@ PACKAGE = Path(__file__).resolve().parents[1] / "symbackprop"
 STAGE = {
     "errors": 0, "rulebook": 0, "notation": 0, "functions": 0, "activations": 0, "losses": 0,
     "parsing": 0, "network": 0, "spec": 0, "spec_source": 0, "spec_data": 0, "printing": 0,
+    "parsing_limits": 0,
     "codegen": 0, "validate": 0, "files": 0, "registry": 0, "architecture": 0,
-    "rules": 1, "derive": 1, "evaluation": 1, "equations": 1,
+    "rules": 1, "derive": 1, "derivation": 1, "evaluation": 1, "equations": 1,
     "numeric": 2, "train": 2,
     "gradcheck": 3, "checker": 3, "mistakes": 3, "mistake_catalogue": 3,
     "report": 4, "rendering": 4, "diagrams": 4, "worksheet": 4, "text": 4, "variants": 4,
@@ -26,8 +27,8 @@ STAGE = {
 # Network hand over to the renderers on call: the only upward imports allowed, made inside the
 # method so that derive.py and network.py never load a renderer when they are imported.
 ALLOWED_UPWARD = {
-    ("derive", "text"),
-    ("derive", "report"),
+    ("derivation", "text"),
+    ("derivation", "report"),
     ("network", "diagrams"),
     ("network", "report"),
 }
@@ -74,5 +75,6 @@ def test_jinja_only_in_rendering_and_numpy_nowhere_in_derive():
         source = path.read_text()
         if "jinja2" in source:
             assert STAGE[path.stem] >= 4, f"{path.stem} imports jinja2"
-    assert "import numpy" not in (PACKAGE / "derive.py").read_text()
+    for module in ("derive.py", "derivation.py"):
+        assert "import numpy" not in (PACKAGE / module).read_text()
     assert "report" not in {name for name, _ in _imports(PACKAGE / "numeric.py")}
