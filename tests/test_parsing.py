@@ -378,8 +378,9 @@ def test_text_is_compiled_only_into_a_syntax_tree(monkeypatch):
     assert len(flags_seen) == 2
 
 
-def test_the_parser_module_calls_no_evaluator():
-    source = Path(__file__).resolve().parents[1] / "symbackprop" / "parsing.py"
+@pytest.mark.parametrize("module", ["parsing.py", "parsing_limits.py"])
+def test_the_parser_modules_call_no_evaluator(module):
+    source = Path(__file__).resolve().parents[1] / "symbackprop" / module
     named, attributes = set(), set()
     for node in ast.walk(ast.parse(source.read_text())):
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
