@@ -20,6 +20,7 @@ from symbackprop.gradcheck import GradcheckResult, GradcheckRow, Verdict, gradch
 from symbackprop.losses import LOSSES, Loss, get_loss, register_loss
 from symbackprop.network import Assignment, Network, NodeKind, Program, mlp
 from symbackprop.numeric import CompiledNetwork, compile
+from symbackprop.report import report
 from symbackprop.rulebook import Rule
 from symbackprop.spec import Spec, Training, load_spec
 from symbackprop.train import TrainResult, train
@@ -70,5 +71,6 @@ __all__ = [
     "mlp",
     "register_activation",
     "register_loss",
+    "report",
     "train",
 ]

@@ -18,7 +18,7 @@ from typing import Any, TextIO
 
 import numpy as np
 
-from symbackprop import cli_worksheet
+from symbackprop import __version__, cli_worksheet
 from symbackprop.derive import Derivation, derive
 from symbackprop.errors import SpecError, SymbackpropError, SymbackpropWarning
 from symbackprop.files import atomic_write
@@ -302,6 +302,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Backpropagation made visible: symbolic derivations, compiled and checked.",
         epilog="example: symbackprop derive examples/mazur.toml",
     )
+    parser.add_argument("--version", action="version", version=f"symbackprop {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     demo = commands.add_parser(
         "demo",
@@ -348,7 +349,9 @@ def _add_derive(commands: Any) -> None:
         default="text",
         help="text (default), md (Markdown), tex (LaTeX) or json",
     )
-    derive_.add_argument("--sample", type=int, default=1, help="which data row to plug in")
+    derive_.add_argument(
+        "--sample", type=int, default=1, help="which data row to plug in (1 = the first row)"
+    )
     derive_.add_argument("--symbolic", action="store_true", help="leave the numbers out")
     derive_.add_argument("-o", "--output", metavar="FILE", help="write to FILE, not stdout")
     derive_.set_defaults(run=_derive)
@@ -414,6 +417,12 @@ def _add_report(commands: Any) -> None:
     report_.set_defaults(run=_report)
 
 
+def _os_error_text(error: OSError) -> str:
+    where = f" {error.filename!r}" if error.filename else ""
+    reason = (error.strerror or str(error)).lower()
+    return f"cannot use{where}: {reason}; check that the path exists and is a writable folder/file"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; bad input is one line on stderr and exit status 2."""
     parser = build_parser()
@@ -425,6 +434,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             return int(args.run(args))
         except SymbackpropError as error:
             sys.stderr.write(f"symbackprop: error: {error}\n")
+            return 2
+        except OSError as error:
+            # A path the user gave cannot be read or written (missing folder, a file where a
+            # folder should be, no permission): bad input, not a bug.
+            sys.stderr.write(f"symbackprop: error: {_os_error_text(error)}\n")
             return 2
         except BrokenPipeError:
             # The reader (e.g. `| head`) left early: not an error of ours; silence the flush.

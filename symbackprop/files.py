@@ -18,16 +18,29 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success it replaces ``path`` in one rename."""
     target = Path(path)
     directory = target.parent if str(target.parent) else Path(".")
-    handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
+    try:
+        handle, temporary = tempfile.mkstemp(
+            prefix=f".{target.name}.", suffix=".tmp", dir=directory
+        )
+    except OSError as error:
+        raise _about(error, target) from None
     os.close(handle)
     # mkstemp makes the file owner-only; give it the mode a plain open() would (0666 - umask).
     os.chmod(temporary, 0o666 & ~_umask())
     try:
         yield Path(temporary)
-        os.replace(temporary, target)
+        try:
+            os.replace(temporary, target)
+        except OSError as error:
+            raise _about(error, target) from None
     finally:
         if os.path.exists(temporary):
             os.unlink(temporary)
+
+
+def _about(error: OSError, target: Path) -> OSError:
+    """The same error, naming the file the user asked for rather than the temporary one."""
+    return type(error)(error.errno, error.strerror, str(target))
 
 
 def _umask() -> int:

@@ -172,8 +172,9 @@ class Network:
         if self.architecture is None:
             program = self.program
             return (
-                f"program of {len(program.assignments)} assignments, "
-                f"{len(program.params)} parameters, {len(program.inputs)} inputs"
+                f"program of {_count(len(program.assignments), 'assignment')}, "
+                f"{_count(len(program.params), 'parameter')}, "
+                f"{_count(len(program.inputs), 'input')}"
             )
         arch = self.architecture
         sizes = "-".join(str(n) for n in arch.sizes)
@@ -205,6 +206,10 @@ class Network:
             return {name: float(rng.normal(0.0, 0.5)) for name in self.parameter_names()}
         arrays = init_layer_arrays(self.architecture, rng, scheme)
         return layer_arrays_to_names(self.architecture, arrays)
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 # --- layered networks ----------------------------------------------------------------------

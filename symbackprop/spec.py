@@ -90,6 +90,8 @@ from symbackprop.spec_source import (
     table_of,
 )
 
+# Ten million epochs of even the smallest network take hours; more is a typo.
+MAX_EPOCHS = 10_000_000
 # More parameters than this would need gigabytes before anything is derived.
 MAX_PARAMETERS = 2_000_000
 
@@ -117,6 +119,11 @@ class Training:
             value = getattr(self, key)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise SpecError(f"{key} {value!r} is not a whole number >= 0; give e.g. 100")
+        if self.epochs > MAX_EPOCHS:
+            raise SpecError(
+                f"epochs {self.epochs} is more than {MAX_EPOCHS:,}; give fewer epochs "
+                "(a run that long would not finish in a session)"
+            )
         size = self.batch_size
         if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 1):
             raise SpecError(f"batch_size {size!r} is not a whole number >= 1 (or 0: full batch)")

@@ -1,0 +1,34 @@
+"""The README's Python snippets run as written (from a folder holding the examples)."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+BLOCKS = re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text(), re.S)
+
+
+@pytest.mark.parametrize("index", range(len(BLOCKS)))
+def test_readme_python_snippet_runs(index, tmp_path, monkeypatch, capsys):
+    shutil.copytree(ROOT / "examples", tmp_path / "examples")
+    monkeypatch.chdir(tmp_path)
+    namespace: dict[str, object] = {}
+    exec(compile(BLOCKS[index], f"README.md python block {index}", "exec"), namespace)  # noqa: S102
+    assert namespace, "the snippet defined nothing"
+    if "sb.report(" in BLOCKS[index]:
+        assert (tmp_path / "report.html").stat().st_size > 10_000
+
+
+def test_readme_first_screen_has_exactly_the_two_commands():
+    text = (ROOT / "README.md").read_text()
+    first_block = re.search(r"```bash\n(.*?)```", text, re.S)
+    assert first_block is not None
+    lines = [ln for ln in first_block.group(1).splitlines() if ln.strip()]
+    assert len(lines) == 2
+    assert lines[0].startswith("pip install -e . && symbackprop report")
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert lines[1].split("#")[0].strip() in ci
