@@ -267,3 +267,27 @@ def test_progress_bar_is_drawn_only_on_a_terminal():
     assert terminal.getvalue().count("\r") <= 101  # redrawn at most once per percent
     with cli._progress(200, io.StringIO()) as draw:
         assert draw is None
+
+
+@pytest.mark.parametrize("target", ["missing-folder/out.html", "a-folder.html"])
+def test_report_to_an_unusable_path_is_one_line_and_exit_2(tmp_path, target):
+    (tmp_path / "a-folder.html").mkdir()
+    out = tmp_path / target
+    done = subprocess.run(
+        [sys.executable, "-m", "symbackprop", "report", str(EXAMPLES / "xor.toml"), "-o", str(out)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr
+    assert done.stderr.startswith("symbackprop: error: cannot use")
+    assert str(out) in done.stderr and len(done.stderr.strip().splitlines()) == 1
+    assert not any(p.name.endswith(".tmp") for p in tmp_path.rglob("*"))
+
+
+def test_version():
+    done = subprocess.run(
+        [sys.executable, "-m", "symbackprop", "--version"], capture_output=True, text=True
+    )
+    assert done.returncode == 0 and done.stdout.startswith("symbackprop ")
