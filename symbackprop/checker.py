@@ -8,6 +8,10 @@ the fully substituted forms are small, proved symbolically (sigmoid and tanh rew
 A wrong formula gets a counterexample (a concrete parameter/data point) and a diagnosis from
 the registry of classic mistakes in :mod:`symbackprop.mistakes`.
 
+A formula may not use what it is asked to derive: gradient and update symbols (dL_d<param>,
+<param>_new) are refused, and so is any name the caller forbids (a worksheet's delta question
+forbids that delta). A formula that is not real at the probe points is refused too.
+
 Derivative shorthand: none beyond the registry. Write sigma'(z) as ``a*(1 - a)`` or
 ``sigmoid(z)*(1 - sigmoid(z))``, tanh'(z) as ``1 - a**2`` and relu'(z) as ``step(z)``.
 """
@@ -15,9 +19,10 @@ Derivative shorthand: none beyond the registry. Write sigma'(z) as ``a*(1 - a)``
 from __future__ import annotations
 
 import functools
+import re
 import signal
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -111,20 +116,28 @@ def check_gradient(
     source: str = "<expr>",
     seed: int = 0,
     learning_rate: float = 0.5,
+    forbidden: Iterable[str] = (),
 ) -> GradientVerdict:
     """Check a formula for dL/d(wrt) against the derivation of ``network``.
 
     ``expression`` is text (parsed safely, strict) or SymPy over the names of
-    :func:`allowed_symbols`; ``learning_rate`` is the eta of the updated-weights mistake.
+    :func:`allowed_symbols`; ``learning_rate`` is the eta of the updated-weights mistake;
+    ``forbidden`` names further symbols the formula may not use (the quantity a question asks
+    for). A formula that uses a gradient, an update or a forbidden name, or that is not real at
+    the probe points, raises :class:`~symbackprop.errors.ParseError`.
     """
     names = network.parameter_names()
     if wrt not in names:
         raise unknown_name("parameter", wrt, names)
     derivation = _derivation(network)
-    given = _given_expression(expression, allowed_symbols(derivation), source)
+    refused = _refused_symbols(derivation, wrt, forbidden)
+    known = {name: sp.Symbol(name) for name in refused} | allowed_symbols(derivation)
+    given = _given_expression(expression, known, source)
+    _check_not_refused(given, refused, expression, source)
     expected = derivation.gradient(wrt)
     probe = _probe(network, seed)
     expected_values, given_values = probe.evaluate(expected), probe.evaluate(given)
+    _check_real(probe, given, given_values, source)
     counterexample = _counterexample(probe, expected, given, expected_values, given_values)
     if counterexample is None:
         proved = _proved_equal(derivation, expected, given)
@@ -140,15 +153,53 @@ def _method(proved: bool) -> str:
 
 
 def allowed_symbols(derivation: Derivation) -> dict[str, sp.Symbol]:
-    """Return the names a formula may use: parameters, x, y, forward nodes, adjoints, gradients."""
+    """Return the names a formula may use: parameters, x, y, forward nodes and adjoints.
+
+    Gradients and updated parameters are left out: a formula for dL/dw that uses them uses
+    what it should derive.
+    """
     program = derivation.network.program
     symbols = [*program.params, *program.inputs, *program.targets]
     symbols += [
-        step.lhs
-        for step in derivation.steps
-        if step.stage in (Stage.FORWARD, Stage.ADJOINT, Stage.GRADIENT)
+        step.lhs for step in derivation.steps if step.stage in (Stage.FORWARD, Stage.ADJOINT)
     ]
     return {s.name: s for s in symbols}
+
+
+_FIX = "write it in terms of deltas, activations, weights and inputs"
+
+
+def _refused_symbols(derivation: Derivation, wrt: str, forbidden: Iterable[str]) -> dict[str, str]:
+    """Return {name: what it is} for the gradients, updates and ``forbidden`` names refused."""
+    reasons: dict[str, str] = {}
+    for step in derivation.steps:
+        if step.stage is Stage.GRADIENT:
+            reasons[step.lhs.name] = "another parameter's gradient"
+        elif step.stage is Stage.UPDATE:
+            reasons[step.lhs.name] = "an updated parameter (after the gradient step)"
+    reasons[notation.gradient_name(wrt)] = "the gradient it should derive"
+    reasons |= {name: "the quantity asked for" for name in forbidden}
+    return reasons
+
+
+def _check_not_refused(
+    given: sp.Expr, refused: Mapping[str, str], expression: str | sp.Expr, source: str
+) -> None:
+    """Raise a ParseError at the first refused name the formula uses, saying what it is."""
+    used = [s.name for s in given.free_symbols if s.name in refused]
+    if not used:
+        return
+    text = expression if isinstance(expression, str) else ""
+    name = min(used, key=lambda n: (_column(text, n), n))
+    raise ParseError(
+        f"{source}:1:{_column(text, name)}: the formula uses {name!r}, {refused[name]}; {_FIX}"
+    )
+
+
+def _column(text: str, name: str) -> int:
+    """Return the 1-based column where ``name`` first stands as a whole word (1 if nowhere)."""
+    found = re.search(rf"(?<![A-Za-z0-9_]){re.escape(name)}(?![A-Za-z0-9_])", text)
+    return found.start() + 1 if found else 1
 
 
 @functools.lru_cache(maxsize=16)
@@ -311,6 +362,19 @@ def _counterexample(
         if not _exactly_close(expected_exact, given_exact):
             return _at(probe, i, expected_exact, given_exact)
     return None
+
+
+def _check_real(probe: _Probe, given: sp.Expr, given_values: FloatArray, source: str) -> None:
+    """Raise a ParseError when the formula is not real at a probe point (float64 gave NaN)."""
+    for i in np.flatnonzero(np.isnan(given_values))[:N_CONFIRM]:
+        real, imaginary = probe.exact(given, int(i)).as_real_imag()
+        scale = 1 + abs(real) if real.is_comparable else 1
+        if imaginary.is_comparable and abs(imaginary) > RTOL_EXACT * scale:
+            raise ParseError(
+                f"{source}:1:1: the formula is not real-valued (sqrt of a negative number?); "
+                "a gradient is real at every point, so check what goes under each sqrt, log "
+                "and fractional power"
+            )
 
 
 def _exactly_close(expected: sp.Expr, given: sp.Expr) -> bool:

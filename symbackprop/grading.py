@@ -21,6 +21,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+from symbackprop import notation
 from symbackprop.derive import LEARNING_RATE
 from symbackprop.errors import SymbackpropError, shorten
 from symbackprop.network import Network, mlp
@@ -271,8 +272,11 @@ def _symbolic(manifest: Mapping[str, Any], blank: Mapping[str, Any], text: str,
     if len(text) > MAX_ANSWER_CHARS:
         return _result(blank, "invalid", 0.0, shorten(text), "the formula is too long")
     wrt = blank["wrt"]
+    # A delta is checked through its bias gradient (dL/db = delta): neither the delta nor that
+    # gradient may then appear in the answer, both being the quantity asked for.
+    asked = (blank["of"], notation.gradient_name(wrt)) if blank["kind"] == "symbolic_delta" else ()
     try:
-        verdict = check_gradient(network, wrt, text, source=blank["id"],
+        verdict = check_gradient(network, wrt, text, source=blank["id"], forbidden=asked,
                                  learning_rate=float(manifest["learning_rate"]))  # fmt: skip
     except SymbackpropError as error:
         return _result(blank, "invalid", 0.0, text, str(error))

@@ -16,6 +16,7 @@ import sympy as sp
 from numpy.typing import NDArray
 
 from symbackprop import notation
+from symbackprop.activations import ACTIVATIONS, Activation
 from symbackprop.derive import Stage, Step
 from symbackprop.mistakes import (
     RTOL,
@@ -40,6 +41,19 @@ def _name(expr: sp.Expr) -> str:
 
 
 # --- the catalogue --------------------------------------------------------------------------------
+def _zero_formula(context: MistakeContext) -> str | None:
+    zero = np.zeros_like(context.given)
+    if not np.all(close(context.given, zero)) or np.all(close(context.expected, zero)):
+        return None
+    return (
+        f"your formula is 0 everywhere (at all {context.given.size} probe points) but the "
+        "gradient is not; look for a factor 0 or terms that cancel"
+    )
+
+
+ZERO_FORMULA = register_mistake(Mistake("zero_formula", "a formula that is 0", _zero_formula))
+
+
 def _sign_error(context: MistakeContext) -> str | None:
     gradient = context.gradient_step.rhs
     candidates: list[Candidate] = [("the whole expression has the wrong sign", -gradient)]
@@ -93,6 +107,14 @@ def _wrong_activation_derivative(context: MistakeContext) -> str | None:
             functools.partial(_with_activation, context, factor=wrong),
             functools.partial(_explain_wrong_derivative, what=what),
         )
+    for activation in ACTIVATIONS.values():
+        if not activation.is_layerwise:
+            candidates += grouped_candidates(
+                context,
+                delta_steps(context),
+                functools.partial(_with_derivative_of, context, activation=activation),
+                functools.partial(_explain_other_derivative, context, activation=activation),
+            )
     return first_match(context, candidates)
 
 
@@ -105,6 +127,39 @@ def _with_activation(
 ) -> sp.Expr | None:
     a = context.activation_of(step)
     return None if a is None else step.factors[0] * factor(a)
+
+
+def _derivative_form(context: MistakeContext, step: Step, activation: Activation) -> sp.Expr | None:
+    """Return f'(z) of ``activation`` written as its identity gives it (a(1 - a), 1 - a², step(z))
+    with the a and z of the delta's own node, or None when that is the node's own f'(z)."""
+    a = context.activation_of(step)
+    if a is None:
+        return None
+    z = sp.Dummy("z")
+    f = activation.apply(z)
+    form = sp.diff(f, z)
+    if f != z:
+        form = form.xreplace({f: a})
+    form = form.xreplace({z: step.node})
+    return None if form == step.factors[1] else form
+
+
+def _with_derivative_of(
+    context: MistakeContext, step: Step, *, activation: Activation
+) -> sp.Expr | None:
+    form = _derivative_form(context, step, activation)
+    return None if form is None else step.factors[0] * form
+
+
+def _explain_other_derivative(
+    context: MistakeContext, where: str, step: Step, *, activation: Activation
+) -> str:
+    form = _derivative_form(context, step, activation)
+    shown = _name(form) if form is not None else "its derivative"
+    return (
+        f"the delta ({where}) uses the {activation.name} derivative {shown} where this "
+        f"layer's f'(z) = {_name(step.factors[1])} belongs"
+    )
 
 
 WRONG_ACTIVATION_DERIVATIVE = register_mistake(
@@ -371,7 +426,7 @@ def chain_factors(context: MistakeContext) -> list[tuple[str, sp.Expr]]:
 def _wrong_factor(context: MistakeContext) -> str | None:
     ratio_usable = np.isfinite(context.given) & (np.abs(context.expected) > _MIN_EXPECTED)
     if not np.any(ratio_usable):
-        return "your expression differs from a gradient that is 0 at every probe point"
+        return _no_usable_ratio(context)
     ratio = _ratio(context)
     for label, factor in chain_factors(context):
         values = context.evaluate(factor)[ratio_usable]
@@ -388,6 +443,18 @@ def _wrong_factor(context: MistakeContext) -> str | None:
     return (
         f"the ratio yours/correct varies from {low} to {high} and tracks no single factor of "
         f"the chain ({labels}); recheck each factor"
+    )
+
+
+def _no_usable_ratio(context: MistakeContext) -> str:
+    """Explain a wrong formula where no point has both a finite value and a gradient far from 0."""
+    if np.all(context.expected == 0):
+        return "your formula differs from a gradient that is 0 at every probe point"
+    if not np.any(np.isfinite(context.given)):
+        return "your formula is undefined (a division by 0?) at every probe point"
+    return (
+        f"the gradient is below {format_number(_MIN_EXPECTED)} in size wherever your formula is "
+        "defined, so no factor of the chain can be singled out; recheck each factor"
     )
 
 

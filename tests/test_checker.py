@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 import symbackprop as sb
 from symbackprop.checker import check_gradient
 from symbackprop.functions import Sigmoid
-from symbackprop.mistakes import MISTAKES
+from symbackprop.mistakes import MISTAKES, MistakeContext, get_mistake
 
 MAZUR = sb.mlp([2, 2, 2], bias="shared")
 TANH = sb.mlp([2, 3, 3, 2], activation="tanh")
@@ -80,6 +80,9 @@ def t_delta2(k: int) -> sp.Expr:
 
 # (network, wrt, the mistaken formula, the diagnosis expected)
 CATALOGUE = [
+    # a formula that is 0 everywhere
+    (MAZUR, "w2_1_1", sp.Integer(0), "zero_formula"),
+    (TANH, "w1_1_1", x1 * d1_1 - x1 * d1_1 * (1 + 0 * a1_1), "zero_formula"),
     # a missing sigma'(z) (output layer, hidden layer, output layer seen from a hidden weight)
     (MAZUR, "w2_1_1", a1_1 * (a2_1 - y1), "missing_activation_derivative"),
     (MAZUR, "w2_2_2", a1_2 * (a2_2 - y2), "missing_activation_derivative"),
@@ -134,6 +137,9 @@ CATALOGUE = [
         a1_2 * (t_delta3(1) * w["w3_1_3"] + t_delta3(2) * w["w3_2_3"]) * (1 - a2_3),
         "wrong_activation_derivative",
     ),  # noqa: E501
+    # another activation's derivative in place of the layer's own
+    (TANH, "w3_1_1", a2_1 * (a3_1 - y1) * a3_1 * (1 - a3_1), "wrong_activation_derivative"),
+    (MAZUR, "w2_1_1", a1_1 * (a2_1 - y1) * (1 - a2_1**2), "wrong_activation_derivative"),
     # a missing path
     (MAZUR, "w1_1_1", x1 * m_out_delta(1) * w["w2_1_1"] * a1_1 * (1 - a1_1), "missing_path"),
     (MAZUR, "b2", d2_1, "missing_path"),
@@ -351,3 +357,90 @@ def test_text_formula_is_parsed_and_checked():
     assert verdict.diagnosis.name == "missing_activation_derivative"
     with pytest.raises(sb.ParseError, match="^--expr:1:"):
         check_gradient(MAZUR, "w2_1_1", "a1_1*(", source="--expr")
+
+
+# --- what a formula may not use or be ---------------------------------------------------------
+SIGMOID_NET = sb.mlp([2, 2, 2])
+TANH_NET = sb.mlp([2, 3, 2], activation="tanh")
+RELU_NET = sb.mlp([2, 2, 2], activation="relu")
+
+
+@pytest.mark.parametrize(
+    ("formula", "message"),
+    [
+        (
+            "dL_dw2_1_1",
+            r"^--expr:1:1: the formula uses 'dL_dw2_1_1', the gradient it should derive",
+        ),
+        ("1*dL_dw2_1_1", r"^--expr:1:3: the formula uses 'dL_dw2_1_1', the gradient it should"),
+        ("a1_1*dL_dw2_1_2/a1_2", r"^--expr:1:6: the formula uses 'dL_dw2_1_2', another param"),
+        ("w2_1_1_new*a1_1", r"^--expr:1:1: the formula uses 'w2_1_1_new', an updated parameter"),
+    ],
+)
+def test_a_formula_may_not_use_gradients_or_updates(formula, message):
+    with pytest.raises(sb.ParseError, match=message):
+        check_gradient(MAZUR, "w2_1_1", formula, source="--expr")
+
+
+def test_a_sympy_formula_may_not_use_its_own_gradient():
+    with pytest.raises(sb.ParseError, match="'dL_dw1_1_1', the gradient it should derive; write"):
+        check_gradient(MAZUR, "w1_1_1", sp.Symbol("dL_dw1_1_1") * 1)
+
+
+def test_the_caller_may_forbid_further_names():
+    bias = "b1_2"
+    assert check_gradient(TANH_NET, bias, "delta1_2").correct
+    for formula in ("delta1_2", "delta1_2*1", "(1 - a1_2**2)*delta1_2/(1 - a1_2**2)"):
+        with pytest.raises(sb.ParseError, match="uses 'delta1_2', the quantity asked for"):
+            check_gradient(TANH_NET, bias, formula, forbidden=["delta1_2"])
+    formula = "(delta2_1*w2_1_2 + delta2_2*w2_2_2)*(1 - a1_2**2)"
+    assert check_gradient(TANH_NET, bias, formula, forbidden=["delta1_2"]).correct
+
+
+@pytest.mark.parametrize(
+    ("network", "formula", "named"),
+    [
+        (TANH_NET, "(a2_1-y1)*a2_1*(1-a2_1)*a1_1", "the sigmoid derivative"),
+        (SIGMOID_NET, "(a2_1-y1)*(1-a2_1**2)*a1_1", "the tanh derivative"),
+        (SIGMOID_NET, "(a2_1-y1)*step(z2_1)*a1_1", "the relu derivative"),
+        (RELU_NET, "(a2_1-y1)*a2_1*(1-a2_1)*a1_1", "the sigmoid derivative"),
+    ],
+)
+def test_another_activations_derivative_is_diagnosed_by_name(network, formula, named):
+    verdict = check_gradient(network, "w2_1_1", formula)
+    assert verdict.diagnosis is not None
+    assert verdict.diagnosis.name == "wrong_activation_derivative", verdict.to_text()
+    assert named in verdict.diagnosis.explanation
+
+
+@pytest.mark.parametrize("formula", ["sqrt(-1)*a1_1", "sqrt(z2_1 - 5)*a1_1", "log(a1_1 - 2)"])
+def test_a_formula_that_is_not_real_is_refused(formula):
+    with pytest.raises(sb.ParseError, match=r"^--expr:1:1: the formula is not real-valued"):
+        check_gradient(MAZUR, "w2_1_1", formula, source="--expr")
+
+
+def test_a_formula_that_is_zero_is_diagnosed_as_zero():
+    verdict = check_gradient(MAZUR, "w2_1_1", "a1_1 * 0")
+    assert verdict.diagnosis is not None and verdict.diagnosis.name == "zero_formula"
+    assert verdict.diagnosis.explanation.startswith("your formula is 0 everywhere")
+    assert "missing" not in verdict.to_text()
+
+
+def test_zero_gradient_wording_only_for_a_gradient_that_is_zero():
+    x, t, w5 = sp.symbols("x t w5")
+    h = sp.Symbol("h")
+    with pytest.warns(sb.SymbackpropWarning, match="'w5' does not affect the loss"):
+        net = sb.Network.from_expressions(
+            [(h, 0 * w5 * x + t)], loss=(h - t) ** 2 / 2, params=[w5], inputs=[x], targets=[t],
+        )  # fmt: skip
+    zero = check_gradient(net, "w5", x)
+    assert zero.diagnosis is not None
+    assert "a gradient that is 0 at every probe point" in zero.diagnosis.explanation
+    # a formula undefined at every point, for a gradient that is not 0
+    points = np.ones(48)
+    context = MistakeContext(
+        sb.derive(MAZUR), sp.Symbol("w2_1_1"), points * np.inf, points, lambda e: points, 0.5
+    )
+    explanation = get_mistake("wrong_factor").detect(context)
+    assert explanation is not None and "undefined" in explanation
+    assert "0 at every probe point" not in explanation

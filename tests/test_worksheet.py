@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from symbackprop import notation
 from symbackprop.derive import LEARNING_RATE
 from symbackprop.errors import SymbackpropError
 from symbackprop.grading import grade, grade_student, parse_number
@@ -105,6 +106,25 @@ def test_symbolic_blank_correct_mistaken_and_invalid(sheet):
             grade(manifest, {"alice": {blank["id"]: text}}).student("alice").result(blank["id"])
         )
         assert result.status == status, (text, result)
+
+
+def test_symbolic_delta_answer_may_not_use_the_delta_or_its_gradient(sheet):
+    manifest = sheet.manifest("alice")
+    blank = next(b for b in manifest["blanks"] if b["kind"] == "symbolic_delta")
+    delta, gradient = blank["of"], notation.gradient_name(blank["wrt"])
+    cases = {
+        delta: f"uses '{delta}', the quantity asked for",
+        f"{delta}*1": f"uses '{delta}', the quantity asked for",
+        f"2*{delta} - {delta}": f"uses '{delta}', the quantity asked for",
+        gradient: f"uses '{gradient}', the quantity asked for",
+        "dL_dw2_1_2 / a1_2": "uses 'dL_dw2_1_2', another parameter's gradient",
+    }
+    for text, message in cases.items():
+        result = (
+            grade(manifest, {"alice": {blank["id"]: text}}).student("alice").result(blank["id"])
+        )
+        assert result.status == "invalid", (text, result)
+        assert result.points == 0 and message in result.message, (text, result)
 
 
 @pytest.mark.parametrize(
