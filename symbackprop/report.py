@@ -50,6 +50,11 @@ SUBSET_NEURONS = 3  # neurons per input/hidden layer kept in that subnetwork
 OUTPUTS_KEPT = 10  # output neurons kept in full up to this many
 GRADCHECK_ROWS_SHOWN = 24
 PARAMS_SHOWN = 40
+ONE_COLUMN_UP_TO = 10  # rows; the PDF sets a longer table of final parameters in two columns
+BLAME_NOTE = (
+    "The signed values add up to the delta; a share over 100 % or below 0 % means the paths "
+    "pull in opposite directions."
+)
 
 
 # --- the scalar view of a large network ------------------------------------------------------
@@ -124,7 +129,7 @@ def context(
         "notation": _notation_rows(network),
         "parameters": _parameter_rows(values, frozen),
         "data": _data_rows(network, x0, y0),
-        "sections": derivation_sections(d, ev),
+        "sections": _explain_blame(derivation_sections(d, ev)),
         "equations": _equation_rows(network),
         "full_network": _full_network_rows(network, gradient, loss_before) if view.note else [],
         "update": {
@@ -138,6 +143,15 @@ def context(
             network, values, X, Y, learning_rate, epochs, batch_size, frozen, seed
         ),  # fmt: skip
     }
+
+
+def _explain_blame(sections: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Give each section's first blame split the note on shares beyond 0-100 %."""
+    for section in sections:
+        lines = [line for line in section["lines"] if line["blame"]]
+        for line in section["lines"]:
+            line["blame_note"] = BLAME_NOTE if lines and line is lines[0] else ""
+    return sections
 
 
 def _short_name(network: Network) -> str:
@@ -325,8 +339,17 @@ def _training_part(
         "loss_last": format_number(result.losses[-1]),
         "losses": [float(v) for v in result.losses],
         "rows": rows,
+        "columns": _columns(rows),
         "note": f"… and {more:,} more parameters." if more > 0 else "",
     }
+
+
+def _columns(rows: list[dict[str, str]]) -> list[list[dict[str, str]]]:
+    """Split a table's rows into one column, or two of near-equal length when it is long."""
+    if len(rows) <= ONE_COLUMN_UP_TO:
+        return [rows]
+    half = (len(rows) + 1) // 2
+    return [rows[:half], rows[half:]]
 
 
 # --- writing the report ----------------------------------------------------------------------
@@ -422,8 +445,8 @@ def _write_figures(network: Network, ctx: dict[str, Any], folder: Path, stem: st
 # --- Jupyter -----------------------------------------------------------------------------------
 def derivation_html(d: Derivation, evaluation: Any = None) -> str:
     """Return a derivation as an HTML fragment with MathML (Derivation._repr_html_)."""
-    ctx = {"sections": derivation_sections(d, evaluation) if evaluation is not None else
-           symbolic_sections(d), "summary": d.network.describe(), "equations": []}  # fmt: skip
+    found = derivation_sections(d, evaluation) if evaluation is not None else symbolic_sections(d)
+    ctx = {"sections": _explain_blame(found), "summary": d.network.describe(), "equations": []}
     template = template_environment("html").get_template("derivation.html.j2")
     return template.render(**for_format(ctx, "html"))
 
