@@ -17,7 +17,7 @@ from markupsafe import Markup
 from symbackprop.files import atomic_write
 from symbackprop.grading import network_of
 from symbackprop.step_program import program_for
-from symbackprop.worksheet_render import template, worked_html
+from symbackprop.worksheet_render import points_text, template, worked_html
 
 if TYPE_CHECKING:
     from symbackprop.grading import Grades, StudentGrade
@@ -51,6 +51,7 @@ def feedback_html(grades: Grades, grade: StudentGrade) -> str:
     page = template("html", "worksheet_feedback.html.j2")
     return page.render(title=manifest["title"], student_id=grade.student_id,
                        score=f"{grade.score:g}", max=f"{grade.max_score:g}",
+                       max_text=points_text(grade.max_score),
                        percent=f"{grade.percent:.0f}", rows=rows,
                        worked=Markup(_worked(manifest)))  # fmt: skip
 

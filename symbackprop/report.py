@@ -332,8 +332,9 @@ def _training_part(
     return {
         "epochs": epochs,
         "description": (
-            f"{epochs:,} epochs of gradient descent over all {X.shape[0]} samples "
-            f"({batches}, η = {format_number(learning_rate)}, seed {seed})."
+            f"{epochs:,} epochs of gradient descent "
+            + (f"over all {X.shape[0]} samples " if X.shape[0] != 1 else "on the one sample ")
+            + f"({batches}, η = {format_number(learning_rate)}, seed {seed})."
         ),
         "loss_first": format_number(result.losses[0]),
         "loss_last": format_number(result.losses[-1]),

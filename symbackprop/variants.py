@@ -3,9 +3,11 @@
 Rendering layer (worksheets). A student's variant is drawn from SHA-256(course salt, worksheet
 id, student id, attempt), so it is reproducible and independent of every other student. A draw
 is rejected by named predicates (dead relu, unreadable gradient, equal answers, a mistake too
-close to the answer) and the next attempt is tried. The numbers come from the derivation's own
-steps (:mod:`symbackprop.step_program`), the anticipated wrong answers from
-:mod:`symbackprop.known_mistakes`, the spec from :mod:`symbackprop.worksheet_spec`.
+close to the answer) and the next attempt is tried; a mistake that cannot be told from the
+answer at the sheet's precision is dropped from that blank's catalogue instead (SECOND_ORDER).
+The numbers come from the derivation's own steps (:mod:`symbackprop.step_program`), the
+anticipated wrong answers from :mod:`symbackprop.known_mistakes`, the spec
+from :mod:`symbackprop.worksheet_spec`.
 """
 
 from __future__ import annotations
@@ -36,6 +38,15 @@ from symbackprop.worksheet_spec import (
 MAX_ATTEMPTS = 400  # draws tried per student before generation gives up
 SEPARATION = 3.0  # a mistake or another answer must be > 3 tolerances from the right answer
 READABLE = 20.0  # a graded gradient must be >= 20 tolerances: two significant digits at least
+# A known mistake within SEPARATION tolerances of the right answer normally rejects the draw
+# (issue 7). It is instead left out of that blank's catalogue on that variant (so it gives no
+# targeted feedback there) when it is indistinguishable at the sheet's precision: a second-order
+# slip (SECOND_ORDER, e.g. updated weights in a hidden delta differ only by eta * gradient *
+# delta) or any slip that changes this variant's answer by at most INDISTINGUISHABLE (relative).
+# A first-order mistake that lands close because the answer is near 0 (sign, factor 2) still
+# rejects: its relative gap is >= 0.5.
+SECOND_ORDER = frozenset({"updated_weights"})
+INDISTINGUISHABLE = 0.05
 _KINKED = ("relu", "leaky_relu")
 
 
@@ -154,9 +165,23 @@ def draw_variant(spec: WorksheetSpec, course_salt: str, student_id: str) -> Vari
     worst = max(rejected, key=rejected.__getitem__)
     raise VariantError(
         f"no acceptable variant for student {student_id!r} in {MAX_ATTEMPTS} draws (most "
-        f"often rejected: {worst}, {rejected[worst]} times); widen the value ranges or ask "
-        "for other quantities"
+        f"often rejected: {worst}, {rejected[worst]} {_times(rejected[worst])}); "
+        f"{PREDICATE_ADVICE.get(worst, 'widen the value ranges or ask for other quantities')}"
     )
+
+
+PREDICATE_ADVICE = {
+    "dead_relu": "keep relu units active (e.g. positive bias ranges) or use a smooth activation",
+    "tiny_gradient": "ask for deltas and gradients nearer the output, use fewer layers, "
+    "widen the weight range or raise decimals",
+    "equal_answers": "widen the value ranges or ask for quantities that differ more",
+    "mistake_too_close": "raise decimals or widen the value ranges so the known mistakes "
+    "land farther from the right answers",
+}
+
+
+def _times(count: int) -> str:
+    return "time" if count == 1 else "times"
 
 
 def _draw(
@@ -208,12 +233,26 @@ def _blank(
     mistake_values = mistake_function(
         program.network, question.kind, question.of, spec.learning_rate
     )(values)
+    answer = float(values[step])
     mistakes = tuple(
         Mistaken(m.name, m.title, m.explanation, v)
         for m, v in zip(known, mistake_values, strict=True)
-        if np.isfinite(v)
+        if np.isfinite(v) and not indistinguishable(m.name, v, answer, atol)
     )
-    return Blank(answer=float(values[step]), atol=atol, mistakes=mistakes, **common)
+    return Blank(answer=answer, atol=atol, mistakes=mistakes, **common)
+
+
+def indistinguishable(name: str, value: float, answer: float, atol: float) -> bool:
+    """True when a known mistake cannot be told from the answer at the sheet's precision.
+
+    Such a mistake is dropped from the blank's catalogue on this variant instead of rejecting
+    the draw (see SECOND_ORDER): it is within SEPARATION tolerances of the answer and either
+    second-order by nature or within INDISTINGUISHABLE of the answer, relatively.
+    """
+    gap = abs(value - answer)
+    if gap > SEPARATION * atol:
+        return False
+    return name in SECOND_ORDER or gap <= INDISTINGUISHABLE * abs(answer)
 
 
 @functools.lru_cache(maxsize=256)
@@ -253,6 +292,7 @@ def violated_predicates(variant: Variant) -> list[str]:
         else:
             continue
         break
+    # blank.mistakes holds only the mistakes that stay in the catalogue (see SECOND_ORDER)
     for blank in numeric:
         if any(abs(m.value - float(blank.answer)) <= SEPARATION * blank.atol
                for m in blank.mistakes):  # fmt: skip

@@ -16,7 +16,7 @@ from typing import Any
 from symbackprop.errors import SymbackpropError
 from symbackprop.printing import format_number
 from symbackprop.variants import LETTERS, Variant
-from symbackprop.worksheet_render import prompt
+from symbackprop.worksheet_render import points_text, prompt
 
 NOTEBOOK_SCHEMA_VERSION = 3  # nbgrader cell-metadata schema
 
@@ -56,7 +56,7 @@ def _blank_cells(blank: Mapping[str, Any], variant: Variant, release: bool) -> l
     """Return the question, the answer cell and the graded test cell of one blank."""
     prose, math = prompt(blank, variant)
     options = "".join(f"\n- ({LETTERS[i]}) {t}" for i, t in enumerate(blank["options"]))
-    question = (f"**{blank['id']}** ({format_number(blank['points'])} points). {prose} ${math}$"
+    question = (f"**{blank['id']}** ({points_text(blank['points'])}). {prose} ${math}$"
                 f"{options}")  # fmt: skip
     if release:
         body = f"answer_{blank['id']} = None  # YOUR ANSWER HERE"

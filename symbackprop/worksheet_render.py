@@ -69,6 +69,11 @@ def _shown_answer(blank: Mapping[str, Any], variant: Variant) -> tuple[str, str]
     return str(blank["answer"]), to_latex(step.rhs)
 
 
+def points_text(points: float) -> str:
+    """Return "1 point", "2 points" or "0.5 points" for a blank's points."""
+    return f"{points:g} point" + ("" if points == 1 else "s")
+
+
 def context(variant: Variant, manifest: Mapping[str, Any], key: bool) -> dict[str, Any]:
     """Return the plain data the worksheet templates print (answers only when ``key``)."""
     given = [dict(row) for row in _given(variant.network)]
@@ -80,6 +85,7 @@ def context(variant: Variant, manifest: Mapping[str, Any], key: bool) -> dict[st
         answer, answer_tex = _shown_answer(blank, variant) if key else ("", "")
         options = [{"letter": LETTERS[i], "text": text} for i, text in enumerate(blank["options"])]
         questions.append({"id": blank["id"], "points": f"{blank['points']:g}",
+                          "points_text": points_text(blank["points"]),
                           "prose": prose, "prompt_tex": math, "options": options,
                           "answer": answer, "answer_tex": answer_tex,
                           "symbolic": blank["type"] == "symbolic"})  # fmt: skip

@@ -30,6 +30,12 @@ else:  # pragma: no cover
 NUMERIC_KINDS = ("forward", "loss", "delta", "gradient", "update")
 SYMBOLIC_KINDS = ("symbolic_delta", "symbolic_gradient")
 KINDS = NUMERIC_KINDS + SYMBOLIC_KINDS + ("rule",)
+# Worksheets are computed by hand, and each network's derivation and mistake catalogue is built
+# symbolically once per network (a [2, 5, 5, 1] network takes over a minute, [2, 20, 20, 1]
+# hours), so the family is capped: layers counted with the inputs, parameters = weights + biases.
+MAX_NEURONS = 4  # per layer
+MAX_LAYERS = 4  # inputs, at most two hidden layers, outputs
+MAX_PARAMETERS = 30  # e.g. [2, 3, 3, 1] has 25, [4, 4, 2] has 30
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,7 +123,8 @@ def _spec_from(document: Mapping[str, Any], where: str) -> WorksheetSpec:
     values = _table(document, "values", where)
     ranges = {name: _range(values, name, where) for name in ("weights", "biases", "inputs")}
     ranges["targets"] = _range(values, "targets", where)
-    sizes = tuple(tuple(int(n) for n in s) for s in _list(net, "sizes", where))
+    sizes = tuple(_sizes(s, number, where)
+                  for number, s in enumerate(_list(net, "sizes", where), start=1))  # fmt: skip
     spec = WorksheetSpec(
         id=_text(sheet, "id", where),
         title=str(sheet.get("title", "Backpropagation by hand")),
@@ -135,6 +142,32 @@ def _spec_from(document: Mapping[str, Any], where: str) -> WorksheetSpec:
     )
     _check_spec(spec, where)
     return spec
+
+
+def _sizes(raw: Any, number: int, where: str) -> tuple[int, ...]:
+    """Check one entry of network.sizes: a hand-sized layered network (see MAX_PARAMETERS)."""
+    at = f"{where}: network.sizes entry {number}"
+    if not (isinstance(raw, list) and all(isinstance(n, int) and not isinstance(n, bool)
+                                          for n in raw)):  # fmt: skip
+        raise SpecError(f"{at} is {shorten(repr(raw))}; use a list of layer sizes, e.g. [2, 2, 1]")
+    if not 2 <= len(raw) <= MAX_LAYERS:
+        raise SpecError(
+            f"{at} {raw} has {len(raw)} {'layer' if len(raw) == 1 else 'layers'}; "
+            f"use 2 to {MAX_LAYERS} (inputs, hidden layers, outputs), e.g. [2, 2, 1]"
+        )
+    if any(not 1 <= n <= MAX_NEURONS for n in raw):
+        raise SpecError(
+            f"{at} {raw} has a layer of {max(raw) if max(raw) > MAX_NEURONS else min(raw)} "
+            f"neurons; worksheets are for hand computation: use 1 to {MAX_NEURONS} "
+            "per layer"
+        )
+    count = sum(n_in * n_out + n_out for n_in, n_out in zip(raw[:-1], raw[1:], strict=True))
+    if count > MAX_PARAMETERS:
+        raise SpecError(
+            f"{at} {raw} has {count} weights and biases; worksheets are for hand "
+            f"computation: use at most {MAX_PARAMETERS}, e.g. [2, 3, 3, 1] (25)"
+        )
+    return tuple(raw)
 
 
 def _table(document: Mapping[str, Any], name: str, where: str) -> Mapping[str, Any]:

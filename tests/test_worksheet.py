@@ -384,3 +384,125 @@ def test_cli_generate_then_grade(tmp_path, capsys):
     assert "unknown student 'nobody'" in capsys.readouterr().err
     with pytest.raises(SymbackpropError, match="no course salt"):
         _cli(["worksheet", "generate", str(EXAMPLE), "--roster", str(roster), "-o", str(out)])
+
+
+# --- new-user trial fixes ----------------------------------------------------------------
+def _run(*argv, cwd=None):
+    import sys
+
+    return subprocess.run([sys.executable, "-m", "symbackprop", *argv], capture_output=True,
+                          text=True, cwd=cwd, timeout=120)  # fmt: skip
+
+
+def _spec_dict(**network):
+    import tomllib
+
+    document = tomllib.loads(EXAMPLE.read_text())
+    document["network"].update(network)
+    return document
+
+
+@pytest.mark.parametrize("n", ["0", "-3", "100001"])
+def test_stress_n_out_of_range_is_one_line_exit_2(n):
+    done = _run("worksheet", "stress", str(EXAMPLE), "--n", n)
+    assert done.returncode == 2
+    assert done.stderr.startswith("symbackprop: error: --n ") and "1 to 100,000" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_stress_with_one_variant_says_variant(capsys):
+    assert _cli(["worksheet", "stress", str(EXAMPLE), "--n", "1"]) == 0
+    assert "1 variant from " in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("sizes", "message"),
+    [([[2, 20, 20, 1]], "has a layer of 20 neurons"), ([[2, 2, 2, 2, 1]], "use 2 to 4"),
+     ([[4, 4, 4, 1]], "has 45 weights and biases"), ([[2, "2", 1]], "list of layer sizes"),
+     ([[2]], "has 1 layer;")],
+)  # fmt: skip
+def test_network_too_large_for_hand_computation_is_refused(sizes, message):
+    with pytest.raises(SymbackpropError, match=re.escape(message)) as error:
+        load_worksheet_spec(_spec_dict(sizes=sizes))
+    assert "network.sizes entry 1" in str(error.value) and "\n" not in str(error.value)
+
+
+def test_two_hidden_layers_give_variants_without_close_mistakes():
+    from symbackprop.variants import SEPARATION, draw_variant
+
+    spec = load_worksheet_spec(_spec_dict(sizes=[[2, 2, 2, 1]]))
+    variants = [draw_variant(spec, SALT, f"s{i}") for i in range(5)]
+    assert sum(v.skipped + 1 for v in variants) < 5 * 40  # acceptance well above 2.5 %
+    for variant in variants:
+        assert not violated_predicates(variant)
+        for blank in variant.blanks:
+            for mistake in blank.mistakes:  # the catalogue that remains is > 3 tolerances away
+                assert abs(mistake.value - blank.answer) > SEPARATION * blank.atol
+
+
+def test_indistinguishable_rule():
+    from symbackprop.variants import indistinguishable
+
+    # second-order mistakes and relative slips below 5 % are dropped when close ...
+    assert indistinguishable("updated_weights", 0.10011, 0.1, 5e-5)
+    assert indistinguishable("extra_factor", 0.01001, 0.01, 5e-5)
+    # ... a first-order mistake close only because the answer is near 0 still rejects the draw
+    assert not indistinguishable("sign_error", -0.00005, 0.00005, 5e-5)
+    assert not indistinguishable("updated_weights", 0.2, 0.1, 5e-5)  # far away: kept
+
+
+def test_no_variant_message_advice_matches_the_predicate(spec, monkeypatch):
+    from symbackprop import variants
+
+    monkeypatch.setattr(variants, "MAX_ATTEMPTS", 2)
+    monkeypatch.setattr(variants, "violated_predicates", lambda v: ["tiny_gradient"])
+    with pytest.raises(
+        variants.VariantError, match=r"tiny_gradient, 2 times\); ask for deltas and gradients"
+    ):
+        variants.draw_variant(spec, SALT, "alice")
+
+
+def test_help_texts_describe_and_give_examples():
+    for verb in (["worksheet", "generate"], ["worksheet", "key"], ["worksheet", "stress"],
+                 ["worksheet", "feedback"], ["grade"]):  # fmt: skip
+        text = _run(*verb, "--help").stdout
+        assert "example: symbackprop" in text, verb
+        assert text.split("\n\n")[1].strip(), verb  # a description after the usage
+    assert "the folder to write" in _run("worksheet", "generate", "--help").stdout
+    grade_help = _run("grade", "--help").stdout
+    assert "student_id" in grade_help and "manifest.json" in grade_help and "A-D" in grade_help
+    assert "same as `symbackprop grade`" in _run("worksheet", "--help").stdout
+
+
+def test_grade_warnings_and_singular_counts(tmp_path):
+    roster = tmp_path / "roster.csv"
+    roster.write_text("student_id\nalice\n")
+    done = _run("worksheet", "key", str(EXAMPLE), "--roster", str(roster), "--salt", SALT,
+                "--no-pdf", "-o", str(tmp_path / "out"))  # fmt: skip
+    assert done.returncode == 0 and "files of 1 student to" in done.stdout, done.stderr
+    answers = tmp_path / "answers.csv"
+    answers.write_text("student_id,a1_1,nonsense\nalice,0.5,1\nnobody,0.1,0\n")
+    done = _run("grade", str(tmp_path / "out"), str(answers), "-o", str(tmp_path / "res"))
+    assert done.returncode == 0, done.stderr
+    assert "symbackprop: warning: answers.csv:3: unknown student 'nobody'" in done.stderr
+    assert "symbackprop: warning: answers.csv:2: unknown blank 'nonsense'" in done.stderr
+    assert "graded 1 student (" in done.stdout
+
+
+def test_unwritable_outputs_are_one_line_errors(tmp_path):
+    roster = str(EXAMPLE.parent / "roster.csv")
+    a_file = tmp_path / "some_file.toml"
+    a_file.write_text("")
+    for verb in ("generate", "key"):
+        done = _run("worksheet", verb, str(EXAMPLE), "--roster", roster, "--salt", SALT,
+                    "--no-pdf", "-o", str(a_file / "ws"))  # fmt: skip
+        assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
+        assert done.stderr.startswith("symbackprop: error: -o ") and "is a file" in done.stderr
+    answers = tmp_path / "answers.csv"
+    answers.write_text("student_id,a1_1\nalice,0.5\n")
+    done = _run("grade", "nosuchdir", str(answers), "-o", "res", cwd=tmp_path)
+    assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
+    assert done.stderr.startswith("symbackprop: error: ") and "nosuchdir" in done.stderr
+    done = _run("grade", "nosuchdir", str(answers), "-o", str(a_file / "res"), cwd=tmp_path)
+    assert done.returncode == 2 and "is a file" in done.stderr and "Traceback" not in done.stderr
+    assert not (tmp_path / "res").exists()
