@@ -17,6 +17,7 @@ from symbackprop.errors import (
 )
 from symbackprop.evaluation import Evaluation
 from symbackprop.gradcheck import GradcheckResult, GradcheckRow, Verdict, gradcheck
+from symbackprop.grading import grade
 from symbackprop.losses import LOSSES, Loss, get_loss, register_loss
 from symbackprop.network import Assignment, Network, NodeKind, Program, mlp
 from symbackprop.numeric import CompiledNetwork, compile
@@ -24,6 +25,7 @@ from symbackprop.report import report
 from symbackprop.rulebook import Rule
 from symbackprop.spec import Spec, Training, load_spec
 from symbackprop.train import TrainResult, train
+from symbackprop.worksheet import worksheet
 
 __version__ = "0.1.0"
 
@@ -66,6 +68,7 @@ __all__ = [
     "derive",
     "get_activation",
     "get_loss",
+    "grade",
     "gradcheck",
     "load_spec",
     "mlp",
@@ -73,4 +76,5 @@ __all__ = [
     "register_loss",
     "report",
     "train",
+    "worksheet",
 ]

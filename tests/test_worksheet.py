@@ -190,7 +190,10 @@ def test_manifest_validates_against_the_shipped_schema(sheet):
 
 
 def test_wrong_key_aborts_generation(spec, monkeypatch):
-    from symbackprop import worksheet as module
+    import importlib
+
+    # sb.worksheet is the function; the module is reached by its full name.
+    module = importlib.import_module("symbackprop.worksheet")
 
     def wrong_values(variant):
         values = dict(variant.values)
