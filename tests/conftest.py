@@ -21,6 +21,20 @@ MAZUR_X = [0.05, 0.10]
 MAZUR_Y = [0.01, 0.99]
 MAZUR_ETA = 0.5
 
+# A small layered spec the CLI and spec tests both write to disk.
+XOR_SPEC = """\
+[network]
+sizes = [2, 2, 1]
+activation = "sigmoid"
+
+[init]
+seed = 0
+
+[data]
+X = [[0, 0], [0, 1], [1, 0], [1, 1]]
+Y = [[0], [1], [1], [0]]
+"""
+
 
 def mazur_program() -> sb.Network:
     """Mazur's network written as his own straight-line program (net_h1, out_h1, ...)."""

@@ -15,24 +15,13 @@ from symbackprop import cli
 from symbackprop.errors import SymbackpropError
 from symbackprop.gradcheck import GradcheckResult, GradcheckRow, Verdict
 from symbackprop.spec import load_spec
+from tests.conftest import XOR_SPEC
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 MAZUR = str(EXAMPLES / "mazur.toml")
 GOOD_OUTPUT = "# a good file from an earlier run\n"
 VERBS = ("demo", "derive", "gradcheck", "train", "check", "report")
 
-XOR = """\
-[network]
-sizes = [2, 2, 1]
-activation = "sigmoid"
-
-[init]
-seed = 0
-
-[data]
-X = [[0, 0], [0, 1], [1, 0], [1, 1]]
-Y = [[0], [1], [1], [0]]
-"""
 
 PROGRAM = """\
 [program]
@@ -197,18 +186,18 @@ def test_report_writes_the_file(tmp_path):
 
 # --- bad input: one line, exit 2, no output file, an existing good one untouched -------------
 BAD_SPECS = {
-    "malformed TOML": (XOR.replace("[2, 2, 1]", "[2, 2"), "spec.toml:3:1: invalid TOML"),
-    "unknown key": (XOR.replace("seed", "sede"), "spec.toml:6:1: unknown key 'sede'"),
-    "unknown activation": (XOR.replace('"sigmoid"', '"sigmod"'), "did you mean 'sigmoid'"),
-    "unknown loss": (XOR.replace("activation", 'loss = "mse2"\nactivation'), "unknown loss"),
-    "wrong sizes": (XOR.replace("[2, 2, 1]", "[2, -2, 1]"), "spec.toml:2:1: layer size -2"),
+    "malformed TOML": (XOR_SPEC.replace("[2, 2, 1]", "[2, 2"), "spec.toml:3:1: invalid TOML"),
+    "unknown key": (XOR_SPEC.replace("seed", "sede"), "spec.toml:6:1: unknown key 'sede'"),
+    "unknown activation": (XOR_SPEC.replace('"sigmoid"', '"sigmod"'), "did you mean 'sigmoid'"),
+    "unknown loss": (XOR_SPEC.replace("activation", 'loss = "mse2"\nactivation'), "unknown loss"),
+    "wrong sizes": (XOR_SPEC.replace("[2, 2, 1]", "[2, -2, 1]"), "spec.toml:2:1: layer size -2"),
     "weights of the wrong shape": (
-        XOR.replace("[init]", "[params]\nW1 = [[1, 2, 3]]\n\n[init]"),
+        XOR_SPEC.replace("[init]", "[params]\nW1 = [[1, 2, 3]]\n\n[init]"),
         "spec.toml:6:1: W1 has 1 entries but needs shape (2, 2)",
     ),
-    "data of the wrong shape": (XOR.replace("[0], [1], [1], [0]", "[0], [1]"), "X has 4 rows"),
-    "NaN data": (XOR.replace("[1, 1]]", "[1, nan]]"), "X row 4, column 2 is nan"),
-    "non-numeric data": (XOR.replace("[1, 1]]", '[1, "one"]]'), "is 'one', not a number"),
+    "data of the wrong shape": (XOR_SPEC.replace("[0], [1], [1], [0]", "[0], [1]"), "X has 4 rows"),
+    "NaN data": (XOR_SPEC.replace("[1, 1]]", "[1, nan]]"), "X row 4, column 2 is nan"),
+    "non-numeric data": (XOR_SPEC.replace("[1, 1]]", '[1, "one"]]'), "is 'one', not a number"),
     "injection": (
         PROGRAM.replace("(h - y)**2 / 2", "__import__('os').system('touch MARKER')"),
         "spec.toml:6:",
@@ -247,7 +236,7 @@ def test_training_that_diverges_is_one_line_and_writes_nothing(tmp_path):
 
 
 def test_gradcheck_without_data_is_one_line(tmp_path, capsys):
-    (tmp_path / "spec.toml").write_text(XOR.split("[data]")[0])
+    (tmp_path / "spec.toml").write_text(XOR_SPEC.split("[data]")[0])
     assert cli.main(["gradcheck", str(tmp_path / "spec.toml")]) == 2
     assert "has no [data], which gradcheck needs" in capsys.readouterr().err
 

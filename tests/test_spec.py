@@ -23,23 +23,12 @@ from symbackprop.errors import (
     UnknownNameError,
 )
 from symbackprop.spec import Training, load_spec, spec_toml
+from tests.conftest import XOR_SPEC
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 EXAMPLE_SPECS = sorted(EXAMPLES.glob("*.toml"))
 TOL = 1e-12  # values read from TOML are exact binary floats; only printing could differ
 
-XOR = """\
-[network]
-sizes = [2, 2, 1]
-activation = "sigmoid"
-
-[init]
-seed = 0
-
-[data]
-X = [[0, 0], [0, 1], [1, 0], [1, 1]]
-Y = [[0], [1], [1], [0]]
-"""
 
 PROGRAM = """\
 [program]
@@ -132,7 +121,9 @@ b2 = [7]
 
 
 def test_init_draws_only_the_missing_parameters(tmp_path):
-    spec = load_spec(_write(tmp_path, XOR.replace("[init]", "[params]\nw2_1_1 = 9.0\n\n[init]")))
+    spec = load_spec(
+        _write(tmp_path, XOR_SPEC.replace("[init]", "[params]\nw2_1_1 = 9.0\n\n[init]"))
+    )
     drawn = spec.network.init_params(seed=0)
     assert spec.params["w2_1_1"] == 9.0
     assert spec.params["w1_1_1"] == drawn["w1_1_1"]
@@ -199,7 +190,7 @@ def test_non_utf8_file_is_an_error(tmp_path):
     ],
 )
 def test_unknown_key_is_located_with_a_suggestion(tmp_path, old, new, needle, suggestion):
-    text = XOR.replace(old, new)
+    text = XOR_SPEC.replace(old, new)
     with pytest.raises(SpecError, match=f"did you mean '{suggestion}'") as error:
         load_spec(_write(tmp_path, text))
     message = _one_line(str(error.value))
@@ -209,7 +200,7 @@ def test_unknown_key_is_located_with_a_suggestion(tmp_path, old, new, needle, su
 
 
 def test_unknown_activation_is_located_at_its_value(tmp_path):
-    text = XOR.replace('activation = "sigmoid"', 'activation = ["sigmod", "sigmoid"]')
+    text = XOR_SPEC.replace('activation = "sigmoid"', 'activation = ["sigmod", "sigmoid"]')
     with pytest.raises(UnknownNameError, match="did you mean 'sigmoid'") as error:
         load_spec(_write(tmp_path, text))
     message = _one_line(str(error.value))
@@ -217,14 +208,14 @@ def test_unknown_activation_is_located_at_its_value(tmp_path):
 
 
 def test_unknown_loss_and_bias_are_located(tmp_path):
-    text = XOR.replace('activation = "sigmoid"', 'loss = "half_see"')
+    text = XOR_SPEC.replace('activation = "sigmoid"', 'loss = "half_see"')
     with pytest.raises(
         UnknownNameError,
         match=r"^spec\.toml:3:1: unknown loss 'half_see'.*"
         r"did you mean 'half_sse'",
     ):
         load_spec(_write(tmp_path, text))
-    text = XOR.replace('activation = "sigmoid"', 'bias = "shard"')
+    text = XOR_SPEC.replace('activation = "sigmoid"', 'bias = "shard"')
     with pytest.raises(UnknownNameError, match=r"^spec\.toml:3:1: .*did you mean 'shared'"):
         load_spec(_write(tmp_path, text))
 
@@ -240,7 +231,7 @@ def test_unknown_loss_and_bias_are_located(tmp_path):
     ],
 )
 def test_wrong_sizes_are_located(tmp_path, sizes, expected):
-    text = XOR.replace("[2, 2, 1]", sizes)
+    text = XOR_SPEC.replace("[2, 2, 1]", sizes)
     with pytest.raises(SpecError, match=f"^spec.toml:2:1: .*{expected}") as error:
         load_spec(_write(tmp_path, text))
     _one_line(str(error.value))
@@ -263,7 +254,7 @@ def test_wrong_sizes_are_located(tmp_path, sizes, expected):
     ],
 )
 def test_wrong_weights_are_located(tmp_path, params, error_type, expected):
-    text = XOR.replace("[init]", f"[params]\n{params}\n\n[init]")
+    text = XOR_SPEC.replace("[init]", f"[params]\n{params}\n\n[init]")
     with pytest.raises(error_type, match=expected) as error:
         load_spec(_write(tmp_path, text))
     message = _one_line(str(error.value))
@@ -272,7 +263,7 @@ def test_wrong_weights_are_located(tmp_path, params, error_type, expected):
 
 
 def test_missing_parameters_without_init_say_how_to_fix(tmp_path):
-    text = XOR.replace("[init]\nseed = 0\n", "[params]\nw1_1_1 = 0.5\n")
+    text = XOR_SPEC.replace("[init]\nseed = 0\n", "[params]\nw1_1_1 = 0.5\n")
     with pytest.raises(
         SpecError,
         match=r"no initial value for parameter 'w1_1_2' and 7 more; "
@@ -295,7 +286,7 @@ def test_missing_parameters_without_init_say_how_to_fix(tmp_path):
     ],
 )
 def test_wrong_data_is_located(tmp_path, data, error_type, expected):
-    text = XOR.split("[data]")[0] + "[data]\n" + data + "\n"
+    text = XOR_SPEC.split("[data]")[0] + "[data]\n" + data + "\n"
     with pytest.raises(error_type, match=expected) as error:
         load_spec(_write(tmp_path, text))
     assert re.match(r"^spec\.toml:\d+:\d+: ", _one_line(str(error.value)))
@@ -304,7 +295,7 @@ def test_wrong_data_is_located(tmp_path, data, error_type, expected):
 def test_csv_errors_name_the_csv_line_and_column(tmp_path):
     rows = "a,b,t\n1,2,0\n3,oops,1\n"
     (tmp_path / "d.csv").write_text(rows)
-    base = XOR.split("[data]")[0] + '[data]\ncsv = "d.csv"\ninputs = ["a", "b"]\n'
+    base = XOR_SPEC.split("[data]")[0] + '[data]\ncsv = "d.csv"\ninputs = ["a", "b"]\n'
     with pytest.raises(NumericError, match=r"^d\.csv:3:2: column 'b' holds 'oops', not a number"):
         load_spec(_write(tmp_path, base + 'targets = ["t"]\n'))
     with pytest.raises(UnknownNameError, match=r"unknown CSV column 'tt'.*did you mean 't'"):
@@ -315,16 +306,16 @@ def test_csv_errors_name_the_csv_line_and_column(tmp_path):
 
 def test_both_network_and_program_is_an_error(tmp_path):
     with pytest.raises(SpecError, match="give exactly one"):
-        load_spec(_write(tmp_path, XOR + PROGRAM.split("[params]")[0]))
+        load_spec(_write(tmp_path, XOR_SPEC + PROGRAM.split("[params]")[0]))
 
 
 def test_bad_training_settings_are_located(tmp_path):
     with pytest.raises(SpecError, match=r"^spec\.toml:13:1: learning_rate -1 is not positive"):
-        load_spec(_write(tmp_path, XOR + "\n[training]\nlearning_rate = -1\n"))
+        load_spec(_write(tmp_path, XOR_SPEC + "\n[training]\nlearning_rate = -1\n"))
     with pytest.raises(SpecError, match=r"epochs is a string .*expected a whole number"):
-        load_spec(_write(tmp_path, XOR + '\n[training]\nepochs = "many"\n'))
+        load_spec(_write(tmp_path, XOR_SPEC + '\n[training]\nepochs = "many"\n'))
     with pytest.raises(UnknownNameError, match=r"unknown parameter to freeze 'b9'"):
-        load_spec(_write(tmp_path, XOR + '\n[training]\nfreeze = ["b9"]\n'))
+        load_spec(_write(tmp_path, XOR_SPEC + '\n[training]\nfreeze = ["b9"]\n'))
 
 
 # --- expression text goes through the safe parser only -----------------------------------------
