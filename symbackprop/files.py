@@ -38,6 +38,18 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
             os.unlink(temporary)
 
 
+def read_utf8(path: Path, what: str, error: type[Exception]) -> str:
+    """Read a user's text file (a BOM is allowed); raise ``error`` with one line on failure."""
+    try:
+        return path.read_bytes().decode("utf-8-sig")
+    except OSError as problem:
+        raise error(f"cannot read {what} {str(path)!r}: {problem.strerror}") from None
+    except UnicodeDecodeError as problem:
+        raise error(
+            f"{path.name}: byte {problem.start} is not UTF-8; save the {what} as UTF-8"
+        ) from None
+
+
 def _about(error: OSError, target: Path) -> OSError:
     """The same error, naming the file the user asked for rather than the temporary one."""
     return type(error)(error.errno, error.strerror, str(target))

@@ -24,6 +24,7 @@ from typing import Any
 from symbackprop import notation
 from symbackprop.derive import LEARNING_RATE
 from symbackprop.errors import SymbackpropError, shorten
+from symbackprop.files import read_utf8
 from symbackprop.network import Network, mlp
 from symbackprop.step_program import program_for
 from symbackprop.variants import LETTERS
@@ -319,14 +320,7 @@ def _rows_from(path: Path) -> list[tuple[str, str, dict[str, Any]]]:
         for notebook in sorted(path.glob("*.ipynb")):
             rows += _rows_from(notebook)
         return rows
-    try:
-        data = path.read_bytes().decode("utf-8-sig")
-    except OSError as error:
-        raise AnswerError(f"cannot read answers {str(path)!r}: {error.strerror}") from None
-    except UnicodeDecodeError as error:
-        raise AnswerError(
-            f"{path.name}: byte {error.start} is not UTF-8; save the file as UTF-8"
-        ) from None
+    data = read_utf8(path, "answers", AnswerError)
     if path.suffix == ".ipynb":
         from symbackprop.worksheet_notebook import notebook_answers
 

@@ -26,6 +26,7 @@ import numpy as np
 
 from symbackprop import notation
 from symbackprop.errors import SymbackpropError, shorten
+from symbackprop.files import read_utf8
 from symbackprop.numeric import compile as compile_network
 from symbackprop.variants import Variant, draw_variant, upstream_blanks
 from symbackprop.worksheet_spec import WorksheetSpec, bias_parameter, load_worksheet_spec
@@ -118,14 +119,7 @@ def read_roster(roster: str | os.PathLike[str] | Sequence[str]) -> tuple[list[st
     """Return the usable student ids and one message per skipped row."""
     if isinstance(roster, (str, os.PathLike)):
         path = Path(roster)
-        try:
-            text = path.read_bytes().decode("utf-8-sig")
-        except OSError as error:
-            raise RosterError(f"cannot read roster {str(path)!r}: {error.strerror}") from None
-        except UnicodeDecodeError as error:
-            raise RosterError(
-                f"{path.name}: byte {error.start} is not UTF-8; save the roster as UTF-8"
-            ) from None
+        text = read_utf8(path, "roster", RosterError)
         rows = [(f"{path.name}:{n}", r[0].strip() if r else "")
                 for n, r in enumerate(csv.reader(io.StringIO(text)), start=1)]  # fmt: skip
         if rows and rows[0][1].lower() in ("student_id", "student", "id"):
