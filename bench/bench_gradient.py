@@ -102,7 +102,7 @@ def derivation_rows() -> list[tuple[int, float]]:
 
 
 def compile_time(sizes: list[int]) -> float:
-    from symbackprop import numeric
+    from symbackprop.numeric import compiled as numeric
 
     numeric._layer_backend.cache_clear()
     start = time.perf_counter()

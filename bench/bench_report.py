@@ -11,7 +11,7 @@ import time
 import numpy as np
 
 import symbackprop as sb
-from symbackprop.report import render
+from symbackprop.render.report import render
 
 CASES = [
     ("2-2-2 (Mazur)", [2, 2, 2], "sigmoid", "half_sse", 2.0),

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from symbackprop.grading import grade
-from symbackprop.worksheet import worksheet
+from symbackprop.worksheets.generate import worksheet
+from symbackprop.worksheets.grading import grade
 
 SPEC = Path(__file__).parent.parent / "examples" / "worksheets" / "week5.toml"
 

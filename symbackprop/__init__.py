@@ -1,12 +1,28 @@
-"""symbackprop: backpropagation made visible -- symbolic derivations, compiled and checked."""
+"""symbackprop: backpropagation made visible -- symbolic derivations, compiled and checked.
+
+The interface layer: the public API, re-exported from the pipeline's stages (model, derivation,
+numeric, checks, render, worksheets), and the wiring of the value objects' rendering
+conveniences (``Derivation.to_latex``, Jupyter display) to the render stage.
+"""
 
 from __future__ import annotations
 
-from symbackprop.activations import ACTIVATIONS, Activation, get_activation, register_activation
-from symbackprop.architecture import Architecture
-from symbackprop.checker import Counterexample, GradientVerdict, check_gradient
-from symbackprop.derive import BlameShare, Derivation, Equation, Path, Stage, Step, derive
-from symbackprop.errors import (
+from symbackprop.checks.checker import GradientVerdict, check_gradient
+from symbackprop.checks.gradcheck import GradcheckResult, GradcheckRow, Verdict, gradcheck
+from symbackprop.checks.probing import Counterexample
+from symbackprop.derivation.derivation import Derivation
+from symbackprop.derivation.derive import derive
+from symbackprop.derivation.evaluation import Evaluation
+from symbackprop.derivation.steps import BlameShare, Equation, Path, Stage, Step
+from symbackprop.model import display as _display
+from symbackprop.model.activations import (
+    ACTIVATIONS,
+    Activation,
+    get_activation,
+    register_activation,
+)
+from symbackprop.model.architecture import Architecture
+from symbackprop.model.errors import (
     NumericError,
     ParseError,
     ShapeError,
@@ -15,17 +31,18 @@ from symbackprop.errors import (
     SymbackpropWarning,
     UnknownNameError,
 )
-from symbackprop.evaluation import Evaluation
-from symbackprop.gradcheck import GradcheckResult, GradcheckRow, Verdict, gradcheck
-from symbackprop.grading import grade
-from symbackprop.losses import LOSSES, Loss, get_loss, register_loss
-from symbackprop.network import Assignment, Network, NodeKind, Program, mlp
-from symbackprop.numeric import CompiledNetwork, compile
-from symbackprop.report import report
-from symbackprop.rulebook import Rule
-from symbackprop.spec import Spec, Training, load_spec
-from symbackprop.train import TrainResult, train
-from symbackprop.worksheet import worksheet
+from symbackprop.model.losses import LOSSES, Loss, get_loss, register_loss
+from symbackprop.model.network import Assignment, Network, NodeKind, Program, mlp
+from symbackprop.model.rulebook import Rule
+from symbackprop.model.specs.spec import Spec, Training, load_spec
+from symbackprop.numeric.compiled import CompiledNetwork, compile
+from symbackprop.numeric.train import TrainResult, train
+from symbackprop.render import diagrams as _diagrams
+from symbackprop.render import report as _report
+from symbackprop.render import text as _text
+from symbackprop.render.report import report
+from symbackprop.worksheets.generate import worksheet
+from symbackprop.worksheets.grading import grade
 
 __version__ = "0.1.0"
 
@@ -78,3 +95,11 @@ __all__ = [
     "train",
     "worksheet",
 ]
+
+# Derivation and Network render through these (they may not import the render stage).
+_display.register_renderer("derivation.text", _text.derivation_text)
+_display.register_renderer("derivation.markdown", _text.derivation_markdown)
+_display.register_renderer("derivation.latex", _text.derivation_latex)
+_display.register_renderer("derivation.html", _report.derivation_html)
+_display.register_renderer("network.svg", _diagrams.network_svg)
+_display.register_renderer("network.html", _report.network_html)

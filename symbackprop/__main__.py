@@ -1,5 +1,5 @@
 """`python -m symbackprop` runs the command line."""
 
-from symbackprop.cli import main
+from symbackprop.cli.main import main
 
 raise SystemExit(main())

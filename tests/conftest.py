@@ -6,7 +6,7 @@ import pytest
 import sympy as sp
 
 import symbackprop as sb
-from symbackprop.functions import Sigmoid
+from symbackprop.model.functions import Sigmoid
 
 # Mazur's names -> the book's names in mlp([2, 2, 2], bias="shared").
 MAZUR_TO_MLP = {

@@ -9,7 +9,7 @@ import pytest
 import sympy as sp
 
 import symbackprop as sb
-from symbackprop.errors import (
+from symbackprop.model.errors import (
     NumericError,
     ShapeError,
     SpecError,

@@ -17,7 +17,7 @@ MAZUR_PARAMS = {
 
 
 def main() -> None:
-    from symbackprop.report import report
+    from symbackprop.render.report import report
 
     mazur = sb.mlp([2, 2, 2], activation="sigmoid", loss="half_sse", bias="shared")
     for suffix in ("html", "pdf"):

@@ -1,0 +1,1 @@
+"""Checks: gradcheck against finite differences, the hand-derived gradient checker, mistakes."""

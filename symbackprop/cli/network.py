@@ -1,0 +1,382 @@
+"""The command line's verbs on one network spec: demo, derive, gradcheck, train, check, report.
+
+Command line. :func:`add_commands` adds the verbs to the `symbackprop` parser; each verb's
+function returns the exit status (0 success; 1 a check that ran and failed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import sys
+from collections.abc import Callable, Iterator
+from typing import Any, TextIO
+
+import numpy as np
+
+from symbackprop.checks.gradcheck import gradcheck
+from symbackprop.derivation.derivation import Derivation
+from symbackprop.derivation.derive import derive
+from symbackprop.model.errors import SpecError
+from symbackprop.model.network import mlp
+from symbackprop.model.specs.spec import Spec, load_spec
+from symbackprop.model.specs.writer import spec_toml
+from symbackprop.numeric.train import train
+from symbackprop.render.files import atomic_write
+
+# Mazur's worked example with per-neuron biases (b^(1) = 0.35, b^(2) = 0.60 in every neuron),
+# so that every delta equals the published one.
+DEMO_PARAMS = {
+    "w1_1_1": 0.15, "w1_1_2": 0.20, "w1_2_1": 0.25, "w1_2_2": 0.30, "b1_1": 0.35, "b1_2": 0.35,
+    "w2_1_1": 0.40, "w2_1_2": 0.45, "w2_2_1": 0.50, "w2_2_2": 0.55, "b2_1": 0.60, "b2_2": 0.60,
+}  # fmt: skip
+DEMO_X = (0.05, 0.10)
+DEMO_Y = (0.01, 0.99)
+DEMO_LEARNING_RATE = 0.5
+FORMATS = ("text", "md", "tex", "json")
+PROGRESS_WIDTH = 30  # characters of the progress bar
+PRINT_PARAMS_UP_TO = 24  # train prints the final parameters of networks this small
+
+
+def _demo(args: argparse.Namespace) -> int:
+    network = mlp([2, 2, 2], activation="sigmoid", loss="half_sse")
+    derivation = derive(network)
+    evaluation = derivation.evaluate(DEMO_PARAMS, DEMO_X, DEMO_Y, DEMO_LEARNING_RATE)
+    sys.stdout.write(f"Network 2-2-2 · η = {DEMO_LEARNING_RATE} · x = {DEMO_X} · y = {DEMO_Y}\n")
+    sys.stdout.write(derivation.to_text(evaluation))
+    check = gradcheck(network, DEMO_PARAMS, DEMO_X, DEMO_Y)
+    verdict = "agrees" if check.ok else "DISAGREES"
+    sys.stdout.write(
+        f"\nCheck: every ∂L/∂θ above {verdict} with central differences "
+        f"(largest relative error {check.max_rel_error:.1e})\n"
+    )
+    return 0
+
+
+# --- derive ---------------------------------------------------------------------------------------
+def _derive(args: argparse.Namespace) -> int:
+    spec = load_spec(args.spec)
+    derivation = derive(spec.network, freeze=spec.training.freeze)
+    evaluation = None
+    if spec.data is not None and not args.symbolic:
+        x, y = _sample(spec, args.sample)
+        evaluation = derivation.evaluate(spec.params, x, y, spec.training.learning_rate)
+    if args.format == "json":
+        text = json.dumps(_derivation_json(spec, derivation, evaluation), indent=2) + "\n"
+    elif args.format == "md":
+        text = derivation.to_markdown(evaluation)
+    elif args.format == "tex":
+        text = derivation.to_latex(evaluation)
+    else:
+        text = derivation.to_text(evaluation)
+    _emit(text, args.output)
+    return 0
+
+
+def _sample(spec: Spec, number: int) -> tuple[Any, Any]:
+    assert spec.data is not None
+    X, Y = spec.data
+    if not 1 <= number <= X.shape[0]:
+        raise SpecError(
+            f"--sample {number} is out of range; {spec.path.name} has samples 1 to {X.shape[0]}"
+        )
+    return X[number - 1], Y[number - 1]
+
+
+def _derivation_json(spec: Spec, derivation: Derivation, evaluation: Any) -> dict[str, Any]:
+    steps = []
+    for step in derivation.steps:
+        value = None
+        if evaluation is not None and step.lhs.name in evaluation:
+            value = _number(evaluation[step.lhs.name])
+        steps.append(
+            {
+                "lhs": step.lhs.name,
+                "rhs": str(step.rhs),
+                "stage": step.stage.value,
+                "layer": step.layer,
+                "rules": [rule.name.lower() for rule in step.rules],
+                "depends_on": [symbol.name for symbol in step.depends_on],
+                "value": value,
+            }
+        )
+    return {
+        "spec": spec.path.name,
+        "network": spec.network.describe(),
+        "parameters": spec.network.parameter_names(),
+        "frozen": list(derivation.frozen),
+        "steps": steps,
+    }
+
+
+def _number(value: Any) -> float | list[float] | None:
+    array = np.asarray(value, dtype=np.float64)
+    return float(array) if array.ndim == 0 else [float(v) for v in array.reshape(-1)]
+
+
+# --- gradcheck -----------------------------------------------------------------------------------
+def _gradcheck(args: argparse.Namespace) -> int:
+    spec = load_spec(args.spec)
+    X, Y = _data(spec, "gradcheck")
+    result = gradcheck(spec.network, spec.params, X, Y)
+    width = max([len("parameter")] + [len(row.name) for row in result.rows])
+    lines = [f"{'parameter':<{width}}  {'analytic':>14}  {'numeric':>14}  rel. error  verdict"]
+    for row in result.rows:
+        lines.append(
+            f"{row.name:<{width}}  {row.analytic:>14.8g}  {row.numeric:>14.8g}  "
+            f"{row.rel_error:>10.1e}  {row.verdict.name.lower()}"
+        )
+    sampled = (
+        f" (a sample of {len(result.rows)} of {result.n_parameters})" if result.sampled else ""
+    )
+    if result.ok:
+        lines.append(
+            f"ok: every gradient{sampled} agrees with central differences over "
+            f"{X.shape[0]} samples (largest relative error {result.max_rel_error:.1e})"
+        )
+    else:
+        bad = [row.name for row in result.rows if not row.ok]
+        lines.append(
+            f"FAILED: {len(bad)} gradient(s) disagree with central differences: "
+            f"{', '.join(bad[:8])}"
+        )
+    sys.stdout.write("\n".join(lines) + "\n")
+    return 0 if result.ok else 1
+
+
+def _data(spec: Spec, verb: str) -> tuple[Any, Any]:
+    if spec.data is None:
+        raise SpecError(
+            f"{spec.path.name} has no [data], which {verb} needs; add [data] X = [[...]] "
+            'Y = [[...]] or [data] csv = "file.csv"'
+        )
+    return spec.data
+
+
+# --- train ---------------------------------------------------------------------------------------
+def _train(args: argparse.Namespace) -> int:
+    spec = load_spec(args.spec)
+    X, Y = _data(spec, "train")
+    settings = spec.training
+    epochs = settings.epochs if args.epochs is None else args.epochs
+    learning_rate = settings.learning_rate if args.learning_rate is None else args.learning_rate
+    with _progress(epochs, sys.stderr) as progress:
+        result = train(
+            spec.network,
+            dict(spec.params),
+            X,
+            Y,
+            learning_rate=learning_rate,
+            epochs=epochs,
+            batch_size=settings.batch_size,
+            freeze=settings.freeze,
+            seed=settings.seed,
+            progress=progress,
+        )
+    params = {name: float(value) for name, value in result.params.items()}
+    outputs: list[tuple[str, str]] = []
+    if args.losses:
+        table = "epoch,loss\n" + "".join(f"{i},{v!r}\n" for i, v in enumerate(result.losses))
+        outputs.append((args.losses, table))
+    if args.output:
+        outputs.append((args.output, spec_toml(spec, params, args.output)))
+    for path, text in outputs:
+        _write(path, text)
+    batch = f"mini-batches of {settings.batch_size}" if settings.batch_size else "full batch"
+    lines = [
+        f"{spec.name}: {spec.network.describe()} · η = {learning_rate} · {epochs} epochs · {batch}",
+        f"loss {result.losses[0]:.6g} -> {result.final_loss:.6g} over {X.shape[0]} samples",
+    ]
+    if len(params) <= PRINT_PARAMS_UP_TO:
+        lines += [f"  {name} = {value:.9g}" for name, value in params.items()]
+    lines += [f"wrote {path}" for path, _ in outputs]
+    sys.stdout.write("\n".join(lines) + "\n")
+    return 0
+
+
+@contextlib.contextmanager
+def _progress(epochs: int, stream: TextIO) -> Iterator[Callable[[int, float], None] | None]:
+    """Yield a progress callback drawing a bar on ``stream`` if it is a terminal, else None."""
+    if not stream.isatty() or epochs == 0:
+        yield None
+        return
+    every = max(1, epochs // 100)
+
+    def draw(epoch: int, loss: float) -> None:
+        if epoch % every and epoch != epochs:
+            return
+        done = PROGRESS_WIDTH * epoch // epochs
+        bar = "#" * done + "-" * (PROGRESS_WIDTH - done)
+        stream.write(f"\r[{bar}] epoch {epoch}/{epochs} loss {loss:.6g}")
+        stream.flush()
+
+    try:
+        yield draw
+    finally:
+        stream.write("\n")
+        stream.flush()
+
+
+# --- check and report (modules written beside this one) ----------------------------------------
+def _check(args: argparse.Namespace) -> int:
+    from symbackprop.checks.checker import check_gradient
+
+    spec = load_spec(args.spec)
+    verdict = check_gradient(spec.network, args.wrt, args.expr, source="--expr")
+    text = verdict.to_text()
+    sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    return 0 if verdict.correct else 1
+
+
+def _report(args: argparse.Namespace) -> int:
+    from symbackprop.render.report import report
+
+    spec = load_spec(args.spec)
+    settings = spec.training
+    report(
+        spec.network,
+        params=dict(spec.params),
+        data=_data(spec, "report"),
+        path=args.output,
+        learning_rate=settings.learning_rate,
+        freeze=settings.freeze,
+        epochs=settings.epochs,
+        batch_size=settings.batch_size,
+        seed=settings.seed,
+    )
+    sys.stdout.write(f"wrote {args.output}\n")
+    return 0
+
+
+# --- output ---------------------------------------------------------------------------------------
+def _emit(text: str, path: str | None) -> None:
+    if path is None:
+        sys.stdout.write(text)
+    else:
+        _write(path, text)
+        sys.stdout.write(f"wrote {path}\n")
+
+
+def _write(path: str, text: str) -> None:
+    """Write a file atomically; a failure is one line naming the file."""
+    try:
+        atomic_write(path, text)
+    except OSError as error:
+        raise SpecError(
+            f"cannot write {path!r} ({error.strerror or error}); check that its directory "
+            "exists and is writable"
+        ) from None
+
+
+def add_commands(commands: Any) -> None:
+    """Add demo, derive, gradcheck, train, check and report to the parser's sub-commands."""
+    demo = commands.add_parser(
+        "demo",
+        help="print the full derivation of a 2-2-2 sigmoid network with the numbers",
+        description="Print the full derivation of Mazur's 2-2-2 sigmoid network, numbers "
+        "plugged in: forward pass, loss, every delta, every gradient, one update step.",
+        epilog="example: symbackprop demo",
+    )
+    demo.set_defaults(run=_demo)
+    _add_derive(commands)
+    _add_gradcheck(commands)
+    _add_train(commands)
+    _add_check(commands)
+    _add_report(commands)
+
+
+def _command(commands: Any, name: str, help_text: str, description: str, example: str) -> Any:
+    command = commands.add_parser(
+        name,
+        help=help_text,
+        description=description,
+        epilog=f"example: {example}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    command.add_argument("spec", metavar="SPEC", help="a TOML network spec (see examples/)")
+    return command
+
+
+def _add_derive(commands: Any) -> None:
+    derive_ = _command(
+        commands,
+        "derive",
+        "print the step-by-step derivation of a spec's network",
+        "Print every step of backpropagation through the spec's network: forward pass, "
+        "loss, each delta / adjoint, each gradient, the update. With [data], the numbers of "
+        "one sample (the first unless --sample) are plugged in.",
+        "symbackprop derive examples/mazur.toml --format md -o mazur.md",
+    )
+    derive_.add_argument(
+        "--format",
+        choices=FORMATS,
+        default="text",
+        help="text (default), md (Markdown), tex (LaTeX) or json",
+    )
+    derive_.add_argument(
+        "--sample", type=int, default=1, help="which data row to plug in (1 = the first row)"
+    )
+    derive_.add_argument("--symbolic", action="store_true", help="leave the numbers out")
+    derive_.add_argument("-o", "--output", metavar="FILE", help="write to FILE, not stdout")
+    derive_.set_defaults(run=_derive)
+
+
+def _add_gradcheck(commands: Any) -> None:
+    gradcheck_ = _command(
+        commands,
+        "gradcheck",
+        "compare every gradient with central finite differences",
+        "Compare each analytic dL/dθ at the spec's parameters and data with central finite "
+        "differences. Exit status 1 if any gradient disagrees.",
+        "symbackprop gradcheck examples/xor.toml",
+    )
+    gradcheck_.set_defaults(run=_gradcheck)
+
+
+def _add_train(commands: Any) -> None:
+    train_ = _command(
+        commands,
+        "train",
+        "run gradient descent on the spec's data",
+        "Run gradient descent with the spec's [training] settings; a progress bar is drawn "
+        "on stderr when it is a terminal.",
+        "symbackprop train examples/xor.toml --losses losses.csv -o xor-trained.toml",
+    )
+    train_.add_argument("--epochs", type=int, help="override [training] epochs")
+    train_.add_argument("--learning-rate", type=float, help="override [training] learning_rate")
+    train_.add_argument("--losses", metavar="FILE.csv", help="write the loss of every epoch")
+    train_.add_argument(
+        "-o",
+        "--output",
+        metavar="FILE.toml",
+        help="write the trained parameters as a spec that loads back",
+    )
+    train_.set_defaults(run=_train)
+
+
+def _add_check(commands: Any) -> None:
+    check = _command(
+        commands,
+        "check",
+        "check a hand-derived gradient against the derivation",
+        "Check a hand-derived formula for dL/d(NAME). Exit status 0 if it is correct, 1 if "
+        "it is wrong (with a diagnosis), 2 if the input is bad.",
+        "symbackprop check examples/mazur.toml --wrt w2_1_1 --expr 'delta2_1*a1_1'",
+    )
+    check.add_argument("--wrt", required=True, metavar="NAME", help="the parameter")
+    check.add_argument("--expr", required=True, metavar="TEXT", help="your formula for dL/dNAME")
+    check.set_defaults(run=_check)
+
+
+def _add_report(commands: Any) -> None:
+    report_ = _command(
+        commands,
+        "report",
+        "write a report of the derivation (HTML, LaTeX, PDF or Markdown)",
+        "Write a report of the spec's network; the format follows FILE's suffix "
+        "(.html, .tex, .pdf, .md).",
+        "symbackprop report examples/mazur.toml -o mazur.html",
+    )
+    report_.add_argument("-o", "--output", required=True, metavar="FILE", help="the report file")
+    report_.set_defaults(run=_report)

@@ -1,0 +1,245 @@
+"""The worksheet verbs of the command line: worksheet generate|key|stress|feedback, and grade.
+
+Interface layer. :func:`add_commands` adds the verbs to the `symbackprop` parser; each verb
+raises SymbackpropError for bad input (the CLI prints it as one line and exits 2) and writes
+per-line messages for roster or answer rows it skipped while it goes on with the rest.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import textwrap
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from symbackprop.model.errors import SymbackpropError
+
+SALT_VARIABLE = "SYMBACKPROP_COURSE_SALT"
+PROGRESS_WIDTH = 30
+MAX_STRESS = 100_000  # `worksheet stress --n`: about an hour for a two-hidden-layer family
+EXAMPLE_SPEC = "examples/worksheets/week5.toml"
+EXAMPLE_ROSTER = "examples/worksheets/roster.csv"
+
+
+def counted(count: int, word: str, plural: str | None = None) -> str:
+    """Return "1 student" or "3 students" (``plural`` for irregular words)."""
+    return f"{count} {word if count == 1 else (plural or word + 's')}"
+
+
+def _progress(label: str) -> Callable[[int, int], None] | None:
+    if not sys.stderr.isatty():
+        return None
+
+    def draw(done: int, total: int) -> None:
+        filled = PROGRESS_WIDTH * done // max(total, 1)
+        sys.stderr.write(f"\r{label} [{'#' * filled}{'-' * (PROGRESS_WIDTH - filled)}] "
+                         f"{done}/{total}")  # fmt: skip
+        if done == total:
+            sys.stderr.write("\n")
+        sys.stderr.flush()
+
+    return draw
+
+
+def _salt(args: argparse.Namespace) -> str:
+    salt = args.salt or os.environ.get(SALT_VARIABLE, "")
+    if not salt:
+        raise SymbackpropError(
+            f"no course salt; pass --salt SECRET or set {SALT_VARIABLE} (keep it private: "
+            "with it anyone can rebuild the keys)"
+        )
+    return str(salt)
+
+
+def _messages(messages: Any) -> None:
+    for message in messages:
+        sys.stderr.write(f"symbackprop: warning: {message}\n")
+
+
+def _output_folder(path: str, flag: str = "-o") -> None:
+    """Refuse an output folder that cannot be made, before any work is done.
+
+    Raises SymbackpropError when the path or one of its parents is an existing file; any other
+    problem (no permission, read-only disk) surfaces later as an OSError naming the path.
+    """
+    target = Path(path)
+    for place in (target, *target.parents):
+        if place.exists():
+            if not place.is_dir():
+                raise SymbackpropError(
+                    f"{flag} {path!r}: {str(place)!r} is a file, not a folder; pass a folder "
+                    "path that does not run through a file"
+                )
+            return
+
+
+def _generate(args: argparse.Namespace, parts: tuple[str, ...]) -> int:
+    from symbackprop.worksheets.generate import worksheet
+
+    _output_folder(args.output)
+    ws = worksheet(args.spec, args.roster, _salt(args), progress=_progress("variants"))
+    _messages(ws.messages)
+    ws.write(args.output, parts=parts, pdf=not args.no_pdf, jobs=args.jobs,
+             progress=_progress("PDFs"), pdf_each_key=getattr(args, "each", False))  # fmt: skip
+    who = counted(len(ws.variants), "student")
+    print(f"wrote the {' and '.join(parts)} files of {who} to {args.output}")
+    return 0
+
+
+def _stress(args: argparse.Namespace) -> int:
+    from symbackprop.worksheets.spec import load_worksheet_spec
+    from symbackprop.worksheets.variants import draw_variant, violated_predicates
+
+    if not 1 <= args.n <= MAX_STRESS:
+        raise SymbackpropError(
+            f"--n {args.n} is out of range; draw 1 to {MAX_STRESS:,} variants, e.g. --n 1000"
+        )
+    spec = load_worksheet_spec(args.spec)
+    salt = args.salt or "stress"
+    rejected: dict[str, int] = {}
+    draws = violations = 0
+    ranges: dict[str, list[float]] = {}
+    progress = _progress("variants")
+    for i in range(args.n):
+        variant = draw_variant(spec, salt, f"stress-{i}")
+        draws += variant.skipped + 1
+        for name, count in variant.rejected.items():
+            rejected[name] = rejected.get(name, 0) + count
+        violations += bool(violated_predicates(variant))
+        for blank in variant.blanks:
+            if blank.type == "numeric":
+                low_high = ranges.setdefault(blank.id, [float("inf"), float("-inf")])
+                low_high[0] = min(low_high[0], float(blank.answer))
+                low_high[1] = max(low_high[1], float(blank.answer))
+        if progress is not None:
+            progress(i + 1, args.n)
+    print(f"{counted(args.n, 'variant')} from {counted(draws, 'draw')}: "
+          f"rejection rate {1 - args.n / draws:.1%}")  # fmt: skip
+    for name, count in sorted(rejected.items(), key=lambda kv: -kv[1]):
+        print(f"  rejected by {name}: {counted(count, 'draw')}")
+    print(f"predicate violations in accepted variants: {violations}")
+    for blank_id, (low, high) in ranges.items():
+        print(f"  {blank_id}: answers from {low:.6g} to {high:.6g}")
+    return 1 if violations else 0
+
+
+def _grade(args: argparse.Namespace) -> int:
+    from symbackprop.worksheets.grading import grade
+
+    _output_folder(args.output)
+    grades = grade(args.key, args.answers)
+    _messages(grades.messages)
+    grades.write(args.output)
+    mean = sum(g.percent for g in grades.students) / max(len(grades.students), 1)
+    who = counted(len(grades.students), "student")
+    print(f"graded {who} (mean {mean:.1f} %); wrote {args.output}")
+    return 0
+
+
+def _common(command: argparse.ArgumentParser) -> None:
+    command.add_argument("spec", metavar="SPEC", help="a worksheet spec (examples/worksheets/)")
+    command.add_argument(
+        "--roster", required=True, help="CSV whose first column is student_id (one student per row)"
+    )
+    command.add_argument("--salt", help=f"the course's secret salt (or set {SALT_VARIABLE})")
+    command.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        metavar="DIR",
+        help="the folder to write (made if missing; files in it are replaced)",
+    )
+    command.add_argument("--no-pdf", action="store_true", help="write .tex, skip compiling")
+    command.add_argument("--jobs", type=int, default=2, help="PDF compiles at a time")
+
+
+ANSWERS_HELP = (
+    "CSV or JSON answers: the CSV's first column is student_id, the other columns are blank "
+    "ids (the ids printed on each sheet, e.g. delta1_1, and listed under blanks in "
+    "DIR/key/<student>/manifest.json); numbers as decimals, formulas in ASCII names, choice "
+    "blanks as one letter A-D. Or a filled notebook, or a folder of notebooks"
+)
+
+
+def _grading(command: argparse.ArgumentParser) -> None:
+    command.add_argument("key", metavar="DIR",
+                         help="the folder `worksheet generate` or `worksheet key` wrote (its "
+                         "key/<student>/manifest.json files)")  # fmt: skip
+    command.add_argument("answers", metavar="ANSWERS", help=ANSWERS_HELP)
+    command.add_argument("-o", "--output", required=True, metavar="RESULTS",
+                         help="the folder for grades.csv, feedback/<student>.html and "
+                         "summary.html (made if missing)")  # fmt: skip
+    command.set_defaults(run=_grade)
+
+
+def _verb(verbs: Any, name: str, summary: str, description: str, example: str) -> Any:
+    # raw text keeps the sample CSV's lines; prose paragraphs are wrapped here instead
+    description = "\n\n".join(
+        part if "\n" in part else textwrap.fill(part, 79) for part in description.split("\n\n")
+    )
+    return verbs.add_parser(name, help=summary, description=description,
+                            epilog=f"example: {example}",
+                            formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+
+
+def add_commands(commands: Any) -> None:
+    """Add `worksheet generate|key|stress|feedback` and `grade` to the CLI's subparsers."""
+    sheet = commands.add_parser(
+        "worksheet", help="per-student backprop worksheets, keys and feedback",
+        description="Per-student worksheet variants with verified keys.",
+        epilog=f"example: symbackprop worksheet generate {EXAMPLE_SPEC} "
+        f"--roster {EXAMPLE_ROSTER} --salt SECRET -o out",
+    )  # fmt: skip
+    verbs = sheet.add_subparsers(dest="verb", metavar="VERB", required=True)
+    generate = _verb(
+        verbs, "generate", "write student PDFs, HTML, notebooks, keys and manifests",
+        "Draw each roster student's own variant of the worksheet, check every key against "
+        "central differences and write DIR/students/<id>/ (worksheet PDF, HTML, notebook) and "
+        "DIR/key/<id>/ (key, manifest.json for grading) plus DIR/key/keys.pdf.",
+        f"symbackprop worksheet generate {EXAMPLE_SPEC} --roster {EXAMPLE_ROSTER} "
+        "--salt SECRET -o week5",
+    )  # fmt: skip
+    _common(generate)
+    generate.set_defaults(run=lambda a: _generate(a, ("student", "key")))
+    key = _verb(
+        verbs, "key", "write the keys and manifests only",
+        "Like generate, but write only DIR/key/ (keys, manifest.json per student, keys.pdf); "
+        "the same salt gives the same variants as generate.",
+        f"symbackprop worksheet key {EXAMPLE_SPEC} --roster {EXAMPLE_ROSTER} --salt SECRET "
+        "-o week5 --no-pdf",
+    )  # fmt: skip
+    _common(key)
+    key.add_argument("--each", action="store_true", help="compile one key PDF per student too")
+    key.set_defaults(run=lambda a: _generate(a, ("key",)))
+    stress = _verb(
+        verbs, "stress", "draw many variants: rejection rate, answer ranges",
+        "Draw N variants of a spec and report how often each predicate rejected a draw, any "
+        "predicate violated by an accepted variant (exit status 1) and each blank's range of "
+        "answers. Nothing is written.",
+        f"symbackprop worksheet stress {EXAMPLE_SPEC} --n 1000",
+    )  # fmt: skip
+    stress.add_argument("spec", metavar="SPEC", help="a worksheet spec (examples/worksheets/)")
+    stress.add_argument("--n", type=int, default=1000, metavar="N",
+                        help=f"variants to draw, 1 to {MAX_STRESS:,} (default 1000)")  # fmt: skip
+    stress.add_argument("--salt", help="salt of the draws (default: a fixed test salt)")
+    stress.set_defaults(run=_stress)
+    feedback = _verb(
+        verbs, "feedback", "the same as `symbackprop grade` (grades, feedback pages, summary)",
+        "The same command as `symbackprop grade`, under the worksheet verbs: grade the answers "
+        "and write grades.csv, one feedback page per student and the class summary.",
+        "symbackprop worksheet feedback week5 answers.csv -o results",
+    )  # fmt: skip
+    _grading(feedback)
+    grade = _verb(
+        commands, "grade", "grade answers against the manifests (grades.csv, feedback, summary)",
+        "Grade answers with tolerances from the sheet's rounding, error carried forward and "
+        "targeted feedback; write grades.csv, feedback/<student>.html and summary.html.\n\n"
+        "answers.csv looks like:\n"
+        "  student_id,a1_1,L,delta2_1,rule_delta1_1,expr_delta1_2\n"
+        "  alice,0.5498,0.0412,-0.0523,B,delta2_1*w2_1_2*a1_2*(1-a1_2)",
+        "symbackprop grade week5 answers.csv -o results",
+    )  # fmt: skip
+    _grading(grade)

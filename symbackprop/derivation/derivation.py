@@ -1,0 +1,125 @@
+"""The Derivation value: every step of backpropagation through one network, as SymPy data.
+
+Derivation engine. Reports, the checker and worksheets all read the same Derivation that
+:func:`symbackprop.derivation.derive.derive` builds; its renderings (``to_latex``, Jupyter
+display) go through :mod:`symbackprop.model.display`, so this module imports no renderer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import sympy as sp
+
+from symbackprop.derivation.equations import layer_equations
+from symbackprop.derivation.evaluation import Evaluation, evaluate
+from symbackprop.derivation.steps import BlameShare, Equation, Stage, Step
+from symbackprop.model import display, notation
+from symbackprop.model.errors import UnknownNameError, unknown_name
+from symbackprop.model.network import Network
+
+
+@dataclass(frozen=True, slots=True)
+class Derivation:
+    """Every step of backpropagation through one network, as SymPy data.
+
+    The loss of a batch is the mean of the per-sample losses, and every gradient is the mean
+    of the per-sample gradients (``batch_mean`` is always True; a single sample gives the
+    textbook value).
+    """
+
+    network: Network
+    steps: tuple[Step, ...]
+    frozen: tuple[str, ...] = ()
+    batch_mean: bool = True
+    _by_name: Mapping[str, Step] = field(default_factory=dict, repr=False, compare=False)
+    # Compiled NumPy functions of this derivation, made on first evaluate() (a cache only).
+    _compiled: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_by_name", {step.lhs.name: step for step in self.steps})
+
+    # --- looking steps up ------------------------------------------------------------------
+    def step(self, name: str) -> Step:
+        """Return the step whose left side is ``name`` (z2_1, delta2_1, dL_dw2_1_1, L, ...)."""
+        found = self._by_name.get(name)
+        if found is None:
+            raise unknown_name("step", name, self._by_name)
+        return found
+
+    def stage(self, stage: Stage) -> tuple[Step, ...]:
+        return tuple(step for step in self.steps if step.stage is stage)
+
+    def gradient(self, name: str) -> sp.Expr:
+        """Return dL/d(name) for a parameter, in named intermediates (delta2_1 a1_1)."""
+        return self._gradient_step(name).rhs
+
+    def _gradient_step(self, name: str) -> Step:
+        step = self._by_name.get(notation.gradient_name(name))
+        if step is None or step.stage is not Stage.GRADIENT:
+            raise unknown_name("parameter", name, self.network.parameter_names())
+        return step
+
+    def expanded(self, name: str) -> sp.Expr:
+        """Return a step (or a parameter's gradient) with every named intermediate substituted.
+
+        The result is in parameters, inputs and targets only; it can be large for deep nets.
+        """
+        step = self._by_name.get(name) or self._gradient_step(name)
+        expr = step.rhs
+        index = self.steps.index(step)
+        for earlier in reversed(self.steps[:index]):
+            if earlier.lhs in expr.free_symbols:
+                expr = expr.xreplace({earlier.lhs: earlier.rhs})
+        return expr
+
+    def equations(self) -> tuple[Equation, ...]:
+        """Return the layer view: forward equations and BP1-BP4 in matrix form."""
+        return layer_equations(self.network)
+
+    # --- numbers ---------------------------------------------------------------------------
+    def evaluate(
+        self,
+        params: Mapping[str, Any],
+        x: Any,
+        y: Any,
+        learning_rate: float | None = None,
+    ) -> Evaluation:
+        """Return the number for every node, adjoint, gradient (and update, given eta)."""
+        return evaluate(self.network, self.steps, self._compiled, params, x, y, learning_rate)
+
+    def blame(self, name: str, evaluation: Evaluation | None = None) -> tuple[BlameShare, ...]:
+        """Split an adjoint (or gradient) into its downstream paths, with values if evaluated."""
+        step = self.step(name)
+        if not step.paths:
+            raise UnknownNameError(f"{name!r} has no blame split; pass a delta or an adjoint")
+        if evaluation is None:
+            return tuple(BlameShare(p.via, p.term) for p in step.paths)
+        values = evaluation.path_values(name)
+        total = sum(values)
+        return tuple(
+            BlameShare(p.via, p.term, v, (v / total) if total != 0 else None)
+            for p, v in zip(step.paths, values, strict=True)
+        )
+
+    # --- text ------------------------------------------------------------------------------
+    def to_markdown(self, evaluation: Evaluation | None = None) -> str:
+        """Return the derivation as Markdown with $...$ math (numbers when evaluated)."""
+        return str(display.render("derivation.markdown", self, evaluation))
+
+    def to_latex(self, evaluation: Evaluation | None = None) -> str:
+        """Return the derivation as a LaTeX fragment (align* blocks)."""
+        return str(display.render("derivation.latex", self, evaluation))
+
+    def to_text(self, evaluation: Evaluation | None = None) -> str:
+        """Return the derivation as Unicode terminal text."""
+        return str(display.render("derivation.text", self, evaluation))
+
+    # Jupyter display.
+    def _repr_latex_(self) -> str:
+        return self.to_latex()
+
+    def _repr_html_(self) -> str:
+        return str(display.render("derivation.html", self))

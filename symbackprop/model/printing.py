@@ -1,0 +1,239 @@
+"""The one printer of the package: SymPy -> LaTeX and terminal text in the book's notation.
+
+Model layer. Names come from :mod:`symbackprop.model.notation`; each function of
+:mod:`symbackprop.model.functions` has its ``_print_<Class>`` method here. HTML, Markdown and
+worksheets reuse the LaTeX this printer writes.
+"""
+
+from __future__ import annotations
+
+import re
+
+import sympy as sp
+from sympy.printing.latex import LatexPrinter
+from sympy.printing.str import StrPrinter
+
+from symbackprop.model import notation
+
+
+def _ordered_terms(expr: sp.Add) -> list[sp.Expr]:
+    """Order a sum as a book does: z = w1 x1 + w2 x2 + b, then w - eta g, a - y, 1 - a.
+
+    Weight-times-input products come first, then positive terms, then negative ones; within
+    each group SymPy's print order is kept."""
+    terms = expr.as_ordered_terms()
+
+    def is_weighted_input(term: sp.Expr) -> bool:
+        factors = term.args if term.is_Mul else ()
+        return len(factors) >= 2 and all(f.is_Symbol for f in factors)
+
+    def rank(term: sp.Expr) -> tuple[int, list[object]]:
+        if is_weighted_input(term):
+            # w_{1,3} d_1 + w_{2,3} d_2 + ... + w_{10,3} d_10: indices compared as numbers.
+            return (0, _natural_key(str(term)))
+        return (2 if term.could_extract_minus_sign() else 1, [])
+
+    return sorted(terms, key=rank)
+
+
+def _natural_key(text: str) -> list[object]:
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", text)]
+
+
+class NotationPrinter(LatexPrinter):
+    """LaTeX in textbook notation: w^{(2)}_{11}, delta^{(2)}_{1}, sigma(z), dL/da."""
+
+    printmethod = "_symbackprop_latex"
+
+    def __init__(self, values: dict[str, float] | None = None) -> None:
+        # With numbers in place of symbols, 0.15 0.05 must read 0.15 \cdot 0.05.
+        super().__init__({"order": "none", "mul_symbol": "dot" if values else None})
+        self.values = values or {}
+
+    def _print_Symbol(self, expr: sp.Symbol, style: str = "plain") -> str:
+        if expr.name in self.values:
+            return _shown(self.values[expr.name])
+        return notation.latex_name(expr.name)
+
+    def _print_MatrixSymbol(self, expr: sp.MatrixSymbol) -> str:
+        return notation.latex_matrix_name(str(expr.name))
+
+    def _print_Add(self, expr: sp.Add, order: str | None = None) -> str:
+        return str(super()._print_Add(sp.Add(*_ordered_terms(expr), evaluate=False), "none"))
+
+    def _print_MatAdd(self, expr: sp.Basic) -> str:
+        terms = sorted(expr.args, key=lambda t: 1 if t.could_extract_minus_sign() else 0)
+        text = " + ".join(self._print(t) for t in terms)
+        return text.replace("+ -", "- ")
+
+    def _print_OneMatrix(self, expr: sp.Basic) -> str:
+        return "\\mathbf{1}^{T}" if expr.shape[0] == 1 else "\\mathbf{1}"
+
+    def _print_Mul(self, expr: sp.Mul) -> str:
+        if expr.args and expr.args[0] == -1:
+            return str(super()._print_Mul(expr))
+        return str(super()._print_Mul(_ordered_factors(expr)))
+
+    def _print_Sigmoid(self, expr: sp.Expr, exp: str | None = None) -> str:
+        return self._function("\\sigma", expr, exp)
+
+    def _print_Relu(self, expr: sp.Expr, exp: str | None = None) -> str:
+        return self._function("\\operatorname{relu}", expr, exp)
+
+    def _print_LeakyRelu(self, expr: sp.Expr, exp: str | None = None) -> str:
+        return self._function("\\operatorname{lrelu}", expr, exp)
+
+    def _print_Softplus(self, expr: sp.Expr, exp: str | None = None) -> str:
+        return self._function("\\operatorname{softplus}", expr, exp)
+
+    def _print_Step(self, expr: sp.Expr, exp: str | None = None) -> str:
+        # The indicator 1[z > 0]: the step is 0 at z = 0 (the convention for relu'(0)).
+        inner = f"\\mathbf{{1}}\\left[{self._print(expr.args[0])} > 0\\right]"
+        return f"{inner}^{{{exp}}}" if exp else inner
+
+    def _print_LeakyStep(self, expr: sp.Expr, exp: str | None = None) -> str:
+        return self._function("\\operatorname{lrelu}'", expr, exp)
+
+    def _print_Softmax(self, expr: sp.Expr, exp: str | None = None) -> str:
+        index = self._print(expr.args[0])
+        args = ", ".join(self._print(z) for z in expr.args[1:])
+        inner = f"\\operatorname{{softmax}}_{{{index}}}\\left({args}\\right)"
+        return f"{inner}^{{{exp}}}" if exp else inner
+
+    def _print_ElementwiseApplyFunction(self, expr: sp.Basic) -> str:
+        # f(z) applied elementwise, or f'(z) when the lambda's body is a derivative.
+        body = expr.function.expr
+        argument = self._print(expr.expr)
+        if isinstance(body, sp.Derivative):
+            name = self._function_name(body.expr)
+            return f"{name}'\\left({argument}\\right)"
+        return f"{self._function_name(body)}\\left({argument}\\right)"
+
+    def _function_name(self, applied: sp.Expr) -> str:
+        names = {"Sigmoid": "\\sigma", "tanh": "\\tanh", "Relu": "\\operatorname{relu}",
+                 "LeakyRelu": "\\operatorname{lrelu}", "Softplus": "\\operatorname{softplus}",
+                 "softmax": "\\operatorname{softmax}"}  # fmt: skip
+        if applied.is_Symbol:
+            return "\\operatorname{id}"
+        return names.get(type(applied).__name__, f"\\operatorname{{{type(applied).__name__}}}")
+
+    def _print_Derivative(self, expr: sp.Derivative) -> str:
+        if len(expr.variables) == 1 and (expr.expr.is_Symbol or expr.variables[0].is_Matrix):
+            top = self._print(expr.expr)
+            bottom = self._print(expr.variables[0])
+            return f"\\frac{{\\partial {top}}}{{\\partial {bottom}}}"
+        return str(super()._print_Derivative(expr))
+
+    def _function(self, name: str, expr: sp.Expr, exp: str | None) -> str:
+        inner = f"{name}\\left({self._print(expr.args[0])}\\right)"
+        return f"{name}^{{{exp}}}\\left({self._print(expr.args[0])}\\right)" if exp else inner
+
+
+_SUPERSCRIPT = str.maketrans("0123456789-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻")
+_LONE_STAR = re.compile(r"(?<!\*)\*(?!\*)")
+
+
+def format_number(value: float) -> str:
+    """Format a value as the book prints it: 9 decimals, trailing zeros dropped."""
+    value = float(value)
+    if value == 0:
+        return "0"
+    if 1e-4 <= abs(value) < 1e6:
+        text = f"{value:.9f}".rstrip("0")
+        return text + "0" if text.endswith(".") else text
+    return f"{value:.9g}"
+
+
+def _ordered_factors(expr: sp.Mul) -> sp.Mul:
+    """Order a product as a book does: numbers, then weights and biases, then the rest (w delta)."""
+
+    def rank(factor: sp.Expr) -> int:
+        if factor.is_Number:
+            return 0
+        if factor.is_Symbol and (
+            notation.is_parameter_like(factor.name) or factor.name == notation.LEARNING_RATE
+        ):
+            return 1
+        return 2
+
+    return sp.Mul(*sorted(sp.Mul.make_args(expr), key=rank), evaluate=False)
+
+
+class TextPrinter(StrPrinter):
+    """Terminal text in textbook notation with Unicode: δ⁽²⁾₁ = (a⁽²⁾₁ - y₁)·a⁽²⁾₁·(1 - a⁽²⁾₁)."""
+
+    printmethod = "_symbackprop_text"
+
+    def __init__(self, values: dict[str, float] | None = None) -> None:
+        super().__init__({"order": "none"})
+        self.values = values or {}
+
+    def _print_Symbol(self, expr: sp.Symbol) -> str:
+        if expr.name in self.values:
+            return _shown(self.values[expr.name])
+        return notation.unicode_name(expr.name)
+
+    def _print_Add(self, expr: sp.Add, order: str | None = None) -> str:
+        return str(super()._print_Add(sp.Add(*_ordered_terms(expr), evaluate=False), "none"))
+
+    def _print_Mul(self, expr: sp.Mul) -> str:
+        if expr.args and expr.args[0] == -1:
+            return "-" + self._print_Mul(-expr) if (-expr).is_Mul else str(super()._print_Mul(expr))
+        return _LONE_STAR.sub("·", str(super()._print_Mul(_ordered_factors(expr))))
+
+    def _print_Pow(self, expr: sp.Pow, rational: bool = False) -> str:
+        exponent = expr.exp
+        if exponent.is_Integer and int(exponent) >= 2:
+            base = self.parenthesize(expr.base, sp.printing.precedence.PRECEDENCE["Pow"])
+            return f"{base}{str(int(exponent)).translate(_SUPERSCRIPT)}"
+        return str(super()._print_Pow(expr, rational))
+
+    def _print_Sigmoid(self, expr: sp.Expr) -> str:
+        return f"σ({self._print(expr.args[0])})"
+
+    def _print_Step(self, expr: sp.Expr) -> str:
+        return f"1[{self._print(expr.args[0])} > 0]"
+
+    def _print_LeakyStep(self, expr: sp.Expr) -> str:
+        return f"lrelu′({self._print(expr.args[0])})"
+
+    def _print_Relu(self, expr: sp.Expr) -> str:
+        return f"relu({self._print(expr.args[0])})"
+
+    def _print_LeakyRelu(self, expr: sp.Expr) -> str:
+        return f"lrelu({self._print(expr.args[0])})"
+
+    def _print_Softplus(self, expr: sp.Expr) -> str:
+        return f"softplus({self._print(expr.args[0])})"
+
+    def _print_Softmax(self, expr: sp.Expr) -> str:
+        args = ", ".join(self._print(z) for z in expr.args[1:])
+        return f"softmax{str(expr.args[0])}({args})"
+
+    def _print_Derivative(self, expr: sp.Derivative) -> str:
+        if len(expr.variables) == 1 and expr.expr.is_Symbol:
+            return f"∂{self._print(expr.expr)}/∂{self._print(expr.variables[0])}"
+        return str(super()._print_Derivative(expr))
+
+
+def _shown(value: float) -> str:
+    text = format_number(value)
+    return f"({text})" if text.startswith("-") else text
+
+
+# A negative number shown for a symbol is parenthesised, which doubles the parentheses of a
+# call whose whole argument it is: tanh((-0.23)) -> tanh(-0.23).
+_DOUBLED_LATEX = re.compile(r"\\left\(\((-[0-9.e+\-]+)\)\s*\\right\)")
+_DOUBLED_TEXT = re.compile(r"\(\((-[0-9.e+\-]+)\)\)")
+
+
+def to_latex(expr: sp.Basic, values: dict[str, float] | None = None) -> str:
+    """Print an expression as LaTeX in the book's notation (with ``values``: the numbers)."""
+    text = str(NotationPrinter(values).doprint(expr))
+    return _DOUBLED_LATEX.sub(r"\\left(\1\\right)", text) if values else text
+
+
+def to_text(expr: sp.Basic, values: dict[str, float] | None = None) -> str:
+    """Print an expression as one line of Unicode terminal text (with ``values``: numbers)."""
+    text = str(TextPrinter(values).doprint(expr))
+    return _DOUBLED_TEXT.sub(r"(\1)", text) if values else text

@@ -1,0 +1,228 @@
+"""A spec's [data] table -> (X, Y): inline arrays or a CSV, one-hot, standardize (model layer).
+
+X is (batch, n_inputs) and Y is (batch, n_outputs), checked against the network and read-only.
+Errors name the spec's line and column, or the CSV file's for a bad cell.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from symbackprop.model.errors import (
+    NumericError,
+    ShapeError,
+    SpecError,
+    UnknownNameError,
+    shorten,
+    unknown_name,
+)
+from symbackprop.model.functions import FloatArray
+from symbackprop.model.network import Network
+from symbackprop.model.specs.source import (
+    Source,
+    kind_of,
+    name_list,
+    number_array,
+    optional,
+    required,
+    table_of,
+)
+from symbackprop.model.validate import data_arrays
+
+
+def read_data(
+    source: Source, document: Mapping[str, Any], network: Network
+) -> tuple[FloatArray, FloatArray] | None:
+    if "data" not in document:
+        return None
+    path = ("data",)
+    table = table_of(document, "data")
+    standardize = optional(source, table, path, "standardize", bool, False)
+    if "csv" in table:
+        for key in ("X", "Y"):
+            if key in table:
+                source.fail(
+                    SpecError,
+                    source.key(path, key),
+                    f"[data] has both csv and {key}; give the data one way",
+                )
+        X, Y = _csv_data(source, table, network)
+    else:
+        for key in ("inputs", "targets", "one_hot", "classes"):
+            if key in table:
+                source.fail(
+                    SpecError,
+                    source.key(path, key),
+                    f"{key} describes CSV columns but [data] has no csv; "
+                    'add csv = "file.csv" or remove it',
+                )
+        X = _inline(source, table, "X", network.n_inputs, "inputs")
+        Y = _inline(source, table, "Y", network.n_outputs, "outputs", rows=X.shape[0])
+        if X.shape[0] != Y.shape[0]:
+            source.fail(
+                ShapeError,
+                source.key(path, "Y"),
+                f"X has {X.shape[0]} rows but Y has {Y.shape[0]}; give one target row per sample",
+            )
+    if standardize:
+        spread = X.std(axis=0)
+        X = (X - X.mean(axis=0)) / np.where(spread > 0, spread, 1.0)
+    with source.at(source.key(path)):
+        X, Y = data_arrays(network, X, Y)
+    X, Y = X.copy(), Y.copy()
+    X.flags.writeable = False
+    Y.flags.writeable = False
+    return X, Y
+
+
+def _inline(
+    source: Source, table: Mapping[str, Any], key: str, width: int, what: str, rows: int = 0
+) -> FloatArray:
+    path = ("data",)
+    if key not in table:
+        if key == "Y" and width == 0:
+            return np.zeros((rows, 0))
+        required(source, table, path, key, f"{key} = [[...], ...]")
+    value = table[key]
+    offset = source.key(path, key)
+    if isinstance(value, list) and value and not isinstance(value[0], list):
+        value = [value]  # one sample as a flat list
+    if not isinstance(value, list) or not value:
+        source.fail(
+            ShapeError,
+            offset,
+            f"{key} is {shorten(repr(value))}; give a list of rows, each of {width} "
+            f"numbers (one per {what[:-1]})",
+        )
+    for i, row in enumerate(value, start=1):
+        if not isinstance(row, list) or len(row) != width:
+            got = f"{len(row)} values" if isinstance(row, list) else kind_of(row)
+            source.fail(
+                ShapeError,
+                offset,
+                f"{key} row {i} has {got} but the network has {width} {what}; "
+                f"give {width} numbers per row",
+            )
+    return number_array(source, offset, value, key, (len(value), width))
+
+
+def _csv_data(
+    source: Source, table: Mapping[str, Any], network: Network
+) -> tuple[FloatArray, FloatArray]:
+    path = ("data",)
+    file_name = optional(source, table, path, "csv", str, "")
+    csv_path = source.path.parent / file_name
+    offset = source.value(path, "csv", file_name)
+    try:
+        text = csv_path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        reason = getattr(error, "strerror", None) or "not UTF-8 text"
+        source.fail(
+            SpecError,
+            offset,
+            f"cannot read the CSV file {shorten(file_name)!r} ({reason}); "
+            "give a path relative to the spec",
+        )
+    reader = csv.reader(text.splitlines())
+    header = next(reader, None)
+    if not header:
+        source.fail(
+            SpecError,
+            offset,
+            f"{shorten(file_name)!r} is empty; its first row must name the columns",
+        )
+    inputs = _columns(source, table, "inputs", header, network.n_inputs)
+    one_hot = optional(source, table, path, "one_hot", bool, False)
+    targets = _columns(source, table, "targets", header, 1 if one_hot else network.n_outputs)
+    rows = [(reader.line_num, row) for row in reader if row]
+    if not rows:
+        source.fail(SpecError, offset, f"{shorten(file_name)!r} has no data rows below its header")
+    X = _csv_numbers(csv_path.name, rows, inputs, header)
+    if not one_hot:
+        return X, _csv_numbers(csv_path.name, rows, targets, header)
+    return X, _one_hot(source, table, csv_path.name, rows, targets[0], network.n_outputs)
+
+
+def _columns(
+    source: Source, table: Mapping[str, Any], key: str, header: list[str], width: int
+) -> list[int]:
+    path = ("data",)
+    if key not in table and width == 0:
+        return []
+    names = name_list(source, required(source, table, path, key, f'{key} = ["column"]'), path, key)
+    offset = source.key(path, key)
+    if len(names) != width:
+        source.fail(
+            ShapeError,
+            offset,
+            f"{key} names {len(names)} columns but {width} are needed "
+            f"(the network's {'inputs' if key == 'inputs' else 'outputs'}); "
+            "name one column each",
+        )
+    indices = []
+    for name in names:
+        if name not in header:
+            with source.at(source.value(path, key, name)):
+                raise unknown_name("CSV column", name, header)
+        indices.append(header.index(name))
+    return indices
+
+
+def _csv_numbers(
+    file_name: str, rows: list[tuple[int, list[str]]], columns: list[int], header: list[str]
+) -> FloatArray:
+    values = np.empty((len(rows), len(columns)))
+    for i, (line, row) in enumerate(rows):
+        for c, column in enumerate(columns):
+            cell = row[column] if column < len(row) else ""
+            try:
+                number = float(cell)
+            except ValueError:
+                raise NumericError(
+                    f"{file_name}:{line}:{column + 1}: column {header[column]!r} holds "
+                    f"{shorten(cell)!r}, not a number; fix the cell or choose other columns"
+                ) from None
+            if not math.isfinite(number):
+                raise NumericError(
+                    f"{file_name}:{line}:{column + 1}: column {header[column]!r} holds "
+                    f"{cell!r}; remove or replace non-finite values"
+                )
+            values[i, c] = number
+    return values
+
+
+def _one_hot(
+    source: Source,
+    table: Mapping[str, Any],
+    file_name: str,
+    rows: list[tuple[int, list[str]]],
+    column: int,
+    n_outputs: int,
+) -> FloatArray:
+    path = ("data",)
+    cells = [(line, row[column] if column < len(row) else "") for line, row in rows]
+    if "classes" in table:
+        classes = name_list(source, table["classes"], path, "classes")
+    else:
+        classes = list(dict.fromkeys(cell for _, cell in cells))
+    if len(classes) != n_outputs:
+        source.fail(
+            ShapeError,
+            source.key(path, "classes" if "classes" in table else "one_hot"),
+            f"the target column has {len(classes)} classes but the network has "
+            f"{n_outputs} outputs; make the output layer {len(classes)} wide",
+        )
+    Y = np.zeros((len(cells), n_outputs))
+    for i, (line, cell) in enumerate(cells):
+        if cell not in classes:
+            raise UnknownNameError(
+                f"{file_name}:{line}:{column + 1}: class {shorten(cell)!r} is not in classes "
+                f"({', '.join(classes)}); add it to classes or fix the cell"
+            )
+        Y[i, classes.index(cell)] = 1.0
+    return Y

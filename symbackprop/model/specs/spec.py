@@ -1,0 +1,387 @@
+"""TOML network specs -> Network, initial parameters, data and training settings (model layer).
+
+Every bad input raises a :class:`SymbackpropError` whose one-line message starts with
+``file:line:col:`` wherever the position is known. Expression text goes through
+:mod:`symbackprop.model.parsing.parser` alone. The format (every key; anything else is an error):
+
+```toml
+name = "xor"                      # optional; default: the file's stem
+description = "..."               # optional
+
+# Either a layered network ...
+[network]
+sizes = [2, 2, 1]                 # input size, then each layer's size
+activation = "sigmoid"            # one name, or one per layer (layer 1 first); default sigmoid
+loss = "half_sse"                 # a registered loss; default half_sse
+bias = "per_neuron"               # "per_neuron" (b1_1), "shared" (b1) or "none"
+
+# ... or a custom program (names are kept; expressions are parsed safely).
+[program]
+inputs = ["x1", "x2"]
+targets = ["y"]                   # optional
+params = ["w1", "w2", "b"]
+assign = ["h = sigmoid(w1*x1 + w2*x2 + b)"]   # "name = expression", in order; optional
+loss = "(h - y)**2 / 2"           # one sample's loss
+
+[params]                          # initial values by ASCII name; layered networks also take
+w1_1_1 = 0.15                     # layer arrays: W1 = [[...], ...] (n1 x n0) and b1 = [...]
+b1 = 0.35                         # (or one number: every bias of layer 1, or the shared b1)
+
+[init]                            # draws every parameter [params] does not give
+seed = 0
+scheme = "xavier"                 # xavier, he, normal, uniform
+
+[data]                            # optional: inline ...
+X = [[0, 0], [0, 1]]              # (batch, n_inputs); one sample may be a flat list
+Y = [[0], [1]]                    # (batch, n_outputs); may be left out with no targets
+# ... or from a CSV file next to the spec (first row: column names):
+# csv = "iris.csv"; inputs = ["sepal_length", ...]; targets = ["species"]
+# one_hot = true                  # encode the one target column's classes as one-hot rows
+# classes = ["setosa", ...]       # class order for one_hot; default: order of appearance
+standardize = false               # rescale each input column to mean 0, standard deviation 1
+
+[training]
+learning_rate = 0.5
+epochs = 1000
+batch_size = 0                    # 0 (the default): the full batch each epoch
+freeze = ["b1", "b2"]             # parameters gradient descent leaves alone
+seed = 0                          # shuffling of mini-batches
+```
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import types
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import sympy as sp
+
+from symbackprop.model import notation
+from symbackprop.model.activations import get_activation
+from symbackprop.model.architecture import BIAS_MODES, INIT_SCHEMES
+from symbackprop.model.errors import (
+    SpecError,
+    SymbackpropWarning,
+    UnknownNameError,
+    shorten,
+    unknown_name,
+)
+from symbackprop.model.functions import FloatArray
+from symbackprop.model.losses import get_loss
+from symbackprop.model.network import Network, mlp
+from symbackprop.model.parsing import parser as parsing
+from symbackprop.model.specs.data import read_data
+from symbackprop.model.specs.source import (
+    Source,
+    check_keys,
+    finite,
+    name_list,
+    number_array,
+    optional,
+    required,
+    table_of,
+)
+
+# Ten million epochs of even the smallest network take hours; more is a typo.
+MAX_EPOCHS = 10_000_000
+# More parameters than this would need gigabytes before anything is derived.
+MAX_PARAMETERS = 2_000_000
+
+_LAYER_ARRAY = re.compile(r"^([Wb])(\d+)$")
+
+
+@dataclass(frozen=True, slots=True)
+class Training:
+    """Gradient-descent settings: eta, epochs, mini-batch size (None: full batch), frozen names."""
+
+    learning_rate: float = 0.5
+    epochs: int = 1000
+    batch_size: int | None = None
+    freeze: tuple[str, ...] = ()
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        rate = self.learning_rate
+        if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not math.isfinite(rate):
+            raise SpecError(f"learning_rate {rate!r} is not a finite number; give e.g. 0.5")
+        if rate <= 0:
+            raise SpecError(f"learning_rate {rate} is not positive; give e.g. 0.5")
+        for key in ("epochs", "seed"):
+            value = getattr(self, key)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise SpecError(f"{key} {value!r} is not a whole number >= 0; give e.g. 100")
+        if self.epochs > MAX_EPOCHS:
+            raise SpecError(
+                f"epochs {self.epochs} is more than {MAX_EPOCHS:,}; give fewer epochs "
+                "(a run that long would not finish in a session)"
+            )
+        size = self.batch_size
+        if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 1):
+            raise SpecError(f"batch_size {size!r} is not a whole number >= 1 (or 0: full batch)")
+
+
+@dataclass(frozen=True, slots=True)
+class Spec:
+    """A loaded spec: the network, initial parameters by name, data (X, Y) or None, training."""
+
+    network: Network
+    params: Mapping[str, float]
+    data: tuple[FloatArray, FloatArray] | None
+    training: Training
+    path: Path
+    name: str
+    description: str = ""
+    document: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+
+def load_spec(path: str | os.PathLike[str]) -> Spec:
+    """Read a TOML spec and return its network, parameters, data and training settings."""
+    source = Source.read(Path(path))
+    document = source.parse()
+    check_keys(source, document, ())
+    name = optional(source, document, (), "name", str, Path(path).stem)
+    description = optional(source, document, (), "description", str, "")
+    network = _network(source, document)
+    params = _params(source, document, network)
+    data = read_data(source, document, network)
+    training = _training(source, document, network)
+    return Spec(
+        network=network,
+        params=types.MappingProxyType(params),
+        data=data,
+        training=training,
+        path=Path(path),
+        name=name,
+        description=description,
+        document=document,
+    )
+
+
+# --- the network --------------------------------------------------------------------------------
+def _network(source: Source, document: Mapping[str, Any]) -> Network:
+    if ("network" in document) == ("program" in document):
+        both = "both" if "network" in document else "neither"
+        source.fail(
+            SpecError,
+            source.key(("program",) if both == "both" else ()),
+            f"the spec has {both} [network] and [program]; give exactly one: a layered "
+            "network ([network] sizes = ...) or a custom program ([program] assign = ...)",
+        )
+    if "network" in document:
+        return _layered(source, table_of(document, "network"))
+    return _program(source, table_of(document, "program"))
+
+
+def _layered(source: Source, table: Mapping[str, Any]) -> Network:
+    path = ("network",)
+    sizes = required(source, table, path, "sizes", "sizes = [2, 2, 2]")
+    with source.at(source.key(path, "sizes")):
+        _check_sizes(sizes)
+    activation = optional(source, table, path, "activation", (str, list), "sigmoid")
+    loss = optional(source, table, path, "loss", str, "half_sse")
+    bias = optional(source, table, path, "bias", str, "per_neuron")
+    with source.at(source.key(path, "loss")):
+        get_loss(loss)
+    if bias not in BIAS_MODES:
+        with source.at(source.key(path, "bias")):
+            raise unknown_name("bias mode", bias, BIAS_MODES)
+    if isinstance(activation, list):
+        for layer, name in enumerate(activation, start=1):
+            with source.at(source.value(path, "activation", str(name))):
+                get_activation(name, where=f"for layer {layer}")
+    with source.at(source.key(path, "activation")):
+        return mlp(sizes, activation=activation, loss=loss, bias=bias)
+
+
+def _check_sizes(sizes: Any) -> None:
+    if not isinstance(sizes, list) or len(sizes) < 2:
+        raise SpecError(
+            f"sizes {shorten(repr(sizes))} is not a list of 2 or more sizes; "
+            "give the input size, then each layer's, e.g. [2, 2, 2]"
+        )
+    for n in sizes:
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise SpecError(f"layer size {n!r} in sizes is not a positive whole number; e.g. 2")
+    count = sum(sizes[i] * sizes[i - 1] + sizes[i] for i in range(1, len(sizes)))
+    if count > MAX_PARAMETERS:
+        raise SpecError(
+            f"sizes {shorten(repr(sizes))} make {count} parameters (limit {MAX_PARAMETERS}); "
+            "choose smaller layers"
+        )
+
+
+def _program(source: Source, table: Mapping[str, Any]) -> Network:
+    path = ("program",)
+    inputs = name_list(
+        source, required(source, table, path, "inputs", 'inputs = ["x1"]'), path, "inputs"
+    )
+    params = name_list(
+        source, required(source, table, path, "params", 'params = ["w"]'), path, "params"
+    )
+    targets = name_list(source, table.get("targets", []), path, "targets")
+    lines = name_list(source, table.get("assign", []), path, "assign")
+    loss_text = optional(source, table, path, "loss", str, None)
+    if loss_text is None:
+        required(source, table, path, "loss", 'loss = "(h - y)**2 / 2"')
+    symbols = {name: sp.Symbol(name) for name in [*params, *inputs, *targets]}
+    assignments = []
+    cursor = source.key(path, "assign")
+    for text in lines:
+        offset = source.value(path, "assign", text, after=cursor)
+        cursor = offset + len(text)
+        lhs, rhs = parsing.parse_assignment(
+            text, symbols=symbols, strict=True, **_located(source, offset)
+        )
+        assignments.append((lhs, rhs))
+        symbols[lhs.name] = lhs
+    loss_offset = source.value(path, "loss", loss_text)
+    loss = parsing.parse(loss_text, symbols=symbols, strict=True, **_located(source, loss_offset))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", SymbackpropWarning)
+        with source.at(source.key(path)):
+            network = Network.from_expressions(assignments, loss, params, inputs, targets)
+    _relay_warnings(source, caught, params)
+    return network
+
+
+def _located(source: Source, offset: int) -> dict[str, Any]:
+    line, column = source.line_column(offset)
+    return {"source": source.name, "line": line, "column": column}
+
+
+def _relay_warnings(
+    source: Source, caught: Sequence[warnings.WarningMessage], params: Sequence[str]
+) -> None:
+    """Warn again, with the position of the parameter named in the message."""
+    for record in caught:
+        message = str(record.message)
+        if not issubclass(record.category, SymbackpropWarning):
+            warnings.warn(record.message, record.category, stacklevel=4)
+            continue
+        offset = source.key(("program",), "params")
+        for name in params:
+            if f"'{name}'" in message:
+                offset = source.value(("program",), "params", f'"{name}"') + 1
+        warnings.warn(f"{source.where(offset)}: {message}", SymbackpropWarning, stacklevel=4)
+
+
+# --- parameters ---------------------------------------------------------------------------------
+def _params(source: Source, document: Mapping[str, Any], network: Network) -> dict[str, float]:
+    given: dict[str, float] = {}
+    for key, value in table_of(document, "params").items():
+        offset = source.key(("params",), key)
+        for name, number in _parameter_values(source, network, key, value, offset).items():
+            if name in given:
+                source.fail(
+                    SpecError,
+                    offset,
+                    f"parameter {name!r} is given twice (by name and in a layer array); "
+                    "give each value once",
+                )
+            given[name] = number
+    names = network.parameter_names()
+    missing = [name for name in names if name not in given]
+    if not missing:
+        return {name: given[name] for name in names}
+    if "init" not in document:
+        more = f" and {len(missing) - 1} more" if len(missing) > 1 else ""
+        source.fail(
+            SpecError,
+            source.key(("params",)) if "params" in document else 0,
+            f"no initial value for parameter {missing[0]!r}{more}; give it in [params] or add "
+            "[init] seed = 0 to draw the missing ones",
+        )
+    path = ("init",)
+    init = table_of(document, "init")
+    seed = optional(source, init, path, "seed", int, 0)
+    scheme = optional(source, init, path, "scheme", str, "xavier")
+    if seed < 0:
+        source.fail(SpecError, source.key(path, "seed"), f"seed {seed} is negative; give e.g. 0")
+    if scheme not in INIT_SCHEMES:
+        with source.at(source.key(path, "scheme")):
+            raise unknown_name("init scheme", scheme, INIT_SCHEMES)
+    drawn = network.init_params(seed=seed, scheme=scheme)
+    return {name: given.get(name, drawn[name]) for name in names}
+
+
+def _parameter_values(
+    source: Source, network: Network, key: str, value: Any, offset: int
+) -> dict[str, float]:
+    """Read one [params] entry: one value by ASCII name, or a layer array W<l> / b<l>."""
+    names = network.parameter_names()
+    arch = network.architecture
+    if key in names:
+        return {key: finite(source, offset, value, f"parameter {key!r}")}
+    match = _LAYER_ARRAY.match(key)
+    if arch is None or match is None or not 1 <= int(match[2]) <= arch.depth:
+        with source.at(offset):
+            if arch is not None and notation.parse_weight_name(key):
+                raise UnknownNameError(_weight_hint(key, arch.sizes))
+            raise unknown_name("parameter", key, names, "in [params]")
+    layer = int(match[2])
+    n_out, n_in = arch.sizes[layer], arch.sizes[layer - 1]
+    if match[1] == "W":
+        array = number_array(source, offset, value, key, (n_out, n_in))
+        return {
+            notation.weight_name(layer, j + 1, k + 1): float(array[j, k])
+            for j in range(n_out)
+            for k in range(n_in)
+        }
+    if arch.bias == "none":
+        source.fail(
+            SpecError,
+            offset,
+            f'{key} is a bias but the network has bias = "none"; '
+            "remove it or set bias in [network]",
+        )
+    bias_names = arch.bias_names(layer)
+    if not isinstance(value, list):
+        number = finite(source, offset, value, key)
+        return {name: number for name in bias_names}
+    array = number_array(source, offset, value, key, (len(bias_names),))
+    return {name: float(v) for name, v in zip(bias_names, array, strict=True)}
+
+
+def _weight_hint(key: str, sizes: Sequence[int]) -> str:
+    layer, j, k = notation.parse_weight_name(key) or (0, 0, 0)
+    depth = len(sizes) - 1
+    if not 1 <= layer <= depth:
+        return f"no weight {key!r}: the network has layers 1 to {depth}; fix the layer index"
+    if not 1 <= j <= sizes[layer]:
+        return (
+            f"no weight {key!r}: layer {layer} has {sizes[layer]} neurons, "
+            f"so j must be 1 to {sizes[layer]}"
+        )
+    return (
+        f"no weight {key!r}: layer {layer - 1} has {sizes[layer - 1]} neurons, "
+        f"so k must be 1 to {sizes[layer - 1]}"
+    )
+
+
+# --- training -----------------------------------------------------------------------------------
+def _training(source: Source, document: Mapping[str, Any], network: Network) -> Training:
+    path = ("training",)
+    table = table_of(document, "training")
+    settings = {
+        "learning_rate": optional(source, table, path, "learning_rate", (float, int), 0.5),
+        "epochs": optional(source, table, path, "epochs", int, 1000),
+        "batch_size": optional(source, table, path, "batch_size", int, 0) or None,
+        "seed": optional(source, table, path, "seed", int, 0),
+    }
+    for key, value in settings.items():
+        with source.at(source.key(path, key) if key in table else source.key(path)):
+            Training(**{key: value})  # type: ignore[arg-type]
+    freeze = name_list(source, table.get("freeze", []), path, "freeze")
+    known = network.parameter_names()
+    for name in freeze:
+        if name not in known:
+            with source.at(source.value(path, "freeze", name)):
+                raise unknown_name("parameter to freeze", name, known)
+    return Training(freeze=tuple(freeze), **settings)

@@ -1,0 +1,165 @@
+"""Boundary checks for parameter sets and data arrays (model layer).
+
+Public functions call these before any numeric work, so inner code may trust its input. A
+parameter set is accepted by ASCII name ({"w2_1_1": 0.4, ...}) or, for a layered network, as
+layer arrays ({"W2": (n2, n1) array, "b2": (n2,) array or a scalar for a shared bias, ...}).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from symbackprop.model import notation
+from symbackprop.model.architecture import (
+    Architecture,
+    layer_arrays_to_names,
+    names_to_layer_arrays,
+)
+from symbackprop.model.errors import NumericError, ShapeError, shorten
+from symbackprop.model.functions import FloatArray
+from symbackprop.model.losses import get_loss
+from symbackprop.model.network import Network
+
+_LAYER_ARRAY = re.compile(r"^[Wb]\d+$")
+
+
+def is_layer_form(network: Network, params: Mapping[str, Any]) -> bool:
+    """Tell whether a parameter set is given as layer arrays (W1, b1, ...)."""
+    if network.architecture is None or not params:
+        return False
+    keys = list(params)
+    return any(k.startswith("W") for k in keys) and all(_LAYER_ARRAY.match(k) for k in keys)
+
+
+def params_by_name(network: Network, params: Mapping[str, Any]) -> dict[str, float]:
+    """Return {name: float} for every parameter, from either form; reject missing or extra."""
+    if not isinstance(params, Mapping):
+        raise ShapeError(
+            f"params is a {type(params).__name__}, not a dict; pass {{name: value}} "
+            "(e.g. from net.init_params())"
+        )
+    if is_layer_form(network, params):
+        assert network.architecture is not None
+        return layer_arrays_to_names(network.architecture, layer_arrays(network, params))
+    names = network.parameter_names()
+    _check_names(set(params), names)
+    values = {}
+    for name in names:
+        values[name] = _finite_float(params[name], f"parameter {name!r}")
+    return values
+
+
+def layer_arrays(network: Network, params: Mapping[str, Any]) -> dict[str, FloatArray]:
+    """Return {W1: array, b1: array, ...} checked against the architecture, from either form."""
+    arch = network.architecture
+    if arch is None:
+        raise ShapeError("layer arrays need a layered network (mlp); pass params by name")
+    if not is_layer_form(network, params):
+        return names_to_layer_arrays(arch, params_by_name(network, params))
+    expected = _layer_shapes(arch)
+    _check_names(set(params), list(expected))
+    arrays = {}
+    for name, shape in expected.items():
+        array = np.asarray(params[name], dtype=np.float64)
+        if array.shape != shape:
+            raise ShapeError(
+                f"{name} has shape {array.shape} but layer {name[1:]} needs {shape}; "
+                f"pass an array of shape {shape}"
+            )
+        if not np.all(np.isfinite(array)):
+            raise NumericError(f"{name} holds NaN or inf; pass finite parameter values")
+        arrays[name] = array
+    return arrays
+
+
+def _layer_shapes(arch: Architecture) -> dict[str, tuple[int, ...]]:
+    shapes: dict[str, tuple[int, ...]] = {}
+    for layer in range(1, arch.depth + 1):
+        shapes[notation.weight_matrix_name(layer)] = (arch.sizes[layer], arch.sizes[layer - 1])
+        if arch.bias != "none":
+            shape = () if arch.bias == "shared" else (arch.sizes[layer],)
+            shapes[notation.bias_vector_name(layer)] = shape
+    return shapes
+
+
+def _check_names(given: set[str], expected: list[str]) -> None:
+    missing = [name for name in expected if name not in given]
+    if missing:
+        more = f" and {len(missing) - 1} more" if len(missing) > 1 else ""
+        raise ShapeError(
+            f"params has no value for {missing[0]!r}{more}; give every parameter "
+            f"({', '.join(expected[:4])}{', ...' if len(expected) > 4 else ''})"
+        )
+    extra = sorted(given - set(expected))
+    if extra:
+        raise ShapeError(
+            f"params has unknown name {shorten(extra[0])!r}; the network's parameters are "
+            f"{', '.join(expected[:4])}{', ...' if len(expected) > 4 else ''}; remove it"
+        )
+
+
+def _finite_float(value: Any, what: str) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise NumericError(
+            f"{what} is {shorten(repr(value))}, not a number; pass a float"
+        ) from None
+    if not np.isfinite(number):
+        raise NumericError(f"{what} is {number}; pass a finite value")
+    return number
+
+
+def data_arrays(network: Network, X: Any, Y: Any) -> tuple[FloatArray, FloatArray]:
+    """Return (X, Y) as float arrays of shape (batch, n_inputs), (batch, n_outputs).
+
+    A single sample may be given as 1-D arrays. NaN or inf in the data is an error, and a
+    registered loss checks its targets (cross-entropy's rows must sum to 1).
+    """
+    X2 = input_array(network, X)
+    Y2 = _matrix(Y, "Y", network.n_outputs, "outputs")
+    if X2.shape[0] != Y2.shape[0]:
+        raise ShapeError(
+            f"X has {X2.shape[0]} rows but Y has {Y2.shape[0]}; give one target row per sample"
+        )
+    loss_name = network.architecture.loss if network.architecture else network.loss_name
+    if loss_name is not None:
+        problem = get_loss(loss_name).check_targets(Y2)
+        if problem:
+            raise NumericError(problem)
+    return X2, Y2
+
+
+def input_array(network: Network, X: Any) -> FloatArray:
+    """Return X as a float array of shape (batch, n_inputs); see data_arrays."""
+    return _matrix(X, "X", network.n_inputs, "inputs")
+
+
+def _matrix(data: Any, name: str, width: int, what: str) -> FloatArray:
+    try:
+        array = np.asarray(data, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ShapeError(
+            f"{name} is {shorten(repr(data))}, not numeric; pass an array of shape (batch, {width})"
+        ) from None
+    if array.ndim == 1 and array.shape[0] == width:
+        array = array.reshape(1, width)
+    if array.ndim == 0 and width == 1:
+        array = array.reshape(1, 1)
+    if array.ndim != 2 or array.shape[1] != width or array.shape[0] == 0:
+        raise ShapeError(
+            f"{name} has shape {array.shape} but the network has {width} {what}; "
+            f"pass an array of shape (batch, {width})"
+        )
+    bad = np.argwhere(~np.isfinite(array))
+    if bad.size:
+        row, column = (int(i) + 1 for i in bad[0])
+        raise NumericError(
+            f"{name} holds {array[row - 1, column - 1]} at row {row}, column {column}; "
+            "remove or replace non-finite values"
+        )
+    return array

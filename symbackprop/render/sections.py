@@ -1,0 +1,133 @@
+"""A derivation and its numbers as the rows templates print: formulas as LaTeX, long ones wrapped.
+
+Rendering layer. :func:`derivation_sections` joins each step with its numbers (symbolic, then
+substituted, then the value, with the rules named) and breaks long formulas at top-level signs;
+:func:`symbolic_sections` gives the steps alone. Reports and worksheets print these rows.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from symbackprop.derivation.derivation import Derivation
+from symbackprop.derivation.steps import Stage
+from symbackprop.model.printing import format_number, to_latex
+from symbackprop.render.text import Line, sections
+
+
+def _tex(text: str) -> str:
+    """Make text.sections' joined formulas pure LaTeX (it joins factors with a Unicode dot)."""
+    return text.replace(" · ", r" \cdot ").replace("·", r" \cdot ")
+
+
+WRAP_AT = 52  # visible characters of one formula row; longer rows break at a top-level + or -
+
+
+def _visible_length(tex: str) -> int:
+    """Count roughly the characters a formula prints: a command counts 1, braces nothing."""
+    bare = re.sub(r"\\(left|right)\b", "", tex)
+    return len(re.sub(r"[{}^_ ]", "", re.sub(r"\\[A-Za-z]+", "c", bare)))
+
+
+def _break_points(tex: str) -> list[int]:
+    """Return where a formula may break: before a + - or = outside braces and \\left( \\right).
+
+    Plain parentheses may be open across a break (each row is typeset on its own)."""
+    stack: list[str] = []
+    points = []
+    for i, char in enumerate(tex):
+        if char in "{([":
+            stack.append("(" if char == "(" and not tex[:i].endswith("\\left") else "{")
+        elif char in "})]" and stack:
+            stack.pop()
+        elif i > 0 and tex[i - 1 : i + 2] in (" + ", " - ", " = ") and "{" not in stack:
+            points.append(i)
+    return points
+
+
+def _wrapped(tex: str) -> list[str]:
+    """Split a long formula into rows that each fit a printed line (HTML, PDF and Markdown)."""
+    pieces, start = [], 0
+    for point in _break_points(tex):
+        if _visible_length(tex[start:point]) > WRAP_AT and point > start:
+            pieces.append(tex[start:point].rstrip())
+            start = point
+    pieces.append(tex[start:].strip())
+    return [pieces[0]] + [r"\quad " + piece.strip() for piece in pieces[1:]]
+
+
+def _line_rows(line: Line) -> list[dict[str, str]]:
+    rows = []
+    for i, (formula, words) in enumerate(line.forms):
+        parts = _wrapped("= " + _tex(formula))
+        for part, text in enumerate(parts):
+            first = i == 0 and part == 0
+            rows.append({"lhs_tex": _tex(line.lhs) if first else "", "rhs_tex": text,
+                         "words": words if part == len(parts) - 1 else ""})  # fmt: skip
+    tail = " = ".join(part for part in (line.numbers, line.value) if part)
+    if tail:
+        rows += [{"lhs_tex": "", "rhs_tex": text, "words": ""}
+                 for text in _wrapped("= " + _tex(tail))]  # fmt: skip
+    return rows
+
+
+_INTROS = {
+    Stage.FORWARD: "Each neuron weighs its inputs, adds its bias and applies its activation: "
+    "symbolic, then the numbers, then the value.",
+    Stage.LOSS: "How far the outputs are from the targets.",
+    Stage.ADJOINT: "From the output back: each delta is the blame the loss puts on a neuron's "
+    "weighted input, found with the chain rule from the deltas of the layer after it.",
+    Stage.GRADIENT: "A weight's gradient is the delta of the neuron it feeds times the input it "
+    "carries (BP4); a bias's is the delta itself (BP3).",
+    Stage.UPDATE: "Gradient descent: every parameter moves against its gradient, θ⁺ = θ − η ∂L/∂θ.",
+}
+
+
+def derivation_sections(d: Derivation, ev: Any) -> list[dict[str, Any]]:
+    adjoints = iter(d.stage(Stage.ADJOINT))
+    out = []
+    for number, section in enumerate(sections(d, ev, to_latex), start=1):
+        stage = _stage_of(section.title)
+        lines: list[dict[str, Any]] = []
+        for line in section.lines:
+            if not line.lhs:
+                lines.append({"rows": [], "note": line.note, "blame": []})
+                continue
+            blame = _blame_rows(d, next(adjoints), ev) if stage is Stage.ADJOINT else []
+            note = line.note if stage is Stage.LOSS else ""
+            lines.append({"rows": _line_rows(line), "note": note, "blame": blame})
+        out.append({"number": number + 1, "title": section.title, "tag": section.tag,
+                    "intro": _INTROS[stage], "lines": lines,
+                    "is_gradients": stage is Stage.GRADIENT})  # fmt: skip
+    return out
+
+
+def symbolic_sections(d: Derivation) -> list[dict[str, Any]]:
+    """Return the sections of a derivation without numbers (Derivation._repr_html_)."""
+    out = []
+    for number, section in enumerate(sections(d, None, to_latex), start=1):
+        lines = [{"rows": _line_rows(line), "note": line.note if not line.lhs else "",
+                  "blame": []} for line in section.lines]  # fmt: skip
+        out.append({"number": number, "title": section.title, "tag": section.tag,
+                    "intro": "", "lines": lines, "is_gradients": False})  # fmt: skip
+    return out
+
+
+def _stage_of(title: str) -> Stage:
+    for prefix, stage in (("Forward", Stage.FORWARD), ("Error", Stage.LOSS),
+                          ("Backward", Stage.ADJOINT), ("Gradients", Stage.GRADIENT)):  # fmt: skip
+        if title.startswith(prefix):
+            return stage
+    return Stage.UPDATE
+
+
+def _blame_rows(d: Derivation, step: Any, ev: Any) -> list[dict[str, str]]:
+    if len(step.paths) < 2:
+        return []
+    rows = []
+    for share in d.blame(step.lhs.name, ev):
+        percent = f"{share.share * 100:.0f} %" if share.share is not None else "—"
+        rows.append({"via_tex": to_latex(share.via), "term_tex": _tex(to_latex(share.term)),
+                     "value": format_number(share.value or 0.0), "share": percent})  # fmt: skip
+    return rows

@@ -1,0 +1,323 @@
+"""Plain-text renderings of a Derivation: terminal text, Markdown and a LaTeX fragment.
+
+Rendering layer. :func:`sections` joins the derivation's steps with their numbers into plain
+data (titles, lines of formulas as strings, rule words); the three writers below only lay that
+data out. The full reports (HTML/PDF, templates) build on the same sections.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import sympy as sp
+
+from symbackprop.derivation.derivation import Derivation
+from symbackprop.derivation.steps import Stage, Step
+from symbackprop.model.functions import LeakyStep
+from symbackprop.model.functions import Step as StepFunction
+from symbackprop.model.printing import format_number, to_latex, to_text
+from symbackprop.model.rulebook import Rule
+
+if TYPE_CHECKING:
+    from symbackprop.derivation.evaluation import Evaluation
+
+RULE_WORDS: dict[Rule, str] = {
+    Rule.CHAIN: "chain rule",
+    Rule.SUM_OVER_PATHS: "sum over every node it feeds",
+    Rule.SUM: "sum rule",
+    Rule.PRODUCT: "product rule",
+    Rule.QUOTIENT: "quotient rule",
+    Rule.POWER: "power rule",
+    Rule.CONSTANT_FACTOR: "constant factor",
+    Rule.HALF_CANCELS_TWO: "½ cancels the 2",
+    Rule.MEAN_OVER_OUTPUTS: "the mean over outputs brings 1/n",
+    Rule.SIGMOID_IDENTITY: "σ′ = σ(1 − σ)",
+    Rule.TANH_IDENTITY: "tanh′ = 1 − tanh²",
+    Rule.RELU_STEP: "relu′ = 1[z > 0], taken as 0 at z = 0",
+    Rule.LEAKY_RELU_STEP: "leaky relu′ = 1 for z > 0, else 0.01",
+    Rule.SOFTPLUS_SIGMOID: "softplus′ = σ",
+    Rule.IDENTITY: "the identity's derivative is 1",
+    Rule.SOFTMAX_JACOBIAN: "∂softmaxᵢ/∂zₖ = aᵢ(δᵢₖ − aₖ)",
+    Rule.SOFTMAX_CROSS_ENTROPY: "softmax with cross-entropy: δ = a − y (targets sum to 1)",
+    Rule.SIGMOID_CROSS_ENTROPY: "σ with binary cross-entropy: δ = a − y",
+    Rule.LOG_DERIVATIVE: "d log u = du/u",
+    Rule.EXP_DERIVATIVE: "d eᵘ = eᵘ du",
+    Rule.ELEMENTARY: "derivative of an elementary function",
+    Rule.BIAS_IS_ONE: "a bias's input is 1",
+    Rule.WEIGHT_PICKS_INPUT: "a weight picks up its input",
+    Rule.WEIGHT_CARRIES_BLAME: "blame flows back along each weight",
+    Rule.GRADIENT_DESCENT: "gradient descent",
+}
+# Unicode in rule words -> LaTeX, for \text{...}.
+_LATEX_WORDS = {
+    "σ′": r"$\sigma'$", "σ": r"$\sigma$", "′": "'", "−": "-", "²": r"$^2$", "½": r"$\frac{1}{2}$",
+    "δᵢₖ": r"$\delta_{ik}$", "δ": r"$\delta$", "∂": r"$\partial$", "ᵢ": r"$_i$", "ₖ": r"$_k$",
+    "ᵘ": r"$^u$", "aᵢ": r"$a_i$", "aₖ": r"$a_k$",
+}  # fmt: skip
+
+
+@dataclass
+class Line:
+    """One line of a derivation: lhs = form = form ... = numbers = value, with rule words."""
+
+    lhs: str
+    forms: list[tuple[str, str]] = field(default_factory=list)  # (formula, rule words)
+    numbers: str = ""
+    value: str = ""
+    note: str = ""
+
+
+@dataclass
+class Section:
+    title: str
+    tag: str = ""
+    lines: list[Line] = field(default_factory=list)
+
+
+Printer = Callable[..., str]
+
+
+def rule_words(rules: tuple[Rule, ...]) -> str:
+    return "; ".join(RULE_WORDS[rule] for rule in rules)
+
+
+def sections(d: Derivation, ev: Evaluation | None, print_: Printer) -> list[Section]:
+    """Join steps and numbers into sections, printing formulas with ``print_``."""
+    values = dict(ev.values) if ev is not None else {}
+    scalar = {k: float(v) for k, v in values.items() if _is_scalar(v)}
+    out = _forward_sections(d, scalar, print_)
+    out.append(_loss_section(d, ev, scalar, print_))
+    out += _backward_sections(d, ev, scalar, print_)
+    out.append(_gradient_section(d, ev, scalar, print_))
+    if ev is not None and ev.learning_rate is not None and d.stage(Stage.UPDATE):
+        out.append(_update_section(d, ev, scalar, print_))
+    return out
+
+
+def _is_scalar(value: object) -> bool:
+    return isinstance(value, float)
+
+
+def _value(values: dict[str, float], name: str) -> str:
+    return format_number(values[name]) if name in values else ""
+
+
+def _forward_sections(d: Derivation, values: dict[str, float], p: Printer) -> list[Section]:
+    grouped: dict[int | None, Section] = {}
+    for step in d.stage(Stage.FORWARD):
+        title = f"Forward pass, layer {step.layer}" if step.layer else "Forward pass"
+        section = grouped.setdefault(step.layer, Section(title))
+        numbers = p(step.rhs, values) if values and step.rhs.free_symbols else ""
+        section.lines.append(
+            Line(p(step.lhs), [(p(step.rhs), "")], numbers, _value(values, step.lhs.name))
+        )
+    return list(grouped.values())
+
+
+def _loss_section(
+    d: Derivation, ev: Evaluation | None, values: dict[str, float], p: Printer
+) -> Section:
+    step = d.step("L")
+    note = "one sample's loss; a batch's loss is the mean of the per-sample losses"
+    numbers = p(step.rhs, values) if values else ""
+    line = Line(p(step.lhs), [(p(step.rhs), "")], numbers, _value(values, "L"), note)
+    if ev is not None and len(ev.terms) > 1:
+        line.note += " · terms: " + " + ".join(format_number(t) for t in ev.terms)
+    return Section("Error", lines=[line])
+
+
+def _backward_sections(
+    d: Derivation, ev: Evaluation | None, values: dict[str, float], p: Printer
+) -> list[Section]:
+    grouped: dict[int | None, Section] = {}
+    output_layer = d.network.architecture.depth if d.network.architecture else None
+    for step in d.stage(Stage.ADJOINT):
+        if step.layer is None:
+            section = grouped.setdefault(None, Section("Backward pass"))
+        elif step.layer == output_layer:
+            section = grouped.setdefault(
+                step.layer, Section(f"Backward pass, output layer {step.layer}", "BP1")
+            )
+        else:
+            section = grouped.setdefault(
+                step.layer, Section(f"Backward pass, layer {step.layer}", "BP2")
+            )
+        section.lines.append(_chain_line(d, step, ev, values, p))
+    return list(grouped.values())
+
+
+def _chain_line(
+    d: Derivation, step: Step, ev: Evaluation | None, values: dict[str, float], p: Printer
+) -> Line:
+    line = Line(p(step.lhs))
+    if step.chain is not None:
+        line.forms.append((p(step.chain), RULE_WORDS[Rule.CHAIN]))
+    rest = tuple(r for r in step.rules if r is not Rule.CHAIN)
+    line.forms.append(
+        (_product(step.factors, p) if step.factors else p(step.rhs), rule_words(rest))
+    )
+    if ev is not None and step.lhs.name in ev.factors:
+        factor_values = ev.factor_values(step.lhs.name)
+        if all(_is_scalar(v) for v in factor_values):
+            first = p(step.factors[0], values)
+            if step.factors[0].is_Add:
+                first = f"({first})"
+            line.numbers = " · ".join(
+                [first] + [_paren(format_number(v)) for v in factor_values[1:]]
+            )
+    elif values and step.rhs.free_symbols:
+        line.numbers = p(step.rhs, values)
+    line.value = _value(values, step.lhs.name)
+    if ev is not None and len(step.paths) > 1 and ev.batch_size == 1:
+        line.note = _blame_note(d, step, ev, p)
+    return line
+
+
+def _product(factors: tuple[sp.Expr, ...], p: Printer) -> str:
+    if len(factors) == 1:
+        return p(factors[0])
+    return " · ".join(_paren(p(f)) if f.is_Add else p(f) for f in factors)
+
+
+def _paren(text: str) -> str:
+    return f"({text})" if text.startswith("-") or " " in text else text
+
+
+def _blame_note(d: Derivation, step: Step, ev: Evaluation, p: Printer) -> str:
+    shares = d.blame(step.lhs.name, ev)
+    parts = []
+    for share in shares:
+        percent = f" ({share.share * 100:.0f} %)" if share.share is not None else ""
+        parts.append(f"via {p(share.via)} {format_number(share.value or 0.0)}{percent}")
+    return "blame: " + ", ".join(parts)
+
+
+def _gradient_section(
+    d: Derivation, ev: Evaluation | None, values: dict[str, float], p: Printer
+) -> Section:
+    section = Section("Gradients", "BP3, BP4")
+    for step in d.stage(Stage.GRADIENT):
+        plain = len(step.factors) < 2 or step.factors[1] == 1
+        form = p(step.rhs) if plain else _product(step.factors, p)
+        numbers = p(step.rhs, values) if values and not step.rhs.is_Symbol else ""
+        section.lines.append(
+            Line(
+                p(step.lhs),
+                [(form, rule_words(step.rules))],
+                numbers,
+                _value(values, step.lhs.name),
+            )  # fmt: skip
+        )
+    return section
+
+
+def _update_section(d: Derivation, ev: Evaluation, values: dict[str, float], p: Printer) -> Section:
+    section = Section("Update (gradient descent uses what backpropagation computed)")
+    shown = {**values, "eta": float(ev.learning_rate or 0.0)}
+    for step in d.stage(Stage.UPDATE):
+        section.lines.append(
+            Line(
+                p(step.lhs), [(p(step.rhs), "")], p(step.rhs, shown), _value(values, step.lhs.name)
+            )  # fmt: skip
+        )
+    if d.frozen:
+        section.lines.append(Line("", note="not updated (frozen): " + ", ".join(d.frozen)))
+    return section
+
+
+def _header(d: Derivation) -> list[str]:
+    lines = [d.network.describe()]
+    if d.network.is_layered:
+        lines.append(
+            "z = weighted input · a = activation · δ = ∂L/∂z, the neuron's share of the blame"
+        )
+    adjoints = d.stage(Stage.ADJOINT)
+    if any(step.rhs.has(StepFunction) for step in adjoints):
+        lines.append("convention: relu′(0) = 0 (the step 1[z > 0] is 0 at z = 0)")
+    if any(step.rhs.has(LeakyStep) for step in adjoints):
+        lines.append("convention: leaky relu′(0) = 0.01 (the leak's slope, as for z < 0)")
+    return lines
+
+
+# --- writers ---------------------------------------------------------------------------------
+def derivation_text(d: Derivation, ev: Evaluation | None = None) -> str:
+    """Lay the sections out as numbered Unicode text for a terminal."""
+    out = _header(d)
+    for number, section in enumerate(sections(d, ev, to_text), start=1):
+        tag = f"   ({section.tag})" if section.tag else ""
+        out.append(f"\n{number}  {section.title}{tag}")
+        for line in section.lines:
+            out += _text_line(line)
+    return "\n".join(out) + "\n"
+
+
+def _text_line(line: Line) -> list[str]:
+    if not line.lhs:
+        return [f"   {line.note}"]
+    pad = " " * (len(line.lhs) + 3)
+    rows = []
+    for i, (formula, words) in enumerate(line.forms):
+        lead = f"   {line.lhs} = " if i == 0 else f"   {pad}= "
+        rows.append(lead + formula + (f"   [{words}]" if words else ""))
+    tail = " = ".join(part for part in (line.numbers, line.value) if part)
+    if tail:
+        rows.append(f"   {pad}= {tail}")
+    if line.note:
+        rows.append(f"   {pad}{line.note}")
+    return rows
+
+
+def derivation_markdown(d: Derivation, ev: Evaluation | None = None) -> str:
+    """Lay the sections out as Markdown with $...$ math (GitHub / Jupyter)."""
+    out = [f"**{_header(d)[0]}**", ""]
+    for number, section in enumerate(sections(d, ev, to_latex), start=1):
+        tag = f" ({section.tag})" if section.tag else ""
+        out += [f"### {number}. {section.title}{tag}", ""]
+        for line in section.lines:
+            if not line.lhs:
+                out += [f"- {line.note}"]
+                continue
+            chain = " = ".join(f for f, _ in line.forms)
+            tail = " = ".join(part for part in (line.numbers, line.value) if part)
+            math = f"{line.lhs} = {chain}" + (f" = {tail}" if tail else "")
+            words = "; ".join(w for _, w in line.forms if w)
+            out.append(f"- ${math}$" + (f" — *{words}*" if words else ""))
+            if line.note:
+                out.append(f"  - {line.note}")
+        out.append("")
+    return "\n".join(out)
+
+
+def derivation_latex(d: Derivation, ev: Evaluation | None = None) -> str:
+    """Lay the sections out as a LaTeX fragment (amsmath align*), one row per formula."""
+    out = [f"% {_header(d)[0]}"]
+    for section in sections(d, ev, to_latex):
+        tag = f" ({section.tag})" if section.tag else ""
+        out += [f"\\subsection*{{{latex_text(section.title)}{tag}}}", r"\begin{align*}"]
+        rows = []
+        for line in section.lines:
+            if not line.lhs:
+                rows.append(f"&\\text{{{latex_text(line.note)}}}")
+                continue
+            for i, (formula, words) in enumerate(line.forms):
+                lead = line.lhs if i == 0 else ""
+                tag_text = f" && \\text{{[{latex_text(words)}]}}" if words else ""
+                rows.append(f"{lead} &= {formula}{tag_text}")
+            tail = " = ".join(part for part in (line.numbers, line.value) if part)
+            if tail:
+                rows.append(f"&= {tail}")
+        out.append(" \\\\\n".join(rows))
+        out.append(r"\end{align*}")
+    return "\n".join(out) + "\n"
+
+
+def latex_text(words: str) -> str:
+    """Escape prose for LaTeX text mode, turning the rule words' Unicode into math."""
+    escaped = words.replace("\\", r"\textbackslash{}")
+    for char in "&%#_{}":
+        escaped = escaped.replace(char, "\\" + char)
+    for unicode_text, latex in sorted(_LATEX_WORDS.items(), key=lambda kv: -len(kv[0])):
+        escaped = escaped.replace(unicode_text, latex)
+    return escaped

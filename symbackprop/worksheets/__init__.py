@@ -1,0 +1,1 @@
+"""Worksheets: specs, seeded variants, verified keys, sheets, notebooks, grading, feedback."""

@@ -1,0 +1,192 @@
+"""Grades of a class and what is written from them: the CSV, feedback pages, the class summary.
+
+Worksheets stage. :func:`symbackprop.worksheets.grading.grade` returns :class:`Grades`. Feedback
+pages show each blank's marking (with the matched mistake and any error carried forward) and the
+worked solution of the student's own variant; the summary plots the score histogram and the most
+common mistakes with matplotlib.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from markupsafe import Markup
+
+from symbackprop.model.errors import SymbackpropError
+from symbackprop.render.files import atomic_write
+from symbackprop.worksheets.manifest import network_of
+from symbackprop.worksheets.render import points_text, template, worked_html
+from symbackprop.worksheets.step_program import program_for
+
+TOP_MISTAKES = 10
+
+STATUSES = ("correct", "ecf", "mistake", "wrong", "invalid", "blank")
+
+
+@dataclass(frozen=True, slots=True)
+class BlankResult:
+    """The marking of one blank: status, points, what was given and expected, and why."""
+
+    blank: str
+    status: str
+    points: float
+    max_points: float
+    given: str
+    expected: str
+    message: str = ""
+    mistake: str = ""  # catalogue name of the matched mistake
+    mistake_title: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class StudentGrade:
+    student_id: str
+    results: tuple[BlankResult, ...]
+
+    @property
+    def score(self) -> float:
+        return sum(r.points for r in self.results)
+
+    @property
+    def max_score(self) -> float:
+        return sum(r.max_points for r in self.results)
+
+    @property
+    def percent(self) -> float:
+        return 100.0 * self.score / self.max_score if self.max_score else 0.0
+
+    def result(self, blank: str) -> BlankResult:
+        return next(r for r in self.results if r.blank == blank)
+
+
+@dataclass(frozen=True)
+class Grades:
+    """Every graded student, and one message per answer row or cell that could not be used."""
+
+    students: tuple[StudentGrade, ...]
+    messages: tuple[str, ...] = ()
+    manifests: Mapping[str, Mapping[str, Any]] = field(default_factory=dict, repr=False)
+
+    def student(self, student_id: str) -> StudentGrade:
+        for grade in self.students:
+            if grade.student_id == student_id:
+                return grade
+        raise SymbackpropError(f"no grades for student {student_id!r}")
+
+    def to_csv(self) -> str:
+        """One row per student, one column of points per blank, then total, max and percent."""
+        blanks = [r.blank for r in self.students[0].results] if self.students else []
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(["student_id", *blanks, "total", "max", "percent"])
+        for grade in self.students:
+            points = [_points(r.points) for r in grade.results]
+            writer.writerow([grade.student_id, *points, _points(grade.score),
+                             _points(grade.max_score), f"{grade.percent:.1f}"])  # fmt: skip
+        return out.getvalue()
+
+    def write(self, folder: str | os.PathLike[str]) -> Path:
+        """Write grades.csv, a feedback page per student and the class summary to ``folder``."""
+        return write_grades(self, Path(folder))
+
+
+def _points(value: float) -> str:
+    return f"{value:g}"
+
+
+def write_grades(grades: Grades, folder: Path) -> Path:
+    """Write grades.csv, feedback/<id>.html, summary.html and its two plots into ``folder``."""
+    pages = {f"feedback/{g.student_id}.html": feedback_html(grades, g) for g in grades.students}
+    histogram, mistakes = summary_plots(grades)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "feedback").mkdir(exist_ok=True)
+    for relative, text in pages.items():
+        atomic_write(folder / relative, text)
+    atomic_write(folder / "scores.svg", histogram)
+    atomic_write(folder / "mistakes.svg", mistakes)
+    atomic_write(folder / "summary.html", summary_html(grades))
+    atomic_write(folder / "grades.csv", grades.to_csv())
+    if grades.messages:
+        atomic_write(folder / "messages.txt", "\n".join(grades.messages) + "\n")
+    return folder
+
+
+def feedback_html(grades: Grades, grade: StudentGrade) -> str:
+    """Return one student's feedback page: per blank marking, mistakes, the worked solution."""
+    manifest = grades.manifests[grade.student_id]
+    rows = [{"blank": r.blank, "status": r.status, "points": f"{r.points:g}",
+             "max": f"{r.max_points:g}", "given": r.given, "expected": r.expected,
+             "message": r.message} for r in grade.results]  # fmt: skip
+    page = template("html", "worksheet_feedback.html.j2")
+    return page.render(title=manifest["title"], student_id=grade.student_id,
+                       score=f"{grade.score:g}", max=f"{grade.max_score:g}",
+                       max_text=points_text(grade.max_score),
+                       percent=f"{grade.percent:.0f}", rows=rows,
+                       worked=Markup(_worked(manifest)))  # fmt: skip
+
+
+def _worked(manifest: Any) -> str:
+    network = network_of(manifest)
+    d = program_for(network).derivation
+    shown = manifest["shown"]
+    ev = d.evaluate(
+        {n: shown[n] for n in network.parameter_names()},
+        [shown[n] for n in network.input_names()],
+        [shown[n] for n in network.target_names()],
+        manifest["learning_rate"],
+    )
+    return worked_html(d, ev)
+
+
+def mistake_counts(grades: Grades) -> Counter[str]:
+    return Counter(r.mistake_title for g in grades.students for r in g.results if r.mistake)
+
+
+def summary_plots(grades: Grades) -> tuple[str, str]:
+    """Return the score histogram and the most-common-mistakes bar chart as SVG text."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    matplotlib.rcParams["svg.hashsalt"] = "symbackprop"
+    out = []
+    figure, axes = plt.subplots(figsize=(6, 3.2))
+    axes.hist([g.percent for g in grades.students], bins=list(range(0, 101, 10)),
+              color="#1f5fbf", edgecolor="white")  # fmt: skip
+    axes.set_xlabel("score (%)")
+    axes.set_ylabel("students")
+    axes.set_title("scores")
+    out.append(_svg(figure, plt))
+    figure, axes = plt.subplots(figsize=(6, 3.2))
+    common = mistake_counts(grades).most_common(TOP_MISTAKES)
+    axes.barh([name for name, _ in common][::-1], [n for _, n in common][::-1], color="#c0392b")
+    axes.set_xlabel("blanks")
+    axes.set_title("most common mistakes" if common else "no known mistake matched")
+    out.append(_svg(figure, plt))
+    return out[0], out[1]
+
+
+def _svg(figure: Any, plt: Any) -> str:
+    buffer = io.StringIO()
+    figure.tight_layout()
+    figure.savefig(buffer, format="svg", metadata={"Date": None})
+    plt.close(figure)
+    return buffer.getvalue()
+
+
+def summary_html(grades: Grades) -> str:
+    counts = Counter(r.status for g in grades.students for r in g.results)
+    students = [{"id": g.student_id, "score": f"{g.score:g}", "max": f"{g.max_score:g}",
+                 "percent": f"{g.percent:.0f}"} for g in grades.students]  # fmt: skip
+    page = template("html", "worksheet_summary.html.j2")
+    return page.render(students=students, statuses=sorted(counts.items()),
+                       mistakes=mistake_counts(grades).most_common(TOP_MISTAKES),
+                       messages=list(grades.messages))  # fmt: skip

@@ -1,0 +1,44 @@
+"""gradcheck(): per-parameter rows, CS231n's bands, relu's kink, sampling large networks."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import symbackprop as sb
+
+RTOL_EXACT = 1e-9  # two float64 evaluations of one formula differ only by rounding
+
+
+def test_gradcheck_rows_and_verdicts():
+    net = sb.mlp([2, 2, 1], "tanh")
+    result = sb.gradcheck(net, net.init_params(1), [[0.3, 0.4]], [[0.5]])
+    assert result.ok and len(result.rows) == len(net.parameter_names())
+    row = result.row("w1_1_1")
+    assert row.verdict in (sb.Verdict.EXCELLENT, sb.Verdict.GOOD)
+    assert row.analytic == pytest.approx(row.numeric, rel=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("error", "verdict"),
+    [(1e-9, "EXCELLENT"), (1e-5, "GOOD"), (1e-3, "SUSPICIOUS"), (0.5, "WRONG")],
+)
+def test_cs231n_bands(error, verdict):
+    from symbackprop.checks.gradcheck import verdict_for
+
+    assert verdict_for(error).name == verdict
+
+
+def test_a_point_on_relus_kink_is_reported_as_a_kink_not_a_failure():
+    net = sb.mlp([1, 1, 1], ["relu", "identity"])
+    # z1_1 = w x + b = 0 exactly: central differences straddle the kink.
+    params = {"w1_1_1": 1.0, "b1_1": -1.0, "w2_1_1": 1.0, "b2_1": 0.0}
+    result = sb.gradcheck(net, params, [[1.0]], [[1.0]])
+    assert result.row("w1_1_1").verdict is sb.Verdict.KINK
+    assert result.ok
+
+
+def test_gradcheck_samples_a_large_network():
+    net = sb.mlp([50, 50, 3])
+    result = sb.gradcheck(net, net.init_params(0), np.ones((2, 50)), np.zeros((2, 3)))
+    assert result.sampled and len(result.rows) == 200 and result.ok
