@@ -32,7 +32,8 @@ from symbackprop.model.errors import (
     UnknownNameError,
 )
 from symbackprop.model.losses import LOSSES, Loss, get_loss, register_loss
-from symbackprop.model.network import Assignment, Network, NodeKind, Program, mlp
+from symbackprop.model.network import Network, mlp
+from symbackprop.model.program import Assignment, NodeKind, Program
 from symbackprop.model.rulebook import Rule
 from symbackprop.model.specs.spec import Spec, Training, load_spec
 from symbackprop.numeric.compiled import CompiledNetwork, compile

@@ -20,8 +20,8 @@ from numpy.typing import NDArray
 from symbackprop.derivation.derivation import Derivation
 from symbackprop.derivation.steps import Stage, Step
 from symbackprop.model import notation
-from symbackprop.model.network import NodeKind
 from symbackprop.model.printing import to_text
+from symbackprop.model.program import NodeKind
 from symbackprop.model.registry import Registry
 
 FloatArray = NDArray[np.float64]

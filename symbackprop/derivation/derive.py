@@ -22,7 +22,8 @@ from symbackprop.derivation.steps import LEARNING_RATE, LOSS, Path, Stage, Step
 from symbackprop.model import notation
 from symbackprop.model.errors import unknown_name
 from symbackprop.model.losses import get_loss
-from symbackprop.model.network import Assignment, Network, NodeKind
+from symbackprop.model.network import Network
+from symbackprop.model.program import Assignment, NodeKind
 from symbackprop.model.rulebook import Rule
 
 

@@ -22,7 +22,8 @@ from symbackprop.derivation.derivation import Derivation
 from symbackprop.derivation.steps import LEARNING_RATE
 from symbackprop.model import notation
 from symbackprop.model.functions import numpy_namespace
-from symbackprop.model.network import Network, NodeKind
+from symbackprop.model.network import Network
+from symbackprop.model.program import NodeKind
 from symbackprop.worksheets.spec import Question, quantity_step
 from symbackprop.worksheets.step_program import StepProgram, program_for
 

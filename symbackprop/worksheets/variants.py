@@ -22,7 +22,8 @@ import numpy as np
 
 from symbackprop.derivation.steps import LEARNING_RATE, Step
 from symbackprop.model.errors import SymbackpropError
-from symbackprop.model.network import Network, NodeKind, mlp
+from symbackprop.model.network import Network, mlp
+from symbackprop.model.program import NodeKind
 from symbackprop.model.rulebook import Rule
 from symbackprop.worksheets.known_mistakes import known_mistakes, mistake_function
 from symbackprop.worksheets.spec import (

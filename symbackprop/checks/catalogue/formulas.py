@@ -26,8 +26,8 @@ from symbackprop.checks.mistakes import (
 from symbackprop.derivation.steps import Step
 from symbackprop.model import notation
 from symbackprop.model.activations import ACTIVATIONS, Activation
-from symbackprop.model.network import NodeKind
 from symbackprop.model.printing import format_number, to_text
+from symbackprop.model.program import NodeKind
 
 
 def _name(expr: sp.Expr) -> str:
