@@ -19,8 +19,11 @@ from hypothesis import strategies as st
 from symbackprop.model.errors import ParseError, SymbackpropError
 from symbackprop.model.functions import FUNCTIONS, LeakyRelu, Relu, Sigmoid, Softplus, Step
 from symbackprop.model.parsing.parser import LIMITS, Limits, parse, parse_assignment
+from tests.model.parser_bombs import BOMBS, NESTED_WIDE
 
-SAFETY_SECONDS = 1.0  # a safety bound on refusing hostile input, not a benchmark
+# Catches a hang (an unbounded SymPy computation runs for minutes or never ends), not speed: how
+# fast inputs are parsed or refused is measured in bench/bench_parser.py.
+HANG_SECONDS = 30.0
 PEAK_BYTES = 16 * 2**20  # tracemalloc peak while refusing a bomb; measured well below 1 MiB
 DECIMAL_TOLERANCE = 1e-15  # decimals are parsed exactly, so only float() rounding remains
 WHERE = {"source": "xor.toml", "line": 7, "column": 12}
@@ -136,15 +139,13 @@ def test_a_symbols_value_that_is_not_a_symbol_is_refused():
         parse("w", symbols={"w": 3})  # type: ignore[dict-item]
 
 
-def test_nested_functions_of_wide_sums_parse_quickly():
-    # SymPy alone spends seconds on tanh(tanh(...)) of a 30-term sum (it asks is_zero).
-    wide = " + ".join(f"w{k}*x{k}" for k in range(100))
-    text = f"tanh(log(exp(tanh(sqrt(tanh(abs(tanh({wide}))))))))"
+def test_nested_functions_of_wide_sums_parse_without_hanging():
     start = time.perf_counter()
-    result = parse(text)
+    result = parse(NESTED_WIDE)
     elapsed = time.perf_counter() - start
     assert isinstance(result, sp.Expr)
-    assert elapsed < SAFETY_SECONDS, f"took {elapsed:.2f} s"
+    assert result.has(sp.tanh) and len(result.free_symbols) == 200
+    assert elapsed < HANG_SECONDS, f"took {elapsed:.2f} s"
 
 
 # --- what it refuses, and where -----------------------------------------------------------------
@@ -395,41 +396,14 @@ def test_the_parser_modules_call_no_evaluator(module):
     assert not attributes & evaluators, sorted(attributes & evaluators)  # re.compile is fine
 
 
-BOMBS = {
-    "tower in the exponent": "x**(10**10**10)",
-    "power tower": "9**9**9**9",
-    "ten thousand parentheses": "(" * 10_000 + "x" + ")" * 10_000,
-    "deep parentheses within the length": "(" * 4_000 + "x" + ")" * 4_000,
-    "ten megabytes": "x+" * 5_000_000 + "x",
-    "tower of twos": "2**2**2**2**2**2",
-    "unary minus chain": "-" * 1_000 + "x",
-    "huge integer": "9" * 4_000,
-    "integer beyond Python's str limit": "9" * 5_000,
-    "float overflow": "1e99999999999",
-    "float underflow": "1e-99999999",
-    "huge power": "2**100000",
-    "power of powers": "(10**30)**(10**30)",
-    "exp of a huge log": "exp(10**29*log(2))",
-    "exp of x plus a huge log": "exp(x + 10**29*log(2))",
-    "e to a huge log": "exp(1)**(10**29*log(2))",
-    "powers that multiply": "(2**(7*sqrt(2)))**sqrt(2)",
-    "exp tower": "exp(exp(exp(exp(10))))",
-    "long flat sum": "x+" * 4_999 + "x",
-    "long product": "x*" * 999 + "x",
-    "many fractions": "+".join(f"x/{10**29 + 2 * k + 1}" for k in range(300)),
-    "many fractions in brackets": "+".join(f"(x/{10**29 + 2 * k + 1} + y)" for k in range(200)),
-    "many radicals": "*".join(f"sqrt({10**29 + 2 * k + 1})" for k in range(240)),
-}
-
-
 @pytest.mark.parametrize("name", sorted(BOMBS))
-def test_bombs_are_refused_fast(name):
+def test_bombs_are_refused_without_hanging(name):
     text = BOMBS[name]
     start = time.perf_counter()
     with pytest.raises(ParseError):
         parse(text)
     elapsed = time.perf_counter() - start
-    assert elapsed < SAFETY_SECONDS, f"{name}: took {elapsed:.3f} s"
+    assert elapsed < HANG_SECONDS, f"{name}: took {elapsed:.3f} s"
 
 
 @pytest.mark.parametrize("name", sorted(BOMBS))
@@ -490,7 +464,7 @@ def mutated_expressions(draw: st.DrawFn) -> str:
 
 
 def _parse_or_refuse(text: str) -> None:
-    """Every input gives an Expr or a one-line located ParseError, within the safety bound."""
+    """Every input gives an Expr or a one-line located ParseError, without hanging."""
     start = time.perf_counter()
     for parser in (parse, parse_assignment):
         try:
@@ -502,7 +476,7 @@ def _parse_or_refuse(text: str) -> None:
             value = result[1] if isinstance(result, tuple) else result
             assert isinstance(value, sp.Expr), f"{text!r} gave {type(value).__name__}"
     elapsed = time.perf_counter() - start
-    assert elapsed < 2 * SAFETY_SECONDS, f"{text!r} took {elapsed:.2f} s"
+    assert elapsed < HANG_SECONDS, f"{text!r} took {elapsed:.2f} s"
 
 
 FUZZ = settings(deadline=None, max_examples=300, suppress_health_check=[HealthCheck.too_slow])
