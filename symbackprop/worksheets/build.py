@@ -14,7 +14,7 @@ import tempfile
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +45,6 @@ class Worksheet:
     variants: tuple[Variant, ...]
     manifests: tuple[dict[str, Any], ...]
     messages: tuple[str, ...] = ()  # roster rows that were skipped, one line each
-    _render_options: Mapping[str, Any] = field(default_factory=dict, repr=False)
 
     def manifest(self, student_id: str) -> dict[str, Any]:
         for manifest in self.manifests:
