@@ -13,8 +13,12 @@ from symbackprop.checks.probing import Counterexample
 from symbackprop.derivation.derivation import Derivation
 from symbackprop.derivation.derive import derive
 from symbackprop.derivation.evaluation import Evaluation
+from symbackprop.derivation.matrix_derivation import MatrixDerivation
+from symbackprop.derivation.matrix_evaluation import MatrixEvaluation
+from symbackprop.derivation.matrix_steps import MatrixPath, MatrixStep
 from symbackprop.derivation.steps import BlameShare, Equation, Path, Stage, Step
 from symbackprop.model import display as _display
+from symbackprop.model import layers
 from symbackprop.model.activations import (
     ACTIVATIONS,
     Activation,
@@ -31,10 +35,21 @@ from symbackprop.model.errors import (
     SymbackpropWarning,
     UnknownNameError,
 )
+from symbackprop.model.layers import (
+    BatchNorm,
+    Dense,
+    Dropout,
+    Elementwise,
+    LayerNorm,
+    Residual,
+    SelfAttention,
+    Softmax,
+)
 from symbackprop.model.losses import LOSSES, Loss, get_loss, register_loss
 from symbackprop.model.network import Network, mlp
 from symbackprop.model.program import Assignment, NodeKind, Program
 from symbackprop.model.rulebook import Rule
+from symbackprop.model.sequential import LayerNetwork, sequential
 from symbackprop.model.specs.spec import Spec, Training, load_spec
 from symbackprop.numeric.compiled import CompiledNetwork, compile
 from symbackprop.numeric.train import TrainResult, train
@@ -53,24 +68,37 @@ __all__ = [
     "Activation",
     "Architecture",
     "Assignment",
+    "BatchNorm",
     "BlameShare",
     "CompiledNetwork",
     "Counterexample",
+    "Dense",
     "Derivation",
+    "Dropout",
+    "Elementwise",
     "Equation",
     "Evaluation",
     "GradcheckResult",
     "GradcheckRow",
     "GradientVerdict",
+    "LayerNetwork",
+    "LayerNorm",
     "Loss",
+    "MatrixDerivation",
+    "MatrixEvaluation",
+    "MatrixPath",
+    "MatrixStep",
     "Network",
     "NodeKind",
     "NumericError",
     "ParseError",
     "Path",
     "Program",
+    "Residual",
     "Rule",
+    "SelfAttention",
     "ShapeError",
+    "Softmax",
     "Spec",
     "SpecError",
     "Stage",
@@ -88,11 +116,13 @@ __all__ = [
     "get_loss",
     "grade",
     "gradcheck",
+    "layers",
     "load_spec",
     "mlp",
     "register_activation",
     "register_loss",
     "report",
+    "sequential",
     "train",
     "worksheet",
 ]

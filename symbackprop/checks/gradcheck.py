@@ -17,6 +17,7 @@ import numpy as np
 
 from symbackprop.model.errors import unknown_name
 from symbackprop.model.network import Network
+from symbackprop.model.sequential import LayerNetwork
 from symbackprop.model.validate import data_arrays, params_by_name
 from symbackprop.numeric.compiled import CompiledNetwork, compile
 
@@ -100,7 +101,7 @@ def relative_error(analytic: float, numeric: float) -> float:
 
 
 def gradcheck(
-    network: Network,
+    network: Network | LayerNetwork,
     params: Mapping[str, Any],
     X: Any,
     Y: Any,
@@ -113,6 +114,8 @@ def gradcheck(
     A network with more than 2000 parameters is checked on a seeded sample of 200 of them
     unless ``names`` says which.
     """
+    if isinstance(network, LayerNetwork):
+        return _gradcheck_arrays(network, params, X, Y, step, names, seed)
     compiled = compile(network)
     values = params_by_name(network, params)
     X2, Y2 = data_arrays(network, X, Y)
@@ -121,6 +124,54 @@ def gradcheck(
     native = compiled.native(values)
     rows = tuple(_row(compiled, native, values, X2, Y2, n, analytic[n], step) for n in chosen)
     return GradcheckResult(rows, step, len(values))
+
+
+def element_name(state_name: str, index: tuple[int, ...]) -> str:
+    """Return one entry's name: "0.weight[1, 2]" (0-based, as in NumPy and PyTorch)."""
+    return f"{state_name}[{', '.join(str(i) for i in index)}]"
+
+
+def _gradcheck_arrays(
+    network: LayerNetwork,
+    params: Mapping[str, Any],
+    X: Any,
+    Y: Any,
+    step: float,
+    names: Sequence[str] | None,
+    seed: int,
+) -> GradcheckResult:
+    """gradcheck for parameters held as state_dict arrays: one row per entry."""
+    compiled = compile(network)
+    native = compiled.native(params)
+    X2, Y2 = data_arrays(network, X, Y)
+    analytic = compiled.raw_loss_and_gradient(native, X2, Y2)[1]
+    located = {element_name(state, index): (state, index)
+               for state, array in native.items() for index in np.ndindex(array.shape)}  # fmt: skip
+    chosen = _chosen_names(list(located), names, seed)
+    rows = []
+    for name in chosen:
+        state, index = located[name]
+        theta = float(native[state][index])
+        h = step * max(1.0, abs(theta))
+        plus, minus = (_moved_entry(native, state, index, theta + s) for s in (h, -h))
+        numeric = (compiled.raw_loss(plus, X2, Y2) - compiled.raw_loss(minus, X2, Y2)) / (2 * h)
+        value = float(analytic[state][index])
+        rows.append(_judged(name, value, numeric, _straddles_kink(compiled, plus, minus, X2)))
+    return GradcheckResult(tuple(rows), step, len(located))
+
+
+def _moved_entry(native: dict[str, Any], state: str, index: tuple[int, ...], value: float) -> Any:
+    array = np.array(native[state], dtype=np.float64)
+    array[index] = value
+    return {**native, state: array}
+
+
+def _judged(name: str, analytic: float, numeric: float, straddles: bool) -> GradcheckRow:
+    error = relative_error(analytic, numeric)
+    verdict = verdict_for(error)
+    if straddles and verdict is not Verdict.EXCELLENT:
+        verdict = Verdict.KINK
+    return GradcheckRow(name, float(analytic), float(numeric), error, verdict)
 
 
 def _chosen_names(all_names: list[str], names: Sequence[str] | None, seed: int) -> list[str]:
@@ -150,12 +201,8 @@ def _row(
     minus_native = _moved(compiled, native, name, values[name] - h)
     loss_plus = compiled.raw_loss(plus_native, X, Y)
     numeric = (loss_plus - compiled.raw_loss(minus_native, X, Y)) / (2 * h)
-    error = relative_error(analytic, numeric)
     straddles = _straddles_kink(compiled, plus_native, minus_native, X)
-    verdict = verdict_for(error)
-    if straddles and verdict is not Verdict.EXCELLENT:
-        verdict = Verdict.KINK
-    return GradcheckRow(name, float(analytic), float(numeric), error, verdict)
+    return _judged(name, analytic, numeric, straddles)
 
 
 def _moved(compiled: CompiledNetwork, native: dict[str, Any], name: str, value: float) -> Any:

@@ -13,27 +13,47 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
+from typing import overload
 
 import sympy as sp
 
 from symbackprop.derivation.derivation import Derivation
+from symbackprop.derivation.matrix_derivation import MatrixDerivation, derive_layers
 from symbackprop.derivation.rules import LocalDerivative, differentiate
 from symbackprop.derivation.steps import LEARNING_RATE, LOSS, Path, Stage, Step
 from symbackprop.model import notation
-from symbackprop.model.errors import unknown_name
+from symbackprop.model.errors import SymbackpropError, shorten, unknown_name
 from symbackprop.model.losses import get_loss
 from symbackprop.model.network import Network
 from symbackprop.model.program import Assignment, NodeKind
 from symbackprop.model.rulebook import Rule
+from symbackprop.model.sequential import LayerNetwork
 
 
 # --- the sweep -------------------------------------------------------------------------------
-def derive(network: Network, freeze: Iterable[str] = ()) -> Derivation:
+@overload
+def derive(network: Network, freeze: Iterable[str] = ()) -> Derivation: ...
+
+
+@overload
+def derive(network: LayerNetwork, freeze: Iterable[str] = ()) -> MatrixDerivation: ...
+
+
+def derive(
+    network: Network | LayerNetwork, freeze: Iterable[str] = ()
+) -> Derivation | MatrixDerivation:
     """Run the reverse sweep over a network's program and return its Derivation.
 
     ``freeze`` names parameters gradient descent leaves alone (Mazur's biases): they get a
-    gradient step but no update step.
+    gradient step but no update step. A network of layers gets its matrix derivation.
     """
+    if isinstance(network, LayerNetwork):
+        return derive_layers(network, freeze)
+    if not isinstance(network, Network):
+        raise SymbackpropError(
+            f"derive() needs a network (sb.mlp, sb.sequential, Network.from_expressions), "
+            f"not {shorten(repr(network))}"
+        )
     frozen = tuple(freeze)
     known = set(network.parameter_names())
     for name in frozen:

@@ -9,27 +9,17 @@ the output activation cancel).
 from __future__ import annotations
 
 import sympy as sp
-from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 
 from symbackprop.derivation.steps import LOSS, Equation
 from symbackprop.model import notation
-from symbackprop.model.activations import get_activation
 from symbackprop.model.errors import SymbackpropError
 from symbackprop.model.losses import get_loss
+from symbackprop.model.matrices import elementwise
 from symbackprop.model.network import Network
-
-_T = sp.Symbol("t")
 
 
 def _vector(name: str, n: int) -> sp.MatrixSymbol:
     return sp.MatrixSymbol(name, n, 1)
-
-
-def _elementwise(activation: str, argument: sp.MatrixSymbol, derivative: bool) -> sp.Basic:
-    entry = get_activation(activation)
-    applied = entry.apply(_T) if entry.apply_layer is None else sp.Function("softmax")(_T)
-    body = sp.Derivative(applied, _T, evaluate=False) if derivative else applied
-    return ElementwiseApplyFunction(sp.Lambda(_T, body), argument)
 
 
 def layer_equations(network: Network) -> tuple[Equation, ...]:
@@ -52,19 +42,19 @@ def layer_equations(network: Network) -> tuple[Equation, ...]:
         if arch.bias != "none":
             rhs = rhs + _vector(notation.bias_vector_name(layer), sizes[layer])
         equations.append(Equation("forward", layer, z[layer], rhs))
-        activation_of = _elementwise(arch.activations[layer - 1], z[layer], derivative=False)
+        activation_of = elementwise(arch.activations[layer - 1], z[layer], derivative=False)
         equations.append(Equation("forward", layer, a[layer], activation_of))
     loss = get_loss(arch.loss)
     if loss.fused_rule(arch.activations[-1]) is not None:
         output = a[depth] - _vector("y", sizes[depth])
     else:
         gradient = _vector(notation.loss_gradient_vector_name(depth), sizes[depth])
-        prime = _elementwise(arch.activations[-1], z[depth], derivative=True)
+        prime = elementwise(arch.activations[-1], z[depth], derivative=True)
         output = sp.HadamardProduct(gradient, prime, evaluate=False)
     equations.append(Equation("BP1", depth, delta[depth], output))
     for layer in range(depth - 1, 0, -1):
         back = W[layer + 1].T * delta[layer + 1]
-        prime = _elementwise(arch.activations[layer - 1], z[layer], derivative=True)
+        prime = elementwise(arch.activations[layer - 1], z[layer], derivative=True)
         equations.append(Equation("BP2", layer, delta[layer], sp.HadamardProduct(back, prime)))
     for layer in range(depth, 0, -1):
         if arch.bias == "per_neuron":

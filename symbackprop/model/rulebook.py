@@ -33,3 +33,40 @@ class Rule(enum.Enum):
     WEIGHT_PICKS_INPUT = "a weight picks up its input"
     WEIGHT_CARRIES_BLAME = "a weighted sum passes blame back along the weight"
     GRADIENT_DESCENT = "gradient descent: theta <- theta - eta dL/dtheta"
+    # --- the matrix level (networks of layers); not offered in scalar worksheets ------------
+    TRANSPOSE_PRODUCT = "transpose rule of a product: for Y = A B, dA = dY B^T and dB = A^T dY"
+    HADAMARD_DERIVATIVE = "elementwise function: dZ = dA o f'(Z) (Hadamard product with f')"
+    HADAMARD_PRODUCT = "elementwise product: the adjoint times the other factor, elementwise"
+    HADAMARD_POWER = "elementwise power: d(X^p) = p X^(p-1), elementwise"
+    TRANSPOSE = "the adjoint of a transpose is the transposed adjoint"
+    BATCH_SUM = "a bias is shared by every sample (b 1^T): its gradient sums over the batch (dZ 1)"
+    BROADCAST_SUM = "a broadcast copies a vector into every row or column: its adjoint sums them"
+    SUM_SPREADS = "a sum hands its adjoint to every term it added (times 1^T)"
+    SOFTMAX_COLUMNS = (
+        "softmax's Jacobian diag(s) - s s^T, per column: dZ = S o (dS - 1 1^T(S o dS))"
+    )
+    BATCH_MEAN = "the loss is the mean over the batch: a parameter's gradient gets a factor 1/B"
+    RESIDUAL_PATHS = "a residual connection: the input's blame adds over both paths (skip + block)"
+    NORM_MEAN_PATH = "normalisation: part of the blame reaches the input through the mean"
+    NORM_VARIANCE_PATH = (
+        "normalisation: part of the blame reaches the centred input through the variance"
+    )
+
+
+MATRIX_RULES = frozenset(
+    {
+        Rule.TRANSPOSE_PRODUCT,
+        Rule.HADAMARD_DERIVATIVE,
+        Rule.HADAMARD_PRODUCT,
+        Rule.HADAMARD_POWER,
+        Rule.TRANSPOSE,
+        Rule.BATCH_SUM,
+        Rule.BROADCAST_SUM,
+        Rule.SUM_SPREADS,
+        Rule.SOFTMAX_COLUMNS,
+        Rule.BATCH_MEAN,
+        Rule.RESIDUAL_PATHS,
+        Rule.NORM_MEAN_PATH,
+        Rule.NORM_VARIANCE_PATH,
+    }
+)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -114,7 +114,23 @@ def _finite_float(value: Any, what: str) -> float:
     return number
 
 
-def data_arrays(network: Network, X: Any, Y: Any) -> tuple[FloatArray, FloatArray]:
+class HasData(Protocol):
+    """What the data checks read of a network: its widths, its loss and its layer view."""
+
+    @property
+    def n_inputs(self) -> int: ...
+
+    @property
+    def n_outputs(self) -> int: ...
+
+    @property
+    def architecture(self) -> Architecture | None: ...
+
+    @property
+    def loss_name(self) -> str | None: ...
+
+
+def data_arrays(network: HasData, X: Any, Y: Any) -> tuple[FloatArray, FloatArray]:
     """Return (X, Y) as float arrays of shape (batch, n_inputs), (batch, n_outputs).
 
     A single sample may be given as 1-D arrays. NaN or inf in the data is an error, and a
@@ -126,7 +142,8 @@ def data_arrays(network: Network, X: Any, Y: Any) -> tuple[FloatArray, FloatArra
         raise ShapeError(
             f"X has {X2.shape[0]} rows but Y has {Y2.shape[0]}; give one target row per sample"
         )
-    loss_name = network.architecture.loss if network.architecture else network.loss_name
+    architecture = getattr(network, "architecture", None)
+    loss_name = architecture.loss if architecture is not None else network.loss_name
     if loss_name is not None:
         problem = get_loss(loss_name).check_targets(Y2)
         if problem:
@@ -134,7 +151,7 @@ def data_arrays(network: Network, X: Any, Y: Any) -> tuple[FloatArray, FloatArra
     return X2, Y2
 
 
-def input_array(network: Network, X: Any) -> FloatArray:
+def input_array(network: HasData, X: Any) -> FloatArray:
     """Return X as a float array of shape (batch, n_inputs); see data_arrays."""
     return _matrix(X, "X", network.n_inputs, "inputs")
 

@@ -24,6 +24,7 @@ import sympy as sp
 from symbackprop.derivation.codegen import straight_line_function
 from symbackprop.derivation.derivation import Derivation
 from symbackprop.derivation.derive import derive
+from symbackprop.derivation.matrix_derivation import MatrixDerivation, derive_layers
 from symbackprop.derivation.steps import LOSS, Stage
 from symbackprop.model import notation
 from symbackprop.model.activations import get_activation
@@ -36,6 +37,7 @@ from symbackprop.model.errors import SymbackpropError
 from symbackprop.model.functions import FloatArray, numpy_namespace
 from symbackprop.model.losses import get_loss
 from symbackprop.model.network import Network, mlp
+from symbackprop.model.sequential import LayerNetwork
 from symbackprop.model.validate import (
     data_arrays,
     input_array,
@@ -56,9 +58,9 @@ class CompiledNetwork:
     per-sample losses, and the gradient is that mean's gradient.
     """
 
-    network: Network
+    network: Network | LayerNetwork
     view: str
-    _backend: _LayerBackend | _ScalarBackend
+    _backend: _LayerBackend | _ScalarBackend | _MatrixBackend
 
     def forward(self, params: Mapping[str, Any], X: Any) -> FloatArray:
         """Return the network's outputs for a batch, shape (batch, n_outputs)."""
@@ -103,11 +105,16 @@ class CompiledNetwork:
     # --- parameter forms -------------------------------------------------------------------
     def native(self, params: Mapping[str, Any]) -> Any:
         """Validate parameters and return them in the backend's form (layer arrays or names)."""
+        if isinstance(self.network, LayerNetwork):
+            return self.network.checked_params(params)
         if isinstance(self._backend, _LayerBackend):
             return layer_arrays(self.network, params)
         return params_by_name(self.network, params)
 
     def _outward(self, grads: Any, params: Mapping[str, Any]) -> dict[str, Any]:
+        if isinstance(self.network, LayerNetwork):
+            return dict(grads)
+        assert isinstance(self.network, Network)
         if isinstance(self._backend, _LayerBackend):
             if is_layer_form(self.network, params):
                 return dict(grads)
@@ -119,11 +126,20 @@ class CompiledNetwork:
         return dict(grads)
 
 
-def compile(network: Network, view: str = "auto") -> CompiledNetwork:  # noqa: A001
+def compile(network: Network | LayerNetwork, view: str = "auto") -> CompiledNetwork:  # noqa: A001
     """Compile a network's derivation to NumPy (``view``: "auto", "layers" or "scalar").
 
-    "auto" takes the layer view for a layered network and the scalar program otherwise.
+    "auto" takes the layer view for a layered network and the scalar program otherwise; a
+    network of layers always runs its matrix derivation ("matrix").
     """
+    if isinstance(network, LayerNetwork):
+        if view not in ("auto", "matrix"):
+            raise SymbackpropError(f"a network of layers compiles its matrix view, not {view!r}")
+        return CompiledNetwork(network, "matrix", _MatrixBackend(derive_layers(network)))
+    if not isinstance(network, Network):
+        raise SymbackpropError(
+            f"compile() needs a network (sb.mlp, sb.sequential, ...), not {type(network).__name__}"
+        )
     if view not in VIEWS:
         raise SymbackpropError(f"unknown view {view!r}; choose one of {', '.join(VIEWS)}")
     if view == "layers" and network.architecture is None:
@@ -131,6 +147,28 @@ def compile(network: Network, view: str = "auto") -> CompiledNetwork:  # noqa: A
     if network.architecture is not None and view != "scalar":
         return CompiledNetwork(network, "layers", _layer_backend(network.architecture))
     return CompiledNetwork(network, "scalar", _ScalarBackend(derive(network)))
+
+
+# --- the matrix program of a network of layers -----------------------------------------------
+class _MatrixBackend:
+    """The generated matrix code of a network of layers; parameters are state_dict arrays."""
+
+    def __init__(self, derivation: MatrixDerivation) -> None:
+        self.runner = derivation.runner()
+
+    def forward(self, params: dict[str, FloatArray], X: FloatArray) -> FloatArray:
+        return self.runner.forward(params, X)
+
+    def loss(self, params: dict[str, FloatArray], X: FloatArray, Y: FloatArray) -> float:
+        return self.runner.loss(params, X, Y)
+
+    def loss_and_gradient(
+        self, params: dict[str, FloatArray], X: FloatArray, Y: FloatArray
+    ) -> tuple[float, dict[str, FloatArray]]:
+        return self.runner.loss_and_gradient(params, X, Y)
+
+    def kink_arguments(self, params: dict[str, FloatArray], X: FloatArray) -> dict[str, FloatArray]:
+        return self.runner.kink_arguments(params, X)
 
 
 # --- the scalar program ----------------------------------------------------------------------

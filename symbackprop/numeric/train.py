@@ -67,7 +67,7 @@ def train(
     compiled = compile(network)
     arrays_in = is_layer_form(network, params)
     state = compiled.native(params)
-    if compiled.view == "layers":
+    if compiled.view in ("layers", "matrix"):
         state = {k: np.array(v, dtype=np.float64) for k, v in state.items()}
     mask = _frozen_mask(network, state, frozen)
     rng = np.random.default_rng(seed)

@@ -24,7 +24,7 @@ from symbackprop.derivation.steps import LEARNING_RATE, Step
 from symbackprop.model.errors import SymbackpropError
 from symbackprop.model.network import Network, mlp
 from symbackprop.model.program import NodeKind
-from symbackprop.model.rulebook import Rule
+from symbackprop.model.rulebook import MATRIX_RULES, Rule
 from symbackprop.worksheets.known_mistakes import known_mistakes, mistake_function
 from symbackprop.worksheets.spec import (
     NUMERIC_KINDS,
@@ -89,7 +89,7 @@ def rule_options(step: Step, draws: Draws) -> tuple[list[Rule], int]:
     """Return four rules to choose from (one the step cites) and the index of the right one."""
     specific = [r for r in step.rules if r not in _GENERIC_RULES] or list(step.rules)
     right = draws.choice(specific)
-    pool = [r for r in Rule if r not in step.rules]
+    pool = [r for r in Rule if r not in step.rules and r not in MATRIX_RULES]
     options = [right]
     while len(options) < 4:
         candidate = draws.choice(pool)

@@ -1,0 +1,158 @@
+"""NumPy code generated from a matrix derivation's steps, run vectorized over the batch.
+
+Derivation engine. Every step ``lhs = rhs`` becomes one line of Python over NumPy arrays
+(``@`` for products, ``*`` for Hadamard products, ``.T``; a product with the ones vector
+becomes a sum or a broadcast, never a product with a materialised matrix of ones). The source
+is built only from the derivation's own SymPy trees and generated names, never from user text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import sympy as sp
+from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
+
+from symbackprop.derivation.matrix_steps import MatrixStep
+from symbackprop.derivation.steps import LOSS
+from symbackprop.model.functions import numpy_namespace
+from symbackprop.model.matrices import ColumnSoftmax
+from symbackprop.model.matrix_program import BATCH
+
+FloatArray = np.ndarray
+
+
+def softmax_columns(Z: FloatArray) -> FloatArray:
+    """Return softmax of each column; subtracting the column's largest entry avoids overflow."""
+    e = np.exp(Z - Z.max(axis=0, keepdims=True))
+    return np.asarray(e / e.sum(axis=0, keepdims=True))
+
+
+def _times_ones_right(X: FloatArray, cols: int) -> FloatArray:
+    """X @ 1 (k x cols): each row's sum, repeated in every column."""
+    sums = X.sum(axis=1, keepdims=True) if X.shape[1] != 1 else X
+    return sums if cols == 1 else np.broadcast_to(sums, (X.shape[0], cols))
+
+
+def _times_ones_left(rows: int, X: FloatArray) -> FloatArray:
+    """1 (rows x k) @ X: each column's sum, repeated in every row."""
+    sums = X.sum(axis=0, keepdims=True) if X.shape[0] != 1 else X
+    return sums if rows == 1 else np.broadcast_to(sums, (rows, X.shape[1]))
+
+
+class _Source:
+    """Translate one SymPy matrix expression to a Python expression over NumPy arrays."""
+
+    def __init__(self, functions: dict[str, Callable[..., Any]]) -> None:
+        self.functions = functions
+
+    def of(self, expr: sp.Basic) -> str:
+        if isinstance(expr, sp.MatrixSymbol):
+            return str(expr.name)
+        if isinstance(expr, sp.Symbol):
+            return "B" if expr == BATCH else str(expr.name)
+        if expr.is_number:
+            return repr(float(expr))
+        if isinstance(expr, sp.OneMatrix):
+            return f"_np.ones(({_dim(expr.shape[0])}, {_dim(expr.shape[1])}))"
+        if isinstance(expr, (sp.MatAdd, sp.Add)):
+            return "(" + " + ".join(self.of(t) for t in expr.args) + ")"
+        if isinstance(expr, sp.MatMul):
+            return self._product(expr)
+        if isinstance(expr, sp.Mul):
+            return "(" + " * ".join(self.of(f) for f in expr.args) + ")"
+        if isinstance(expr, sp.Pow):
+            return f"({self.of(expr.base)} ** {self.of(expr.exp)})"
+        if isinstance(expr, sp.Transpose):
+            return f"{self.of(expr.arg)}.T"
+        if isinstance(expr, sp.HadamardProduct):
+            return "(" + " * ".join(self.of(f) for f in expr.args) + ")"
+        if isinstance(expr, sp.HadamardPower):
+            return f"({self.of(expr.args[0])} ** {self.of(expr.args[1])})"
+        if isinstance(expr, ElementwiseApplyFunction):
+            return f"{self._function(expr.function)}({self.of(expr.expr)})"
+        if isinstance(expr, ColumnSoftmax):
+            return f"_softmax_columns({self.of(expr.argument)})"
+        raise NotImplementedError(f"no NumPy form for {type(expr).__name__}")
+
+    def _product(self, expr: sp.MatMul) -> str:
+        coefficient, factors = expr.as_coeff_matrices()
+        text: str | None = None
+        pending_rows: str | None = None  # a leading 1 (rows x k) waiting for its right operand
+        for factor in factors:
+            if isinstance(factor, sp.OneMatrix):
+                if text is None:
+                    pending_rows = _dim(factor.shape[0])
+                else:
+                    text = f"_times_ones_right({text}, {_dim(factor.shape[1])})"
+                continue
+            operand = self.of(factor)
+            text = operand if text is None else f"({text} @ {operand})"
+            if pending_rows is not None:
+                text = f"_times_ones_left({pending_rows}, {text})"
+                pending_rows = None
+        if text is None:
+            shape = expr.shape
+            text = f"_np.ones(({_dim(shape[0])}, {_dim(shape[1])}))"
+        return text if coefficient == 1 else f"({self.of(coefficient)} * {text})"
+
+    def _function(self, function: sp.Lambda) -> str:
+        name = f"_f{len(self.functions)}"
+        variable = function.variables[0]
+        body = function.expr.doit() if isinstance(function.expr, sp.Derivative) else function.expr
+        self.functions[name] = _elementwise_numpy(variable, body)
+        return name
+
+
+def _dim(size: sp.Expr) -> str:
+    return "B" if size == BATCH else str(int(size))
+
+
+def _elementwise_numpy(variable: sp.Symbol, body: sp.Expr) -> Callable[[FloatArray], FloatArray]:
+    scalar = sp.lambdify([variable], body, modules=[numpy_namespace(), "numpy"], docstring_limit=0)
+
+    def apply(X: FloatArray) -> FloatArray:
+        # A constant derivative (identity' = 1) comes back as a number: give it X's shape.
+        return np.broadcast_to(np.asarray(scalar(X), dtype=np.float64), X.shape)
+
+    return apply
+
+
+def generate(
+    steps: Sequence[MatrixStep], inputs: Sequence[str], outputs: Sequence[str], name: str
+) -> Callable[..., tuple[Any, ...]]:
+    """Return a function of ``inputs`` that runs ``steps`` in order and returns ``outputs``."""
+    functions: dict[str, Callable[..., Any]] = {}
+    source = _Source(functions)
+    lines = [f"def {name}({', '.join(inputs)}):"]
+    for step in steps:
+        if step.lhs == LOSS:
+            continue
+        lines.append(f"    {step.name} = {source.of(step.rhs)}")
+    lines.append(f"    return ({', '.join(outputs)},)")
+    namespace = _namespace(functions)
+    code = compile("\n".join(lines), f"<symbackprop matrix program {name}>", "exec")
+    exec(code, namespace)  # noqa: S102 (source generated from the derivation's own trees)
+    return namespace[name]  # type: ignore[no-any-return]
+
+
+def expression_function(expr: sp.Basic, names: Sequence[str]) -> Callable[..., Any]:
+    """Return a function of the named arrays (and ``B``) that evaluates one matrix expression."""
+    functions: dict[str, Callable[..., Any]] = {}
+    body = _Source(functions).of(expr)
+    step_source = f"def _expression({', '.join(names)}):\n    return {body}"
+    namespace = _namespace(functions)
+    exec(compile(step_source, "<symbackprop expression>", "exec"), namespace)  # noqa: S102
+    return namespace["_expression"]  # type: ignore[no-any-return]
+
+
+def _namespace(functions: dict[str, Callable[..., Any]]) -> dict[str, Any]:
+    return {
+        "_np": np,
+        "_softmax_columns": softmax_columns,
+        "_times_ones_right": _times_ones_right,
+        "_times_ones_left": _times_ones_left,
+        **functions,
+    }

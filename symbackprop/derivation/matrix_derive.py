@@ -1,0 +1,220 @@
+"""derive() for a network of layers: the reverse sweep over its matrix program (derivation).
+
+Adjoints are of the batch's total loss, B L = sum over samples of each sample's loss, so the
+columns of Delta^(l) are the samples' own deltas (BP1-BP2 column by column) and a parameter's
+gradient of the mean loss L divides by B once: dL/dW^(l) = (1/B) Delta^(l) A^(l-1)T (BP4).
+Each adjoint sums what the assignments using its node send back (the local rules of
+:mod:`symbackprop.derivation.matrix_rules`), so a residual's two paths and a normalisation's
+mean and variance paths appear as terms of one sum, each with its rules.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import sympy as sp
+from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
+
+from symbackprop.derivation.matrix_rules import contributions, lift
+from symbackprop.derivation.matrix_steps import MatrixPath, MatrixStep
+from symbackprop.derivation.steps import LEARNING_RATE, LOSS, Stage
+from symbackprop.model import notation
+from symbackprop.model.activations import ACTIVATIONS
+from symbackprop.model.losses import get_loss
+from symbackprop.model.matrices import ColumnSoftmax, ones
+from symbackprop.model.matrix_program import BATCH, MatrixAssignment, MatrixProgram
+from symbackprop.model.rulebook import Rule
+
+_ROLE_RULES = {"residual": Rule.RESIDUAL_PATHS, "mean": Rule.NORM_MEAN_PATH,
+               "variance": Rule.NORM_VARIANCE_PATH}  # fmt: skip
+
+
+def adjoint_name(node: str) -> str:
+    """Return the adjoint's name: Delta2 for a pre-activation Z2, dA1 for any other node."""
+    if node.startswith("Z") and node[1:].isdigit():
+        return "Delta" + node[1:]
+    return "d" + node
+
+
+def gradient_name(parameter: str) -> str:
+    return notation.gradient_name(parameter)
+
+
+def matrix_steps(program: MatrixProgram) -> tuple[MatrixStep, ...]:
+    """Return the forward, loss, adjoint, gradient and update steps of a matrix program."""
+    forward = [_forward_step(a) for a in program.assignments]
+    loss_step, seed, fused = _loss_and_seed(program)
+    adjoints = _sweep(program, seed, fused)
+    gradients = _gradient_steps(program, adjoints[1])
+    updates = [_update_step(step) for step in gradients]
+    return tuple(forward + [loss_step] + adjoints[0] + gradients + updates)
+
+
+def _forward_step(assignment: MatrixAssignment) -> MatrixStep:
+    return MatrixStep(
+        assignment.lhs,
+        assignment.rhs,
+        Stage.FORWARD,
+        assignment.layer,
+        assignment.level,
+        depends_on=_names(assignment.rhs),
+        role=assignment.role,
+    )
+
+
+def _names(expr: sp.Basic) -> tuple[str, ...]:
+    return tuple(sorted(str(m.name) for m in expr.atoms(sp.MatrixSymbol)))
+
+
+# --- the loss and the adjoint it seeds -------------------------------------------------------
+def _one_output_loss(loss_name: str, n: int) -> tuple[sp.Expr, sp.Symbol, sp.Symbol]:
+    a, y = sp.symbols("a y", real=True)
+    a_all = [a] + [sp.Symbol(f"a_{j}") for j in range(2, n + 1)]
+    y_all = [y] + [sp.Symbol(f"y_{j}") for j in range(2, n + 1)]
+    return get_loss(loss_name).terms(a_all, y_all)[0], a, y
+
+
+def _loss_and_seed(
+    program: MatrixProgram,
+) -> tuple[MatrixStep, MatrixStep, MatrixAssignment | None]:
+    """Return L = (1/B) 1^T E 1, and the first adjoint: dA^(out), or Delta = A - Y fused."""
+    out, Y = program.output, program.target
+    n = int(out.shape[0])
+    term, a, y = _one_output_loss(program.loss_name, n)
+    per_entry = lift(term, {a: out, y: Y})
+    loss_rhs = ones(1, n) * per_entry * ones(BATCH, 1) / BATCH
+    loss_step = MatrixStep(LOSS, loss_rhs, Stage.LOSS, None, None,
+                           (Rule.BATCH_MEAN,), _names(loss_rhs))  # fmt: skip
+    last = program.assignments[-1]
+    fused_rule = _fused_rule(program, last)
+    if fused_rule is not None:
+        pre = last.rhs.args[0] if isinstance(last.rhs, ColumnSoftmax) else last.rhs.expr
+        delta = sp.MatrixSymbol(adjoint_name(pre.name), *pre.shape)
+        rhs = out - Y
+        path = MatrixPath(LOSS, rhs, (fused_rule,))
+        seed = MatrixStep(delta, rhs, Stage.ADJOINT, last.layer, last.level, (fused_rule,),
+                          _names(rhs), (path,), node=pre)  # fmt: skip
+        return loss_step, seed, last
+    loss = get_loss(program.loss_name)
+    rhs = lift(sp.diff(term, a), {a: out, y: Y})
+    dA = sp.MatrixSymbol(adjoint_name(out.name), *out.shape)
+    path = MatrixPath(LOSS, rhs, (loss.rule,))
+    seed = MatrixStep(dA, rhs, Stage.ADJOINT, last.layer, last.level, (loss.rule,),
+                      _names(rhs), (path,), node=out)  # fmt: skip
+    return loss_step, seed, None
+
+
+def _fused_rule(program: MatrixProgram, last: MatrixAssignment) -> Rule | None:
+    """Return the rule giving Delta = A - Y when the output activation and the loss cancel."""
+    name = _activation_of(last.rhs)
+    if name is None:
+        return None
+    pre = last.rhs.args[0] if isinstance(last.rhs, ColumnSoftmax) else last.rhs.expr
+    if not isinstance(pre, sp.MatrixSymbol):
+        return None
+    users = [a for a in program.assignments if pre in a.rhs.atoms(sp.MatrixSymbol)]
+    if users != [last]:
+        return None
+    return get_loss(program.loss_name).fused_rule(name)
+
+
+def _activation_of(rhs: sp.Basic) -> str | None:
+    if isinstance(rhs, ColumnSoftmax):
+        return "softmax"
+    if isinstance(rhs, ElementwiseApplyFunction):
+        t = rhs.function.variables[0]
+        for entry in ACTIVATIONS.values():
+            if not entry.is_layerwise and entry.apply(t) == rhs.function.expr:
+                return entry.name
+    return None
+
+
+# --- the reverse sweep -----------------------------------------------------------------------
+def _sweep(
+    program: MatrixProgram, seed: MatrixStep, fused: MatrixAssignment | None
+) -> tuple[list[MatrixStep], dict[sp.MatrixSymbol, list[MatrixPath]]]:
+    """Walk the assignments backwards; return the adjoint steps and each parameter's paths."""
+    parameters = {p.symbol for p in program.parameters}
+    nodes = {a.lhs: a for a in program.assignments}
+    wanted = set(parameters) | set(nodes)
+    paths: dict[sp.MatrixSymbol, list[MatrixPath]] = {}
+    adjoint: dict[sp.MatrixSymbol, sp.MatrixSymbol] = {}
+    steps = [seed]
+    seeded = seed.node
+    adjoint[seeded] = seed.lhs
+    for assignment in reversed(program.assignments):
+        V = assignment.lhs
+        if assignment is fused:
+            continue
+        if V not in adjoint:
+            if V not in paths:
+                continue  # the loss does not depend on this node
+            steps.append(_adjoint_step(assignment, paths[V], nodes))
+            adjoint[V] = steps[-1].lhs
+        for part in contributions(assignment.rhs, adjoint[V], V, wanted):
+            paths.setdefault(part.operand, []).append(MatrixPath(V, part.term, part.rules))
+    return steps, {p: paths.get(p, []) for p in parameters}
+
+
+def _adjoint_step(
+    assignment: MatrixAssignment,
+    paths: Sequence[MatrixPath],
+    nodes: dict[sp.MatrixSymbol, MatrixAssignment],
+) -> MatrixStep:
+    V = assignment.lhs
+    rhs = _sum(p.term for p in paths)
+    rules = list(dict.fromkeys(r for p in paths for r in p.rules))
+    if len(paths) > 1:
+        rules.insert(0, Rule.SUM_OVER_PATHS)
+        for path in paths:
+            role = nodes[path.via].role if path.via in nodes else ""
+            if role in _ROLE_RULES:
+                rules.insert(1, _ROLE_RULES[role])
+    symbol = sp.MatrixSymbol(adjoint_name(V.name), *V.shape)
+    return MatrixStep(symbol, rhs, Stage.ADJOINT, assignment.layer, assignment.level,
+                      tuple(dict.fromkeys(rules)), _names(rhs), tuple(paths), node=V)  # fmt: skip
+
+
+def _sum(terms: object) -> sp.MatrixExpr:
+    listed = list(terms)  # type: ignore[call-overload]
+    return listed[0] if len(listed) == 1 else sp.MatAdd(*listed)
+
+
+def _gradient_steps(
+    program: MatrixProgram, paths: dict[sp.MatrixSymbol, list[MatrixPath]]
+) -> list[MatrixStep]:
+    steps = []
+    layer_of = {p.symbol: _layer_of(program, p.state_name) for p in program.parameters}
+    for parameter in program.parameters:
+        theta = parameter.symbol
+        own = paths[theta]
+        if not own:
+            continue
+        rhs = _sum(p.term for p in own) / BATCH
+        rules = [Rule.BATCH_MEAN] + [r for p in own for r in p.rules]
+        if len(own) > 1:
+            rules.insert(0, Rule.SUM_OVER_PATHS)
+        symbol = sp.MatrixSymbol(gradient_name(theta.name), *theta.shape)
+        layer, level = layer_of[theta]
+        steps.append(MatrixStep(symbol, rhs, Stage.GRADIENT, layer, level,
+                                tuple(dict.fromkeys(rules)), _names(rhs), tuple(own), theta,
+                                parameter.state_name))  # fmt: skip
+    return steps
+
+
+def _layer_of(program: MatrixProgram, state_name: str) -> tuple[str, int | None]:
+    prefix = state_name.rsplit(".", 1)[0]
+    for assignment in program.assignments:
+        if assignment.layer == prefix or prefix.startswith(assignment.layer + "."):
+            return assignment.layer, assignment.level
+    return prefix, None
+
+
+def _update_step(gradient: MatrixStep) -> MatrixStep:
+    theta = gradient.node
+    assert isinstance(theta, sp.MatrixSymbol)
+    symbol = sp.MatrixSymbol(notation.updated_name(theta.name), *theta.shape)
+    rhs = theta - LEARNING_RATE * gradient.lhs
+    return MatrixStep(symbol, rhs, Stage.UPDATE, gradient.layer, gradient.level,
+                      (Rule.GRADIENT_DESCENT,), _names(rhs), node=theta,
+                      state_name=gradient.state_name)  # fmt: skip

@@ -1,0 +1,153 @@
+"""The matrix program of a network of layers: named matrix assignments over a batch (model layer).
+
+One column per sample (Nielsen's layout): the input is ``X`` (n0 x B), a dense layer computes
+``Z = W X + b 1^T`` with ``W`` laid out (out, in) as PyTorch's ``state_dict``. Every assignment
+is one small SymPy matrix expression over named matrices, so that the reverse sweep can name
+every adjoint and cite one rule per step. Layers (:mod:`symbackprop.model.layers`) stage
+themselves into a :class:`ProgramBuilder`; :mod:`symbackprop.model.sequential` drives it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import sympy as sp
+
+from symbackprop.model.errors import SpecError
+
+BATCH = sp.Symbol("B", integer=True, positive=True)
+INPUT_NAME = "X"
+TARGET_NAME = "Y"
+
+
+@dataclass(frozen=True, slots=True)
+class MatrixAssignment:
+    """One line ``lhs := rhs`` of a matrix program; ``layer`` is the state_dict prefix ("2")."""
+
+    lhs: sp.MatrixSymbol
+    rhs: sp.MatrixExpr
+    layer: str
+    role: str  # what the node is: "pre-activation", "activation", "mean", "variance", ...
+    level: int  # the textbook layer number l of the superscript (l)
+
+
+@dataclass(frozen=True, slots=True)
+class MatrixParameter:
+    """A parameter: its matrix symbol, its state_dict name and the state_dict's shape."""
+
+    symbol: sp.MatrixSymbol
+    state_name: str
+    state_shape: tuple[int, ...]
+    init: str  # "uniform_fan_in" (PyTorch's Linear), "ones" or "zeros"
+    fan_in: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class MatrixConstant:
+    """A constant matrix the program uses (a dropout mask): its symbol and how it is drawn."""
+
+    symbol: sp.MatrixSymbol
+    keep_probability: float
+    seed: int
+
+
+@dataclass(frozen=True, slots=True)
+class MatrixProgram:
+    """A network of layers as matrix assignments, with its parameters, input, target and loss."""
+
+    assignments: tuple[MatrixAssignment, ...]
+    parameters: tuple[MatrixParameter, ...]
+    constants: tuple[MatrixConstant, ...]
+    scalars: tuple[tuple[sp.Symbol, float], ...]  # named numbers such as epsilon
+    input: sp.MatrixSymbol
+    target: sp.MatrixSymbol
+    output: sp.MatrixSymbol
+    loss_name: str
+    sequence: bool = False  # columns are the positions of one sequence (attention)
+
+    def assignment(self, name: str) -> MatrixAssignment:
+        """Return the assignment of the node called ``name``."""
+        for assignment in self.assignments:
+            if assignment.lhs.name == name:
+                return assignment
+        raise KeyError(name)
+
+    def parameter(self, state_name: str) -> MatrixParameter:
+        for parameter in self.parameters:
+            if parameter.state_name == state_name:
+                return parameter
+        raise KeyError(state_name)
+
+    @property
+    def nodes(self) -> tuple[sp.MatrixSymbol, ...]:
+        return tuple(a.lhs for a in self.assignments)
+
+
+@dataclass(slots=True)
+class ProgramBuilder:
+    """Collects the assignments of a matrix program while layers stage themselves into it."""
+
+    n_inputs: int
+    level: int = 0
+    assignments: list[MatrixAssignment] = field(default_factory=list)
+    parameters: list[MatrixParameter] = field(default_factory=list)
+    constants: list[MatrixConstant] = field(default_factory=list)
+    scalars: list[tuple[sp.Symbol, float]] = field(default_factory=list)
+    _names: set[str] = field(default_factory=lambda: {INPUT_NAME, TARGET_NAME})
+
+    @property
+    def input(self) -> sp.MatrixSymbol:
+        return sp.MatrixSymbol(INPUT_NAME, self.n_inputs, BATCH)
+
+    def next_level(self) -> int:
+        """Start the next numbered layer (one with parameters): the (l) of its names."""
+        self.level += 1
+        return self.level
+
+    def _fresh(self, letter: str) -> str:
+        name = f"{letter}{self.level}"
+        suffix = 2
+        while name in self._names:
+            # The same kind of node twice in one numbered layer (two dropouts in a row).
+            name = f"{letter}{self.level}v{suffix}"
+            suffix += 1
+        self._names.add(name)
+        return name
+
+    def node(self, letter: str, rhs: sp.MatrixExpr, layer: str, role: str) -> sp.MatrixSymbol:
+        """Append ``letter^(l) := rhs`` and return the new node's symbol."""
+        rows, cols = rhs.shape
+        symbol = sp.MatrixSymbol(self._fresh(letter), rows, cols)
+        self.assignments.append(MatrixAssignment(symbol, rhs, layer, role, self.level))
+        return symbol
+
+    def parameter(
+        self,
+        letter: str,
+        state_name: str,
+        rows: int,
+        cols: int,
+        state_shape: tuple[int, ...],
+        init: str,
+        fan_in: int = 1,
+    ) -> sp.MatrixSymbol:
+        """Declare a parameter ``letter^(l)`` (rows x cols) stored as ``state_name``."""
+        name = f"{letter}{self.level}"
+        if name in self._names:
+            raise SpecError(f"parameter {name} is declared twice; this is a bug in a layer kind")
+        self._names.add(name)
+        symbol = sp.MatrixSymbol(name, rows, cols)
+        self.parameters.append(MatrixParameter(symbol, state_name, state_shape, init, fan_in))
+        return symbol
+
+    def mask(self, rows: int, keep_probability: float, seed: int) -> sp.MatrixSymbol:
+        """Declare a dropout mask ``M^(l)`` (rows x B) of 0s and 1s, drawn from ``seed``."""
+        symbol = sp.MatrixSymbol(self._fresh("M"), rows, BATCH)
+        self.constants.append(MatrixConstant(symbol, keep_probability, seed))
+        return symbol
+
+    def scalar(self, letter: str, value: float) -> sp.Symbol:
+        """Declare a named number (epsilon of a normalisation) and return its symbol."""
+        symbol = sp.Symbol(self._fresh(letter), positive=True)
+        self.scalars.append((symbol, value))
+        return symbol

@@ -1,0 +1,192 @@
+"""Networks of layers: ``sequential(n_inputs, layers, loss)`` and its matrix program (model layer).
+
+A :class:`LayerNetwork` is a list of layers (:mod:`symbackprop.model.layers`) applied in
+order, as PyTorch's ``nn.Sequential``, and a loss. Its parameters are arrays named and shaped
+as that ``nn.Sequential``'s ``state_dict`` (``"0.weight"`` is (out, in)); its matrix program
+is built on first use and cached.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import sympy as sp
+
+from symbackprop.model.errors import ShapeError, SpecError, shorten
+from symbackprop.model.layers import Elementwise, SelfAttention, Softmax, checked_layers
+from symbackprop.model.losses import get_loss
+from symbackprop.model.matrix_program import TARGET_NAME, MatrixProgram, ProgramBuilder
+
+
+@dataclass(frozen=True, slots=True)
+class LayerNetwork:
+    """A network of layers: input width, layers in order (PyTorch's nn.Sequential), loss."""
+
+    n_inputs: int
+    layers: tuple[Any, ...]
+    loss_name: str
+
+    def __post_init__(self) -> None:
+        if isinstance(self.n_inputs, bool) or not isinstance(self.n_inputs, (int, np.integer)):
+            raise SpecError(
+                f"input size {shorten(repr(self.n_inputs))} is not a positive integer; "
+                "pass the number of input features, e.g. 4"
+            )
+        if self.n_inputs < 1:
+            raise SpecError(f"input size {self.n_inputs} is not a positive integer")
+        object.__setattr__(self, "n_inputs", int(self.n_inputs))
+        object.__setattr__(self, "layers", checked_layers(self.layers, "the network"))
+        get_loss(self.loss_name)
+        self.n_outputs  # noqa: B018 (walks the sizes: a size mismatch is refused here)
+        _check_output(self)
+
+    @property
+    def program(self) -> MatrixProgram:
+        """Return the matrix program (built once per network)."""
+        return _program(self)
+
+    @property
+    def n_outputs(self) -> int:
+        n = self.n_inputs
+        for layer in self.layers:
+            n = layer.n_out(n)
+        return n
+
+    @property
+    def is_sequence(self) -> bool:
+        """True when a layer mixes columns (attention): the batch is one sequence's positions."""
+        return any(isinstance(layer, SelfAttention) for layer in _flat(self.layers))
+
+    @property
+    def is_layered(self) -> bool:
+        """False: a network of layers has no per-neuron MLP layer view (see ``architecture``)."""
+        return False
+
+    @property
+    def architecture(self) -> None:
+        """None: the MLP layer view (BP1-BP4 per neuron) is for ``mlp`` networks."""
+        return None
+
+    def parameter_names(self) -> list[str]:
+        """Return the state_dict names of the parameters, in the network's order."""
+        return [p.state_name for p in self.program.parameters]
+
+    def parameter_shapes(self) -> dict[str, tuple[int, ...]]:
+        return {p.state_name: p.state_shape for p in self.program.parameters}
+
+    def describe(self) -> str:
+        """Return a one-line summary, e.g. 'layers 4 -> dense 8, relu, dense 3, softmax'."""
+        inner = ", ".join(layer.describe() for layer in self.layers)
+        return f"network of layers {self.n_inputs} -> {inner} ({self.n_outputs} outputs), " + (
+            f"{self.loss_name}"
+        )
+
+    def init_params(self, seed: int = 0) -> dict[str, np.ndarray]:
+        """Return seeded parameters as PyTorch initialises them: {state_dict name: array}.
+
+        Dense and attention projections: weight and bias ~ U(-1/sqrt(n_in), 1/sqrt(n_in));
+        normalisations: weight (gamma) 1, bias (beta) 0.
+        """
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+            raise SpecError(f"seed {shorten(repr(seed))} must be an integer >= 0")
+        rng = np.random.default_rng(seed)
+        params: dict[str, np.ndarray] = {}
+        for p in self.program.parameters:
+            if p.init == "ones":
+                params[p.state_name] = np.ones(p.state_shape)
+            elif p.init == "zeros":
+                params[p.state_name] = np.zeros(p.state_shape)
+            else:
+                bound = 1.0 / np.sqrt(p.fan_in)
+                params[p.state_name] = rng.uniform(-bound, bound, p.state_shape)
+        return params
+
+    def checked_params(self, params: Mapping[str, Any]) -> dict[str, np.ndarray]:
+        """Return the parameter arrays as float64 in state_dict shapes; refuse missing names."""
+        if not isinstance(params, Mapping):
+            raise ShapeError(
+                f"parameters must be a dict {{name: array}}, not {type(params).__name__}; "
+                "use net.init_params()"
+            )
+        shapes = self.parameter_shapes()
+        missing = [name for name in shapes if name not in params]
+        if missing:
+            raise ShapeError(
+                f"parameters miss {', '.join(missing[:4])}; give every one of "
+                f"{', '.join(list(shapes)[:6])}{', ...' if len(shapes) > 6 else ''}"
+            )
+        out = {}
+        for name, shape in shapes.items():
+            value = np.asarray(params[name], dtype=np.float64)
+            if value.shape != shape:
+                raise ShapeError(
+                    f"parameter {name!r} has shape {value.shape} but the network needs {shape}"
+                )
+            out[name] = value
+        return out
+
+
+def sequential(n_inputs: int, layers: Sequence[Any], loss: str = "cross_entropy") -> LayerNetwork:
+    """Build a network of layers applied in order, as PyTorch's ``nn.Sequential``.
+
+    ``layers`` holds layer values (``Dense(8)``, ``LayerNorm()``, ``Residual([...])``,
+    ``SelfAttention()``, ...) or activation names ("relu", "softmax").
+    """
+    listed = tuple(layers) if isinstance(layers, (list, tuple)) else layers
+    return LayerNetwork(n_inputs, listed, loss)  # type: ignore[arg-type]
+
+
+@functools.lru_cache(maxsize=64)
+def _program(network: LayerNetwork) -> MatrixProgram:
+    builder = ProgramBuilder(network.n_inputs)
+    out = builder.input
+    for index, layer in enumerate(network.layers):
+        out = layer.stage(builder, out, f"{index}.")
+    return MatrixProgram(
+        assignments=tuple(builder.assignments),
+        parameters=tuple(builder.parameters),
+        constants=tuple(builder.constants),
+        scalars=tuple(builder.scalars),
+        input=builder.input,
+        target=_target(out),
+        output=out,
+        loss_name=network.loss_name,
+        sequence=network.is_sequence,
+    )
+
+
+def _target(output: sp.MatrixSymbol) -> sp.MatrixSymbol:
+    return sp.MatrixSymbol(TARGET_NAME, output.shape[0], output.shape[1])
+
+
+def _flat(layers: Sequence[Any]) -> list[Any]:
+    out: list[Any] = []
+    for layer in layers:
+        out.append(layer)
+        inner = getattr(layer, "layers", None)
+        if inner is not None:
+            out.extend(_flat(inner))
+    return out
+
+
+def _check_output(network: LayerNetwork) -> None:
+    """Refuse a loss the output layer cannot feed (cross-entropy needs probabilities)."""
+    last = network.layers[-1]
+    loss = network.loss_name
+    if loss == "cross_entropy" and not isinstance(last, Softmax):
+        raise SpecError(
+            "cross_entropy needs probabilities: end the network with a softmax layer "
+            "(or use sigmoid with bce for one output)"
+        )
+    if loss == "bce" and not (isinstance(last, (Elementwise, Softmax)) and _is_probability(last)):
+        raise SpecError(
+            "bce needs probabilities in [0, 1]: end the network with a sigmoid (or softmax) layer"
+        )
+
+
+def _is_probability(layer: Any) -> bool:
+    return isinstance(layer, Softmax) or getattr(layer, "activation", "") == "sigmoid"
