@@ -15,6 +15,7 @@ from symbackprop.derivation.derive import derive
 from symbackprop.derivation.evaluation import Evaluation
 from symbackprop.derivation.matrix_derivation import MatrixDerivation
 from symbackprop.derivation.matrix_evaluation import MatrixEvaluation
+from symbackprop.derivation.matrix_expand import ElementView, per_element
 from symbackprop.derivation.matrix_steps import MatrixPath, MatrixStep
 from symbackprop.derivation.steps import BlameShare, Equation, Path, Stage, Step
 from symbackprop.model import display as _display
@@ -75,6 +76,7 @@ __all__ = [
     "Dense",
     "Derivation",
     "Dropout",
+    "ElementView",
     "Elementwise",
     "Equation",
     "Evaluation",
@@ -119,6 +121,7 @@ __all__ = [
     "layers",
     "load_spec",
     "mlp",
+    "per_element",
     "register_activation",
     "register_loss",
     "report",
