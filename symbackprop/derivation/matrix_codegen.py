@@ -16,7 +16,7 @@ import sympy as sp
 from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 
 from symbackprop.derivation.matrix_steps import MatrixStep
-from symbackprop.derivation.steps import LOSS
+from symbackprop.derivation.steps import LOSS, Stage
 from symbackprop.model.functions import numpy_namespace
 from symbackprop.model.matrices import ColumnSoftmax
 from symbackprop.model.matrix_program import BATCH
@@ -45,8 +45,11 @@ def _times_ones_left(rows: int, X: FloatArray) -> FloatArray:
 class _Source:
     """Translate one SymPy matrix expression to a Python expression over NumPy arrays."""
 
-    def __init__(self, functions: dict[str, Callable[..., Any]]) -> None:
+    def __init__(
+        self, functions: dict[str, Callable[..., Any]], named: dict[sp.Basic, str] | None = None
+    ) -> None:
         self.functions = functions
+        self.named = named or {}  # forward right-hand sides -> the name they were given
 
     def of(self, expr: sp.Basic) -> str:
         if isinstance(expr, sp.MatrixSymbol):
@@ -72,7 +75,7 @@ class _Source:
         if isinstance(expr, sp.HadamardPower):
             return f"({self.of(expr.args[0])} ** {self.of(expr.args[1])})"
         if isinstance(expr, ElementwiseApplyFunction):
-            return f"{self._function(expr.function)}({self.of(expr.expr)})"
+            return self._elementwise(expr)
         if isinstance(expr, ColumnSoftmax):
             return f"_softmax_columns({self.of(expr.argument)})"
         raise NotImplementedError(f"no NumPy form for {type(expr).__name__}")
@@ -98,24 +101,39 @@ class _Source:
             text = f"_np.ones(({_dim(shape[0])}, {_dim(shape[1])}))"
         return text if coefficient == 1 else f"({self.of(coefficient)} * {text})"
 
-    def _function(self, function: sp.Lambda) -> str:
+    def _elementwise(self, expr: ElementwiseApplyFunction) -> str:
+        """f(Z), or f'(Z) written in f's own value where it can be (sigma' = A o (1 - A))."""
         name = f"_f{len(self.functions)}"
-        variable = function.variables[0]
-        body = function.expr.doit() if isinstance(function.expr, sp.Derivative) else function.expr
-        self.functions[name] = _elementwise_numpy(variable, body)
-        return name
+        variable, body = expr.function.variables[0], expr.function.expr
+        argument = self.of(expr.expr)
+        if not isinstance(body, sp.Derivative):
+            self.functions[name] = _elementwise_numpy([variable], body)
+            return f"{name}({argument})"
+        applied = body.expr
+        derivative = body.doit()
+        value_name = self.named.get(
+            ElementwiseApplyFunction(sp.Lambda(variable, applied), expr.expr)
+        )
+        value = sp.Symbol("_value")
+        if value_name is not None and derivative.has(applied):
+            self.functions[name] = _elementwise_numpy(
+                [variable, value], derivative.subs(applied, value)
+            )
+            return f"{name}({argument}, {value_name})"
+        self.functions[name] = _elementwise_numpy([variable], derivative)
+        return f"{name}({argument})"
 
 
 def _dim(size: sp.Expr) -> str:
     return "B" if size == BATCH else str(int(size))
 
 
-def _elementwise_numpy(variable: sp.Symbol, body: sp.Expr) -> Callable[[FloatArray], FloatArray]:
-    scalar = sp.lambdify([variable], body, modules=[numpy_namespace(), "numpy"], docstring_limit=0)
+def _elementwise_numpy(variables: list[sp.Symbol], body: sp.Expr) -> Callable[..., FloatArray]:
+    scalar = sp.lambdify(variables, body, modules=[numpy_namespace(), "numpy"], docstring_limit=0)
 
-    def apply(X: FloatArray) -> FloatArray:
+    def apply(X: FloatArray, *values: FloatArray) -> FloatArray:
         # A constant derivative (identity' = 1) comes back as a number: give it X's shape.
-        return np.broadcast_to(np.asarray(scalar(X), dtype=np.float64), X.shape)
+        return np.broadcast_to(np.asarray(scalar(X, *values), dtype=np.float64), X.shape)
 
     return apply
 
@@ -125,7 +143,8 @@ def generate(
 ) -> Callable[..., tuple[Any, ...]]:
     """Return a function of ``inputs`` that runs ``steps`` in order and returns ``outputs``."""
     functions: dict[str, Callable[..., Any]] = {}
-    source = _Source(functions)
+    named = {step.rhs: step.name for step in steps if step.stage is Stage.FORWARD}
+    source = _Source(functions, named)
     lines = [f"def {name}({', '.join(inputs)}):"]
     for step in steps:
         if step.lhs == LOSS:
