@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import sympy as sp
 
-from symbackprop.model.errors import ShapeError, SpecError, shorten
+from symbackprop.model.errors import NumericError, ShapeError, SpecError, shorten
 from symbackprop.model.layers import Elementwise, SelfAttention, Softmax, checked_layers
 from symbackprop.model.losses import get_loss
 from symbackprop.model.matrix_program import TARGET_NAME, MatrixProgram, ProgramBuilder
@@ -126,6 +126,8 @@ class LayerNetwork:
                 raise ShapeError(
                     f"parameter {name!r} has shape {value.shape} but the network needs {shape}"
                 )
+            if not np.all(np.isfinite(value)):
+                raise NumericError(f"parameter {name!r} holds NaN or inf; give finite values")
             out[name] = value
         return out
 

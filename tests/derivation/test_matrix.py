@@ -324,3 +324,12 @@ def test_wrong_parameter_shapes_are_refused() -> None:
         sb.compile(net).gradient({**params, "0.weight": params["0.weight"].T}, X, Y)
     with pytest.raises(sb.ShapeError, match="miss 2.bias"):
         sb.compile(net).gradient({k: v for k, v in params.items() if k != "2.bias"}, X, Y)
+
+
+def test_parameters_with_nan_are_refused() -> None:
+    net = LAYER_KINDS["dense+softmax"]
+    params = net.init_params(0)
+    params["2.bias"] = np.array([0.0, np.nan, 0.0])
+    X, Y = data(net, 3, 0)
+    with pytest.raises(sb.NumericError, match="'2.bias' holds NaN"):
+        sb.compile(net).loss(params, X, Y)
