@@ -307,7 +307,9 @@ def program_latex(name: str) -> str:
     base, before = _PROGRAM_LATEX.get(letter, (letter, ""))
     if adjoint:
         head, _, subscript = base.partition("_")
-        base = rf"\bar{{{head}}}" + (f"_{subscript}" if subscript else "")
+        # A bar over an accent (x-hat) is drawn too small to see: a wider line goes over it.
+        bar = r"\overline" if head.startswith(r"\hat") else r"\bar"
+        base = rf"{bar}{{{head}}}" + (f"_{subscript}" if subscript else "")
     index = f"{layer},{second}" if second else layer
     return f"{base}^{{{before}({index})}}"
 
