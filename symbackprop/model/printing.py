@@ -379,6 +379,7 @@ def _shown(value: float) -> str:
 # A negative number shown for a symbol is parenthesised, which doubles the parentheses of a
 # call whose whole argument it is: tanh((-0.23)) -> tanh(-0.23).
 _DOUBLED_LATEX = re.compile(r"\\left\(\((-[0-9.e+\-]+)\)\s*\\right\)")
+_LEADING_MINUS = re.compile(r"(^|\()- ")
 _DOUBLED_TEXT = re.compile(r"\(\((-[0-9.e+\-]+)\)\)")
 
 
@@ -393,4 +394,6 @@ def to_latex(expr: sp.Basic, values: dict[str, float] | None = None, matrix: boo
 def to_text(expr: sp.Basic, values: dict[str, float] | None = None, matrix: bool = False) -> str:
     """Print an expression as one line of Unicode terminal text (with ``values``: numbers)."""
     text = str(TextPrinter(values, matrix).doprint(expr))
+    if matrix:
+        text = _LEADING_MINUS.sub(r"\1−", text)
     return _DOUBLED_TEXT.sub(r"(\1)", text) if values else text
