@@ -73,6 +73,7 @@ class NotationPrinter(LatexPrinter):
         terms = sorted(expr.args, key=lambda t: 1 if t.could_extract_minus_sign() else 0)
         if self.matrix:
             return _joined_terms([self._print(t) for t in terms])
+
         text = " + ".join(self._print(t) for t in terms)
         return text.replace("+ -", "- ")
 
@@ -198,8 +199,9 @@ class NotationPrinter(LatexPrinter):
 _SUPERSCRIPT = str.maketrans("0123456789-/", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻ᐟ")
 
 
-def _joined_terms(terms: list[str]) -> str:
-    """Join printed terms with +, turning + - into -: A - 1 mu, not A + - 1 mu."""
+def _joined_terms(printed: list[str]) -> str:
+    """Join printed terms with +, negative ones last and + - turned into -: W - eta dW."""
+    terms = sorted(printed, key=lambda t: t.startswith("- "))
     text = terms[0]
     for term in terms[1:]:
         text += f" - {term[2:]}" if term.startswith("- ") else f" + {term}"

@@ -229,7 +229,7 @@ def _line(
 ) -> MatrixLine:
     shape = step.shape
     line = MatrixLine(step.name, p(step.lhs), p(step.rhs), shape_text(shape) if shape else "")
-    if step.stage in (Stage.ADJOINT, Stage.GRADIENT, Stage.LOSS):
+    if step.stage is not Stage.FORWARD:
         line.words = rule_words(step.rules)
     if len(step.paths) > 1:
         line.paths = [MatrixPathLine(p(path.via), p(path.term), _path_words(path.rules))
