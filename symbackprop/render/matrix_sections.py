@@ -29,6 +29,9 @@ SIGNIFICANT = 4  # digits of every matrix entry
 ROWS_SHOWN = 8  # a matrix with more rows, or more columns than COLUMNS_SHOWN, is abbreviated
 COLUMNS_SHOWN = 6
 CORNER = 3  # an abbreviated matrix shows its first CORNER rows and columns, and its last
+# Below this a printed entry is float64 round-off of an exact zero (the bias of a dense layer
+# before a batch norm, attention's key bias), shown as 0 rather than as 1e-19.
+ROUNDOFF = 1e-12
 _SUPERSCRIPT = str.maketrans("0123456789-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻")
 
 Printer = Callable[[sp.Basic], str]
@@ -46,7 +49,7 @@ INTROS = {
     Stage.LOSS: "The mean over the batch of each sample's loss.",
     Stage.ADJOINT: "From the loss back, each node's adjoint from the adjoints of the nodes it "
     "feeds, with the rule of each step; a node used twice adds the blame of both paths. "
-    + BAR_NOTE,
+    "A bar marks an adjoint (one column per sample); Δ is the adjoint of a pre-activation Z.",
     Stage.GRADIENT: "Each parameter's gradient of the mean loss, stored under its state_dict "
     "name (PyTorch's layout: a weight is out × in, a bias a vector).",
     Stage.UPDATE: "Gradient descent: every parameter moves against its gradient, θ⁺ = θ − η ∂L/∂θ.",
@@ -166,7 +169,8 @@ def _cell(values: Any, i: int | None, j: int | None, entry: Callable[[float], st
         return "⋮"
     if j is None:
         return "⋯"
-    return entry(float(values[i, j]))
+    value = float(values[i, j])
+    return entry(0.0 if abs(value) < ROUNDOFF else value)
 
 
 def shape_text(shape: Any) -> str:

@@ -68,7 +68,8 @@ def latex_matrix(value: Any) -> str:
     tex = rf"\begin{{bmatrix}} {body} \end{{bmatrix}}"
     if abbreviated:
         rows, cols = np.shape(value)
-        tex += rf"_{{{rows} \times {cols}}}"
+        # Beside, not as a subscript: MathML would shrink a subscripted matrix's base.
+        tex += rf"\quad ({rows} \times {cols})"
     return tex
 
 

@@ -132,7 +132,7 @@ def test_a_large_matrix_is_abbreviated_with_its_shape() -> None:
     big = np.arange(120.0).reshape(10, 12)
     assert "10×12, abbreviated" in "\n".join(text_matrix(big))
     tex = latex_matrix(big)
-    assert r"\cdots" in tex and r"\vdots" in tex and r"_{10 \times 12}" in tex
+    assert r"\cdots" in tex and r"\vdots" in tex and r"(10 \times 12)" in tex
 
 
 # --- every layer kind, every format ----------------------------------------------------------
