@@ -69,7 +69,7 @@ def matrix_context(
     ev = d.evaluate(params, *data, learning_rate=learning_rate)
     after = d.evaluate({**params, **_updated_state(d, ev)}, *data)
     return {
-        "title": title or "Backpropagation through a network of layers",
+        "title": title or f"Backpropagation through the {network.describe()}",
         "summary": network.describe(),
         "learning_rate": format_number(learning_rate),
         "batch": ev.batch,

@@ -30,6 +30,17 @@ from symbackprop.render.text import latex_text
 _text = partial(to_text, matrix=True)
 _latex = partial(to_latex, matrix=True)
 _LATEX_CELLS = {"⋮": r"\vdots", "⋯": r"\cdots", "⋱": r"\ddots"}
+# Characters the report's preamble declares but a user's document may not: the fragment
+# writes them as math.
+_FRAGMENT_CHARACTERS = {"θ": r"$\theta$", "·": r"$\cdot$", "η": r"$\eta$", "⁺": r"$^{+}$"}
+
+
+def _fragment_text(words: str) -> str:
+    """Escape prose for a LaTeX fragment that any amsmath document can include."""
+    text = latex_text(words)
+    for character, tex in _FRAGMENT_CHARACTERS.items():
+        text = text.replace(character, tex)
+    return text
 
 
 def _header(d: MatrixDerivation, ev: MatrixEvaluation | None) -> list[str]:
@@ -133,12 +144,12 @@ def _markdown_line(line: MatrixLine) -> list[str]:
 
 def matrix_derivation_latex(d: MatrixDerivation, ev: MatrixEvaluation | None = None) -> str:
     """Lay a matrix derivation out as a LaTeX fragment (amsmath align*, bmatrix)."""
-    out = [f"% {_header(d, ev)[0]}", latex_text(BAR_NOTE)]
+    out = [f"% {_header(d, ev)[0]}", _fragment_text(BAR_NOTE)]
     for section in matrix_sections(d, ev, _latex):
-        out.append(f"\\subsection*{{{latex_text(section.title)}}}")
+        out.append(f"\\subsection*{{{_fragment_text(section.title)}}}")
         for group in section.groups:
             if group.title:
-                out.append(f"\\paragraph*{{{latex_text(group.title)}}}")
+                out.append(f"\\paragraph*{{{_fragment_text(group.title)}}}")
             out.append(r"\begin{align*}")
             out.append(" \\\\\n".join(row for line in group.lines for row in _latex_rows(line)))
             out.append(r"\end{align*}")
@@ -148,13 +159,13 @@ def matrix_derivation_latex(d: MatrixDerivation, ev: MatrixEvaluation | None = N
 def _latex_rows(line: MatrixLine) -> list[str]:
     times = line.shape.replace("×", r" \times ")
     shape = f" && {times}" if line.shape else ""
-    state = f"\\ \\texttt{{{latex_text(line.state_name)}}}" if line.state_name else ""
+    state = f"\\ \\texttt{{{_fragment_text(line.state_name)}}}" if line.state_name else ""
     rows = [f"{line.lhs} &= {line.rhs}{shape}{state}"]
     if line.words:
-        rows.append(f"&\\text{{[{latex_text(line.words)}]}}")
+        rows.append(f"&\\text{{[{_fragment_text(line.words)}]}}")
     for path in line.paths:
         rows.append(f"&\\text{{via }} {path.via}\\colon\\ {path.term}"
-                    f" && \\text{{[{latex_text(path.words)}]}}")  # fmt: skip
+                    f" && \\text{{[{_fragment_text(path.words)}]}}")  # fmt: skip
     if line.value is not None:
         rows.append(f"&= {latex_matrix(line.value)}")
     return rows

@@ -238,3 +238,41 @@ def test_pdf_report_is_written(tmp_path: Path) -> None:
     net = LAYER_KINDS["attention"]
     pdf = sb.report(net, net.init_params(0), batch(net), tmp_path / "r.pdf")
     assert pdf.read_bytes().startswith(b"%PDF")
+
+
+@NEEDS_LATEX
+@pytest.mark.parametrize("kind", ["transformer block", "every activation", "dropout", "batch norm"])
+def test_latex_fragment_compiles_in_a_plain_document(kind: str, tmp_path: Path) -> None:
+    d, ev = evaluated(kind)
+    document = (
+        "\\documentclass{article}\n\\usepackage[a4paper,margin=2cm]{geometry}\n"
+        "\\usepackage{amsmath,amssymb}\n\\begin{document}\n"
+        f"{d.to_latex(ev)}\n\\end{{document}}\n"
+    )
+    (tmp_path / "f.tex").write_text(document, encoding="utf-8")
+    done = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "f.tex"],
+                          cwd=tmp_path, capture_output=True, timeout=120)  # fmt: skip
+    log = (tmp_path / "f.log").read_text(errors="replace")
+    errors = [line for line in log.splitlines() if line.startswith("!")]
+    assert done.returncode == 0 and not errors, f"pdflatex failed: {errors[:3]}"
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                  "--no-first-run", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync"]  # fmt: skip
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (Debian package chromium)")
+def test_chromium_renders_the_matrix_report_without_raw_latex(tmp_path: Path) -> None:
+    net = LAYER_KINDS["transformer block"]
+    page = sb.report(net, net.init_params(0), batch(net), tmp_path / "r.html")
+    profile = tmp_path / "profile"
+    profile.mkdir()
+    dom = subprocess.run([str(CHROMIUM), *CHROMIUM_FLAGS, f"--user-data-dir={profile}",
+                          "--dump-dom", page.as_uri()], capture_output=True, text=True,
+                         timeout=60, check=True).stdout  # fmt: skip
+    text = _visible_text(dom)
+    for raw in (r"\frac", r"\bar", r"\odot", r"\begin", r"\top", "$"):
+        assert raw not in text, f"{raw!r} reached the rendered page"
+    assert "<math" in dom and "4×B" in text
