@@ -158,10 +158,14 @@ def _parameter_row(d: MatrixDerivation, state_name: str, ev: MatrixEvaluation) -
     return {"state_name": state_name, "shape": str(parameter.state_shape), "value_tex": value_tex}
 
 
-def report_sections(d: MatrixDerivation, ev: MatrixEvaluation | None) -> list[dict[str, Any]]:
-    """Return the sections as the templates print them: rows of LaTeX, words, numbers."""
+def report_sections(
+    d: MatrixDerivation, ev: MatrixEvaluation | None, first: int = 2
+) -> list[dict[str, Any]]:
+    """Return the sections as the templates print them: rows of LaTeX, words, numbers.
+
+    ``first`` numbers the first section (a report's section 1 is the network)."""
     out = []
-    for number, section in enumerate(matrix_sections(d, ev, _latex), start=2):
+    for number, section in enumerate(matrix_sections(d, ev, _latex), start=first):
         groups = [{"title": group.title, "lines": [_line_part(line) for line in group.lines]}
                   for group in section.groups]  # fmt: skip
         out.append({"number": number, "title": section.title, "intro": section.intro,

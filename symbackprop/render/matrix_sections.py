@@ -234,7 +234,7 @@ def _line(
     shape = step.shape
     line = MatrixLine(step.name, p(step.lhs), p(step.rhs), shape_text(shape) if shape else "")
     if step.stage is not Stage.FORWARD:
-        line.words = rule_words(step.rules)
+        line.words = rule_words(step.rules) or _path_words(step.rules)
     if len(step.paths) > 1:
         line.paths = [MatrixPathLine(p(path.via), p(path.term), _path_words(path.rules))
                       for path in step.paths]  # fmt: skip

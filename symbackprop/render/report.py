@@ -173,7 +173,7 @@ def derivation_html(d: Derivation, evaluation: Any = None) -> str:
 
 def matrix_derivation_html(d: MatrixDerivation, evaluation: MatrixEvaluation | None = None) -> str:
     """Return a matrix derivation as an HTML fragment with MathML (MatrixDerivation._repr_html_)."""
-    ctx = {"sections": report_sections(d, evaluation), "summary": d.network.describe(),
+    ctx = {"sections": report_sections(d, evaluation, first=1), "summary": d.network.describe(),
            "bar_note": BAR_NOTE}  # fmt: skip
     template = template_environment("html").get_template("matrix_derivation.html.j2")
     return template.render(**for_format(ctx, "html"))
