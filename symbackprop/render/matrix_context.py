@@ -19,6 +19,7 @@ from symbackprop.model.printing import format_number, to_latex
 from symbackprop.model.sequential import LayerNetwork
 from symbackprop.render.matrix_sections import (
     BAR_NOTE,
+    SEQUENCE_NOTE,
     MatrixLine,
     entry_text,
     layer_kinds,
@@ -73,7 +74,7 @@ def matrix_context(
         "summary": network.describe(),
         "learning_rate": format_number(learning_rate),
         "batch": ev.batch,
-        "bar_note": BAR_NOTE,
+        "bar_note": BAR_NOTE + (" " + SEQUENCE_NOTE if network.is_sequence else ""),
         "layers": layer_rows(d),
         "notation": notation_rows(d),
         "data": [_matrix_row("X", ev), _matrix_row("Y", ev)],

@@ -42,6 +42,10 @@ BAR_NOTE = (
     "column b is sample b's own share of the blame; Δ is the adjoint of a pre-activation Z. "
     "The gradients ∂L/∂θ are of the mean loss L, hence their factor 1/B."
 )
+SEQUENCE_NOTE = (
+    "Self-attention mixes the columns: here the B columns are the positions of one sequence, "
+    "not independent samples."
+)
 INTROS = {
     Stage.FORWARD: "Each layer's assignments over the whole batch, one column per sample "
     "(X is features × B); 𝟏 is a column of ones, so b 𝟏ᵀ copies a bias into every column and "

@@ -18,6 +18,7 @@ from symbackprop.derivation.matrix_evaluation import MatrixEvaluation
 from symbackprop.model.printing import to_latex, to_text
 from symbackprop.render.matrix_sections import (
     BAR_NOTE,
+    SEQUENCE_NOTE,
     MatrixLine,
     entry_latex,
     entry_text,
@@ -47,6 +48,8 @@ def _header(d: MatrixDerivation, ev: MatrixEvaluation | None) -> list[str]:
     lines = [d.network.describe()]
     if ev is not None:
         lines.append(f"batch of B = {ev.batch} samples (one column each)")
+    if d.program.sequence:
+        lines.append(SEQUENCE_NOTE)
     return lines
 
 
@@ -116,8 +119,7 @@ def _text_line(line: MatrixLine) -> list[str]:
 def matrix_derivation_markdown(d: MatrixDerivation, ev: MatrixEvaluation | None = None) -> str:
     """Lay a matrix derivation out as Markdown with $...$ math (GitHub / Jupyter)."""
     out = [f"**{_header(d, ev)[0]}**", ""]
-    if ev is not None:
-        out += [_header(d, ev)[1], ""]
+    out += [line for extra in _header(d, ev)[1:] for line in (extra, "")]
     out += [f"> {BAR_NOTE}", ""]
     for number, section in enumerate(matrix_sections(d, ev, _latex), start=1):
         out += [f"### {number}. {section.title}", ""]
