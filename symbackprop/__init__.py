@@ -55,6 +55,7 @@ from symbackprop.model.specs.spec import Spec, Training, load_spec
 from symbackprop.numeric.compiled import CompiledNetwork, compile
 from symbackprop.numeric.train import TrainResult, train
 from symbackprop.render import diagrams as _diagrams
+from symbackprop.render import matrix_text as _matrix_text
 from symbackprop.render import report as _report
 from symbackprop.render import text as _text
 from symbackprop.render.report import report
@@ -135,5 +136,9 @@ _display.register_renderer("derivation.text", _text.derivation_text)
 _display.register_renderer("derivation.markdown", _text.derivation_markdown)
 _display.register_renderer("derivation.latex", _text.derivation_latex)
 _display.register_renderer("derivation.html", _report.derivation_html)
+_display.register_renderer("matrix_derivation.text", _matrix_text.matrix_derivation_text)
+_display.register_renderer("matrix_derivation.markdown", _matrix_text.matrix_derivation_markdown)
+_display.register_renderer("matrix_derivation.latex", _matrix_text.matrix_derivation_latex)
+_display.register_renderer("matrix_derivation.html", _report.matrix_derivation_html)
 _display.register_renderer("network.svg", _diagrams.network_svg)
 _display.register_renderer("network.html", _report.network_html)

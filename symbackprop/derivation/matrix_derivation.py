@@ -19,7 +19,7 @@ from symbackprop.derivation.matrix_derive import matrix_steps
 from symbackprop.derivation.matrix_evaluation import MatrixEvaluation, MatrixRunner
 from symbackprop.derivation.matrix_steps import MatrixStep
 from symbackprop.derivation.steps import Stage
-from symbackprop.model import notation
+from symbackprop.model import display, notation
 from symbackprop.model.errors import NumericError, SymbackpropError, unknown_name
 from symbackprop.model.matrix_program import MatrixProgram
 from symbackprop.model.sequential import LayerNetwork
@@ -93,6 +93,23 @@ class MatrixDerivation:
                 gradient = notation.gradient_name(theta)
                 updated[step.name] = values[theta] - learning_rate * values[gradient]
         return MatrixEvaluation(values, loss, X2.shape[0], learning_rate, updated)
+
+    # --- text ------------------------------------------------------------------------------
+    def to_text(self, evaluation: MatrixEvaluation | None = None) -> str:
+        """Return the derivation as Unicode terminal text (numbers when evaluated)."""
+        return str(display.render("matrix_derivation.text", self, evaluation))
+
+    def to_markdown(self, evaluation: MatrixEvaluation | None = None) -> str:
+        """Return the derivation as Markdown with $...$ math (numbers when evaluated)."""
+        return str(display.render("matrix_derivation.markdown", self, evaluation))
+
+    def to_latex(self, evaluation: MatrixEvaluation | None = None) -> str:
+        """Return the derivation as a LaTeX fragment (align* blocks, bmatrix numbers)."""
+        return str(display.render("matrix_derivation.latex", self, evaluation))
+
+    # Jupyter display.
+    def _repr_html_(self) -> str:
+        return str(display.render("matrix_derivation.html", self))
 
     def runner(self) -> MatrixRunner:
         """Return the compiled NumPy functions of this derivation (built once)."""

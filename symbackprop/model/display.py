@@ -20,6 +20,10 @@ VIEWS = (
     "derivation.markdown",
     "derivation.latex",
     "derivation.html",
+    "matrix_derivation.text",
+    "matrix_derivation.markdown",
+    "matrix_derivation.latex",
+    "matrix_derivation.html",
     "network.svg",
     "network.html",
 )

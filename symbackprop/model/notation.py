@@ -243,3 +243,89 @@ def unicode_name(name: str) -> str:
 
 def _layer_unicode(layer: str) -> str:
     return f"({layer})".translate(_SUPERSCRIPT)
+
+
+# --- the matrix program of a network of layers ----------------------------------------------
+# Node, parameter and scalar names of model/matrix_program.py: the letter, the textbook layer l
+# and, for a second node of one kind in one layer (two dropouts), "v2".
+_PROGRAM_NAME = re.compile(
+    r"^(Z|A|Delta|mu|C|var|r|Xhat|N|R|D|M|Q|K|V|S|P|H|O|W|b|gamma|beta|"
+    r"WQ|bQ|WK|bK|WV|bV|WO|bO|epsilon)(\d+)(?:v(\d+))?$"
+)
+# letter -> (LaTeX base, what precedes the layer in the superscript)
+_PROGRAM_LATEX = {
+    "Delta": (r"\Delta", ""), "mu": (r"\mu", ""), "var": (r"\sigma", r"2\,"),
+    "Xhat": (r"\hat{X}", ""), "b": (r"\mathbf{b}", ""), "gamma": (r"\boldsymbol{\gamma}", ""),
+    "beta": (r"\boldsymbol{\beta}", ""), "WQ": ("W_Q", ""), "WK": ("W_K", ""),
+    "WV": ("W_V", ""), "WO": ("W_O", ""), "bQ": (r"\mathbf{b}_Q", ""),
+    "bK": (r"\mathbf{b}_K", ""), "bV": (r"\mathbf{b}_V", ""), "bO": (r"\mathbf{b}_O", ""),
+    "epsilon": (r"\epsilon", ""),
+}  # fmt: skip
+# letter -> (Unicode head that an adjoint's bar goes over, the rest before the layer)
+_PROGRAM_UNICODE = {
+    "Delta": ("Δ", ""), "mu": ("μ", ""), "var": ("σ", "²"), "Xhat": ("X\u0302", ""),
+    "gamma": ("γ", ""), "beta": ("β", ""), "WQ": ("W", "_Q"), "WK": ("W", "_K"),
+    "WV": ("W", "_V"), "WO": ("W", "_O"), "bQ": ("b", "_Q"), "bK": ("b", "_K"),
+    "bV": ("b", "_V"), "bO": ("b", "_O"), "epsilon": ("ε", ""),
+}  # fmt: skip
+_BAR = "\u0304"  # combining macron: the adjoint's bar in terminal text
+ADJOINT_PREFIX = "d"  # an adjoint of a matrix node other than Z is d<node> (dA1, dXhat2)
+
+
+def is_program_name(name: str) -> bool:
+    """Tell whether a name is one a matrix program makes (Z2, dXhat2, dL_dW2, W2_new, X, L)."""
+    return _program_parts(name) is not None
+
+
+def _program_parts(name: str) -> tuple[str, str, str, bool] | None:
+    """Return (letter, layer, second index, is an adjoint) of a matrix program name."""
+    match = _PROGRAM_NAME.match(name)
+    if match:
+        return match[1], match[2], match[3] or "", False
+    if name.startswith(ADJOINT_PREFIX):
+        match = _PROGRAM_NAME.match(name[len(ADJOINT_PREFIX) :])
+        if match:
+            return match[1], match[2], match[3] or "", True
+    return None
+
+
+def program_latex(name: str) -> str:
+    """Return the LaTeX of a matrix program's name: Z2 -> Z^{(2)}, dA1 -> \\bar{A}^{(1)}.
+
+    An adjoint \\bar{V} is dL/dV of the batch's total loss (one column per sample); gradients
+    dL_dW2 are of the mean loss, \\frac{\\partial L}{\\partial W^{(2)}}; W2_new is {W^{(2)}}^{+}.
+    """
+    if name.startswith(_GRADIENT_PREFIX) and len(name) > len(_GRADIENT_PREFIX):
+        inner = program_latex(name[len(_GRADIENT_PREFIX) :])
+        return rf"\frac{{\partial \mathcal{{L}}}}{{\partial {inner}}}"
+    if name.endswith(_UPDATED_SUFFIX) and len(name) > len(_UPDATED_SUFFIX):
+        return rf"{{{program_latex(name[: -len(_UPDATED_SUFFIX)])}}}^{{+}}"
+    parts = _program_parts(name)
+    if parts is None:
+        return latex_name(name)
+    letter, layer, second, adjoint = parts
+    base, before = _PROGRAM_LATEX.get(letter, (letter, ""))
+    if adjoint:
+        head, _, subscript = base.partition("_")
+        # A bar over an accent (x-hat) is drawn too small to see: a wider line goes over it.
+        bar = r"\overline" if head.startswith(r"\hat") else r"\bar"
+        base = rf"{bar}{{{head}}}" + (f"_{subscript}" if subscript else "")
+    index = f"{layer},{second}" if second else layer
+    return f"{base}^{{{before}({index})}}"
+
+
+def program_unicode(name: str) -> str:
+    """Return the terminal form of a matrix program's name: dA1 -> Ā⁽¹⁾, var2 -> σ²⁽²⁾."""
+    if name.startswith(_GRADIENT_PREFIX) and len(name) > len(_GRADIENT_PREFIX):
+        return f"∂L/∂{program_unicode(name[len(_GRADIENT_PREFIX) :])}"
+    if name.endswith(_UPDATED_SUFFIX) and len(name) > len(_UPDATED_SUFFIX):
+        return f"{program_unicode(name[: -len(_UPDATED_SUFFIX)])}⁺"
+    parts = _program_parts(name)
+    if parts is None:
+        return unicode_name(name)
+    letter, layer, second, adjoint = parts
+    head, rest = _PROGRAM_UNICODE.get(letter, (letter, ""))
+    if adjoint:
+        head += _BAR
+    index = f"{layer},{second}" if second else layer
+    return f"{head}{rest}{_layer_unicode(index)}"

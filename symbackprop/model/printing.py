@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 
 import sympy as sp
+from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 from sympy.printing.latex import LatexPrinter
 from sympy.printing.str import StrPrinter
 
@@ -45,17 +46,24 @@ class NotationPrinter(LatexPrinter):
 
     printmethod = "_symbackprop_latex"
 
-    def __init__(self, values: dict[str, float] | None = None) -> None:
+    def __init__(self, values: dict[str, float] | None = None, matrix: bool = False) -> None:
         # With numbers in place of symbols, 0.15 0.05 must read 0.15 \cdot 0.05.
         super().__init__({"order": "none", "mul_symbol": "dot" if values else None})
         self.values = values or {}
+        # matrix: a network of layers' matrix program (Z^{(2)}, \bar{A}^{(1)}, ^{\top}, \odot);
+        # otherwise the per-neuron names and the MLP's layer view (z^{(2)}, ^{T}, \circ).
+        self.matrix = matrix
 
     def _print_Symbol(self, expr: sp.Symbol, style: str = "plain") -> str:
         if expr.name in self.values:
             return _shown(self.values[expr.name])
+        if self.matrix:
+            return notation.program_latex(expr.name)
         return notation.latex_name(expr.name)
 
     def _print_MatrixSymbol(self, expr: sp.MatrixSymbol) -> str:
+        if self.matrix:
+            return notation.program_latex(str(expr.name))
         return notation.latex_matrix_name(str(expr.name))
 
     def _print_Add(self, expr: sp.Add, order: str | None = None) -> str:
@@ -63,11 +71,70 @@ class NotationPrinter(LatexPrinter):
 
     def _print_MatAdd(self, expr: sp.Basic) -> str:
         terms = sorted(expr.args, key=lambda t: 1 if t.could_extract_minus_sign() else 0)
+        if self.matrix:
+            return _joined_terms([self._print(t) for t in terms])
+
         text = " + ".join(self._print(t) for t in terms)
         return text.replace("+ -", "- ")
 
     def _print_OneMatrix(self, expr: sp.Basic) -> str:
+        if self.matrix:
+            # 1 (n x 1) sums the columns' entries, 1^T (1 x B) broadcasts a column, 1 1^T both.
+            if expr.shape[0] == 1:
+                return "\\mathbf{1}^{\\top}"
+            return "\\mathbf{1}" if expr.shape[1] == 1 else "\\mathbf{1}\\mathbf{1}^{\\top}"
         return "\\mathbf{1}^{T}" if expr.shape[0] == 1 else "\\mathbf{1}"
+
+    # --- matrix programs ------------------------------------------------------------------
+    def _print_MatMul(self, expr: sp.Basic) -> str:
+        if not self.matrix:
+            return str(super()._print_MatMul(expr))
+        coefficient, factors = expr.as_coeff_matrices()
+        sign = ""
+        if coefficient.could_extract_minus_sign():
+            sign, coefficient = "- ", -coefficient
+        parts = [] if coefficient == 1 else [self._print(coefficient)]
+        parts += [self._grouped(f, (sp.MatAdd, sp.HadamardProduct)) for f in factors]
+        return sign + " ".join(parts)
+
+    def _print_Transpose(self, expr: sp.Basic) -> str:
+        if not self.matrix:
+            return str(super()._print_Transpose(expr))
+        return self._superscripted(expr.arg, "\\top")
+
+    def _print_HadamardProduct(self, expr: sp.Basic) -> str:
+        if not self.matrix:
+            return str(super()._print_HadamardProduct(expr))
+        kinds = (sp.MatAdd, sp.MatMul, sp.HadamardProduct)
+        return " \\odot ".join(self._grouped(f, kinds) for f in expr.args)
+
+    def _print_HadamardPower(self, expr: sp.Basic) -> str:
+        if not self.matrix:
+            return str(super()._print_HadamardPower(expr))
+        base, exponent = expr.args
+        return f"\\left({self._print(base)}\\right)^{{\\circ\\,{_exponent(exponent)}}}"
+
+    def _print_ColumnSoftmax(self, expr: sp.Basic) -> str:
+        argument = self._print(expr.args[0])
+        return f"\\operatorname{{softmax}}_{{\\mathrm{{col}}}}\\left({argument}\\right)"
+
+    def _grouped(self, factor: sp.Basic, kinds: tuple[type, ...]) -> str:
+        """Print a factor, in parentheses when it is one of ``kinds`` (not a lone name)."""
+        text = self._print(factor)
+        if isinstance(factor, kinds) and not isinstance(factor, (sp.MatrixSymbol, sp.OneMatrix)):
+            if not isinstance(factor, (sp.Transpose, ElementwiseApplyFunction)):
+                return f"({text})"
+        return text
+
+    def _superscripted(self, base: sp.Basic, mark: str) -> str:
+        """Put a mark (\\top) on a name's own superscript: W^{(2)\\top}; else (...)^{mark}."""
+        text = self._print(base)
+        if isinstance(base, (sp.MatrixSymbol, sp.OneMatrix)):
+            match = re.fullmatch(r"(.*)\^\{([^{}]*)\}", text)
+            if match:
+                return f"{match[1]}^{{{match[2]}{mark}}}"
+            return f"{text}^{{{mark}}}"
+        return f"\\left({text}\\right)^{{{mark}}}"
 
     def _print_Mul(self, expr: sp.Mul) -> str:
         if expr.args and expr.args[0] == -1:
@@ -112,7 +179,7 @@ class NotationPrinter(LatexPrinter):
     def _function_name(self, applied: sp.Expr) -> str:
         names = {"Sigmoid": "\\sigma", "tanh": "\\tanh", "Relu": "\\operatorname{relu}",
                  "LeakyRelu": "\\operatorname{lrelu}", "Softplus": "\\operatorname{softplus}",
-                 "softmax": "\\operatorname{softmax}"}  # fmt: skip
+                 "softmax": "\\operatorname{softmax}", "log": "\\log"}  # fmt: skip
         if applied.is_Symbol:
             return "\\operatorname{id}"
         return names.get(type(applied).__name__, f"\\operatorname{{{type(applied).__name__}}}")
@@ -129,7 +196,25 @@ class NotationPrinter(LatexPrinter):
         return f"{name}^{{{exp}}}\\left({self._print(expr.args[0])}\\right)" if exp else inner
 
 
-_SUPERSCRIPT = str.maketrans("0123456789-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻")
+_SUPERSCRIPT = str.maketrans("0123456789-/", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻ᐟ")
+
+
+def _joined_terms(printed: list[str]) -> str:
+    """Join printed terms with +, negative ones last and + - turned into -: W - eta dW."""
+    terms = sorted(printed, key=lambda t: t.startswith("- "))
+    text = terms[0]
+    for term in terms[1:]:
+        text += f" - {term[2:]}" if term.startswith("- ") else f" + {term}"
+    return text
+
+
+def _exponent(exponent: sp.Basic) -> str:
+    """Print an elementwise power's exponent inline: 2, -1/2, -3/2."""
+    if isinstance(exponent, sp.Rational) and not exponent.is_Integer:
+        return f"{exponent.p}/{exponent.q}"
+    return str(exponent)
+
+
 _LONE_STAR = re.compile(r"(?<!\*)\*(?!\*)")
 
 
@@ -164,14 +249,78 @@ class TextPrinter(StrPrinter):
 
     printmethod = "_symbackprop_text"
 
-    def __init__(self, values: dict[str, float] | None = None) -> None:
+    def __init__(self, values: dict[str, float] | None = None, matrix: bool = False) -> None:
         super().__init__({"order": "none"})
         self.values = values or {}
+        self.matrix = matrix  # a matrix program's names and operations (see NotationPrinter)
 
     def _print_Symbol(self, expr: sp.Symbol) -> str:
         if expr.name in self.values:
             return _shown(self.values[expr.name])
+        if self.matrix:
+            return notation.program_unicode(expr.name)
         return notation.unicode_name(expr.name)
+
+    # --- matrix programs (only reached with matrix=True: scalar programs have no matrices) --
+    def _print_MatrixSymbol(self, expr: sp.MatrixSymbol) -> str:
+        if self.matrix:
+            return notation.program_unicode(str(expr.name))
+        return str(expr.name)
+
+    def _print_MatAdd(self, expr: sp.Basic) -> str:
+        if not self.matrix:
+            return str(super()._print_MatAdd(expr))
+        terms = sorted(expr.args, key=lambda t: 1 if t.could_extract_minus_sign() else 0)
+        return _joined_terms([self._print(t) for t in terms]).replace(" - ", " − ")
+
+    def _print_MatMul(self, expr: sp.Basic) -> str:
+        if not self.matrix:
+            return str(super()._print_MatMul(expr))
+        coefficient, factors = expr.as_coeff_matrices()
+        sign = ""
+        if coefficient.could_extract_minus_sign():
+            sign, coefficient = "- ", -coefficient
+        parts = [] if coefficient == 1 else [self._coefficient(coefficient)]
+        parts += [self._grouped(f, (sp.MatAdd, sp.HadamardProduct)) for f in factors]
+        return sign + " ".join(parts)
+
+    def _coefficient(self, coefficient: sp.Basic) -> str:
+        text = self._print(coefficient)
+        return f"({text})" if "/" in text or " " in text else text
+
+    def _print_OneMatrix(self, expr: sp.Basic) -> str:
+        if expr.shape[0] == 1:
+            return "𝟏ᵀ"
+        return "𝟏" if expr.shape[1] == 1 else "𝟏𝟏ᵀ"
+
+    def _print_Transpose(self, expr: sp.Basic) -> str:
+        text = self._print(expr.arg)
+        if isinstance(expr.arg, (sp.MatrixSymbol, sp.OneMatrix)):
+            return text + "ᵀ"
+        return f"({text})ᵀ"
+
+    def _print_HadamardProduct(self, expr: sp.Basic) -> str:
+        kinds = (sp.MatAdd, sp.MatMul, sp.HadamardProduct)
+        return " ⊙ ".join(self._grouped(f, kinds) for f in expr.args)
+
+    def _print_HadamardPower(self, expr: sp.Basic) -> str:
+        base, exponent = expr.args
+        power = _exponent(exponent).translate(_SUPERSCRIPT)
+        return f"({self._print(base)})∘{power}"
+
+    def _print_ColumnSoftmax(self, expr: sp.Basic) -> str:
+        return f"softmax_col({self._print(expr.args[0])})"
+
+    def _print_ElementwiseApplyFunction(self, expr: sp.Basic) -> str:
+        body = expr.function.expr
+        argument = self._print(expr.expr)
+        if isinstance(body, sp.Derivative):
+            return f"{_text_function_name(body.expr)}′({argument})"
+        return f"{_text_function_name(body)}({argument})"
+
+    def _grouped(self, factor: sp.Basic, kinds: tuple[type, ...]) -> str:
+        text = self._print(factor)
+        return f"({text})" if isinstance(factor, kinds) else text
 
     def _print_Add(self, expr: sp.Add, order: str | None = None) -> str:
         return str(super()._print_Add(sp.Add(*_ordered_terms(expr), evaluate=False), "none"))
@@ -216,6 +365,14 @@ class TextPrinter(StrPrinter):
         return str(super()._print_Derivative(expr))
 
 
+def _text_function_name(applied: sp.Expr) -> str:
+    if applied.is_Symbol:
+        return "id"
+    names = {"Sigmoid": "σ", "Relu": "relu", "LeakyRelu": "lrelu", "Softplus": "softplus"}
+    name = type(applied).__name__
+    return names.get(name, name.lower())
+
+
 def _shown(value: float) -> str:
     text = format_number(value)
     return f"({text})" if text.startswith("-") else text
@@ -224,16 +381,21 @@ def _shown(value: float) -> str:
 # A negative number shown for a symbol is parenthesised, which doubles the parentheses of a
 # call whose whole argument it is: tanh((-0.23)) -> tanh(-0.23).
 _DOUBLED_LATEX = re.compile(r"\\left\(\((-[0-9.e+\-]+)\)\s*\\right\)")
+_LEADING_MINUS = re.compile(r"(^|\()- ")
 _DOUBLED_TEXT = re.compile(r"\(\((-[0-9.e+\-]+)\)\)")
 
 
-def to_latex(expr: sp.Basic, values: dict[str, float] | None = None) -> str:
-    """Print an expression as LaTeX in the book's notation (with ``values``: the numbers)."""
-    text = str(NotationPrinter(values).doprint(expr))
+def to_latex(expr: sp.Basic, values: dict[str, float] | None = None, matrix: bool = False) -> str:
+    """Print an expression as LaTeX in the book's notation (with ``values``: the numbers).
+
+    ``matrix``: an expression of a network of layers' matrix program (Z^{(2)}, W^{(2)\\top})."""
+    text = str(NotationPrinter(values, matrix).doprint(expr))
     return _DOUBLED_LATEX.sub(r"\\left(\1\\right)", text) if values else text
 
 
-def to_text(expr: sp.Basic, values: dict[str, float] | None = None) -> str:
+def to_text(expr: sp.Basic, values: dict[str, float] | None = None, matrix: bool = False) -> str:
     """Print an expression as one line of Unicode terminal text (with ``values``: numbers)."""
-    text = str(TextPrinter(values).doprint(expr))
+    text = str(TextPrinter(values, matrix).doprint(expr))
+    if matrix:
+        text = _LEADING_MINUS.sub(r"\1−", text)
     return _DOUBLED_TEXT.sub(r"(\1)", text) if values else text

@@ -19,12 +19,17 @@ from typing import Any
 from markupsafe import Markup
 
 from symbackprop.derivation.derivation import Derivation
+from symbackprop.derivation.matrix_derivation import MatrixDerivation
+from symbackprop.derivation.matrix_evaluation import MatrixEvaluation
 from symbackprop.model.errors import SymbackpropError
 from symbackprop.model.network import Network
+from symbackprop.model.sequential import LayerNetwork
 from symbackprop.render import diagrams
 from symbackprop.render.context import context, explain_blame
 from symbackprop.render.files import atomic_path, atomic_write
 from symbackprop.render.latex import compile_latex, require_latex
+from symbackprop.render.matrix_context import matrix_context, report_sections
+from symbackprop.render.matrix_sections import BAR_NOTE
 from symbackprop.render.sections import derivation_sections, symbolic_sections
 from symbackprop.render.templating import for_format, template_environment
 
@@ -33,7 +38,7 @@ FORMATS = {".html": "html", ".htm": "html", ".tex": "tex", ".pdf": "pdf", ".md":
 
 # --- writing the report ----------------------------------------------------------------------
 def render(
-    network: Network,
+    network: Network | LayerNetwork,
     params: Mapping[str, Any],
     data: tuple[Any, Any],
     fmt: str,
@@ -53,6 +58,10 @@ def render(
     """
     if fmt not in ("html", "tex", "md"):
         raise SymbackpropError(f"unknown report format {fmt!r}; choose html, tex or md")
+    if isinstance(network, LayerNetwork):
+        _refuse_layer_options(freeze, epochs, batch_size)
+        ctx = matrix_context(network, params, data, learning_rate=learning_rate, title=title)
+        return _render_matrix_context(ctx, fmt)
     ctx = context(network, params, data, learning_rate=learning_rate, freeze=freeze,
                   epochs=epochs, batch_size=batch_size, seed=seed, title=title)  # fmt: skip
     return _render_context(ctx, fmt, figure_stem)
@@ -69,7 +78,7 @@ def _render_context(ctx: dict[str, Any], fmt: str, figure_stem: str) -> str:
 
 
 def report(
-    network: Network,
+    network: Network | LayerNetwork,
     params: Mapping[str, Any],
     data: tuple[Any, Any],
     path: str | os.PathLike[str],
@@ -95,6 +104,10 @@ def report(
         )
     if fmt == "pdf":
         require_latex(target)
+    if isinstance(network, LayerNetwork):
+        _refuse_layer_options(freeze, epochs, batch_size)
+        ctx = matrix_context(network, params, data, learning_rate=learning_rate, title=title)
+        return _write_matrix_report(ctx, fmt, target)
     ctx = context(network, params, data, learning_rate=learning_rate, freeze=freeze,
                   epochs=epochs, batch_size=batch_size, seed=seed, title=title)  # fmt: skip
     if fmt in ("html", "md"):
@@ -107,6 +120,34 @@ def report(
         _write_figures(network, ctx, build, "report")
         (build / "report.tex").write_text(_render_context(ctx, "tex", "report"), encoding="utf-8")
         pdf = compile_latex(build / "report.tex")
+        with atomic_path(target) as temporary:
+            shutil.copyfile(pdf, temporary)
+    return target
+
+
+def _refuse_layer_options(
+    freeze: Iterable[str], epochs: int | None, batch_size: int | None
+) -> None:
+    if tuple(freeze) or epochs is not None or batch_size is not None:
+        raise SymbackpropError(
+            "reports of a network of layers show one step on the given batch; drop freeze, "
+            "epochs and batch_size (train with sb.train and report the trained parameters)"
+        )
+
+
+def _render_matrix_context(ctx: dict[str, Any], fmt: str) -> str:
+    template = template_environment(fmt).get_template(f"matrix_report.{fmt}.j2")
+    return template.render(**for_format(ctx, fmt))
+
+
+def _write_matrix_report(ctx: dict[str, Any], fmt: str, target: Path) -> Path:
+    """Write a network of layers' report: text formats directly, a PDF through latexmk."""
+    if fmt != "pdf":
+        return atomic_write(target, _render_matrix_context(ctx, fmt))
+    with tempfile.TemporaryDirectory(prefix="symbackprop-report-") as folder:
+        tex = Path(folder) / "report.tex"
+        tex.write_text(_render_matrix_context(ctx, "tex"), encoding="utf-8")
+        pdf = compile_latex(tex)
         with atomic_path(target) as temporary:
             shutil.copyfile(pdf, temporary)
     return target
@@ -127,6 +168,14 @@ def derivation_html(d: Derivation, evaluation: Any = None) -> str:
     found = derivation_sections(d, evaluation) if evaluation is not None else symbolic_sections(d)
     ctx = {"sections": explain_blame(found), "summary": d.network.describe(), "equations": []}
     template = template_environment("html").get_template("derivation.html.j2")
+    return template.render(**for_format(ctx, "html"))
+
+
+def matrix_derivation_html(d: MatrixDerivation, evaluation: MatrixEvaluation | None = None) -> str:
+    """Return a matrix derivation as an HTML fragment with MathML (MatrixDerivation._repr_html_)."""
+    ctx = {"sections": report_sections(d, evaluation, first=1), "summary": d.network.describe(),
+           "bar_note": BAR_NOTE}  # fmt: skip
+    template = template_environment("html").get_template("matrix_derivation.html.j2")
     return template.render(**for_format(ctx, "html"))
 
 

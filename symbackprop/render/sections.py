@@ -57,6 +57,11 @@ def _wrapped(tex: str) -> list[str]:
     return [pieces[0]] + [r"\quad " + piece.strip() for piece in pieces[1:]]
 
 
+def wrap_formula(tex: str) -> list[str]:
+    """Split a long formula into rows that fit a printed line; the later rows start indented."""
+    return _wrapped(tex)
+
+
 def _line_rows(line: Line) -> list[dict[str, str]]:
     rows = []
     for i, (formula, words) in enumerate(line.forms):

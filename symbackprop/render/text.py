@@ -49,12 +49,32 @@ RULE_WORDS: dict[Rule, str] = {
     Rule.WEIGHT_PICKS_INPUT: "a weight picks up its input",
     Rule.WEIGHT_CARRIES_BLAME: "blame flows back along each weight",
     Rule.GRADIENT_DESCENT: "gradient descent",
+    # the matrix level (networks of layers): a bar marks an adjoint, e.g. Ā = ∂(B·L)/∂A
+    Rule.TRANSPOSE_PRODUCT: "a product Y = A B sends back Ȳ Bᵀ to A and Aᵀ Ȳ to B",
+    Rule.HADAMARD_DERIVATIVE: "an elementwise function A = f(Z) sends back Ā ⊙ f′(Z)",
+    Rule.HADAMARD_PRODUCT: "an elementwise product sends back the adjoint ⊙ the other factor",
+    Rule.HADAMARD_POWER: "an elementwise power sends back p times the power p − 1, entry by entry",
+    Rule.TRANSPOSE: "a transpose sends back the transposed adjoint",
+    Rule.BATCH_SUM: "a column shared by every sample (b 𝟏ᵀ) gets back the sum over the batch "
+    "(times 𝟏)",
+    Rule.BROADCAST_SUM: "a broadcast copies a vector into every row or column: the adjoint sums "
+    "them back",
+    Rule.SUM_SPREADS: "a sum hands its adjoint to every entry it added (a product with 𝟏 or 𝟏ᵀ)",
+    Rule.SOFTMAX_COLUMNS: "softmax of each column: its Jacobian diag(p) − p pᵀ, column by column",
+    Rule.BATCH_MEAN: "the loss is the mean over the batch: each gradient gets a factor 1/B",
+    Rule.RESIDUAL_PATHS: "a residual connection: the blame adds over the skip path and the block",
+    Rule.NORM_MEAN_PATH: "normalisation: part of the blame goes back through the mean",
+    Rule.NORM_VARIANCE_PATH: "normalisation: part of the blame goes back through the variance",
 }
 # Unicode in rule words -> LaTeX, for \text{...}.
 _LATEX_WORDS = {
     "σ′": r"$\sigma'$", "σ": r"$\sigma$", "′": "'", "−": "-", "²": r"$^2$", "½": r"$\frac{1}{2}$",
     "δᵢₖ": r"$\delta_{ik}$", "δ": r"$\delta$", "∂": r"$\partial$", "ᵢ": r"$_i$", "ₖ": r"$_k$",
     "ᵘ": r"$^u$", "aᵢ": r"$a_i$", "aₖ": r"$a_k$",
+    "⊙": r"$\odot$", "𝟏": r"$\mathbf{1}$", "ᵀ": r"$^{\top}$", "Δ": r"$\Delta$",
+    "Ā": r"$\bar{A}$", "V̄": r"$\bar{V}$", "X̂": r"$\hat{X}$", "√": r"$\surd$",
+    "Ȳ": r"$\bar{Y}$", "×": r"$\times$",
+    "γ": r"$\gamma$", "β": r"$\beta$", "ε": r"$\epsilon$", "μ": r"$\mu$",
 }  # fmt: skip
 
 

@@ -1,0 +1,192 @@
+"""What a report of a network of layers contains, as plain data (rendering layer).
+
+:func:`matrix_context` turns a :class:`LayerNetwork`, its state_dict parameters and a batch into
+plain data for the ``matrix_report.*`` templates: the layer table (kind, state_dict names and
+shapes), the notation, the batch and parameters as matrices, and every step of the matrix
+derivation with its shape, rules, paths and numbers (LaTeX from the one printer, ``*_tex``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from functools import partial
+from typing import Any
+
+from symbackprop.derivation.matrix_derivation import MatrixDerivation, derive_layers
+from symbackprop.derivation.matrix_evaluation import MatrixEvaluation
+from symbackprop.model import notation
+from symbackprop.model.printing import format_number, to_latex
+from symbackprop.model.sequential import LayerNetwork
+from symbackprop.render.matrix_sections import (
+    BAR_NOTE,
+    SEQUENCE_NOTE,
+    MatrixLine,
+    entry_text,
+    layer_kinds,
+    matrix_sections,
+    shape_text,
+)
+from symbackprop.render.matrix_text import latex_matrix
+from symbackprop.render.sections import wrap_formula
+
+_latex = partial(to_latex, matrix=True)
+
+# What each kind of node is, by the role its layer gives it (model/layers.py).
+ROLE_MEANINGS = {
+    "affine": "a dense layer's output: W A + b 𝟏ᵀ (Z; Q, K, V, O in attention)",
+    "activation": "an activation applied entry by entry: f(Z)",
+    "softmax": "softmax of each column: each sample's outputs sum to 1",
+    "mean": "mean of a normalisation (per sample in layer norm, per feature in batch norm)",
+    "centred": "the input minus its mean",
+    "variance": "variance (the mean of the centred input squared)",
+    "inverse deviation": "1/√(σ² + ε), entry by entry",
+    "normalised": "the centred input times the inverse deviation",
+    "scaled and shifted": "γ ⊙ X̂ + β: the normalisation's output",
+    "residual": "a residual block's output: its input plus the block's output",
+    "dropout": "dropout: the input times a fixed 0/1 mask M, scaled by 1/(keep probability)",
+    "scores": "attention scores Kᵀ Q / √d (keys × queries)",
+    "attention weights": "softmax of each column of the scores",
+    "attended values": "the values weighted by the attention weights: V P",
+}
+SYMBOL_MEANINGS = (
+    ("X", "the batch's inputs: features × B, one column per sample"),
+    ("Y", "the batch's targets, one column per sample"),
+    ("L", "the mean over the batch of each sample's loss"),
+    ("B", "the batch size (the number of columns)"),
+    ("eta", "the learning rate η"),
+)
+
+
+def matrix_context(
+    network: LayerNetwork,
+    params: Mapping[str, Any],
+    data: tuple[Any, Any],
+    *,
+    learning_rate: float = 0.5,
+    title: str | None = None,
+) -> dict[str, Any]:
+    """Return the report of a network of layers as plain data; math is LaTeX (*_tex)."""
+    d = derive_layers(network)
+    ev = d.evaluate(params, *data, learning_rate=learning_rate)
+    after = d.evaluate({**params, **_updated_state(d, ev)}, *data)
+    return {
+        "title": title or f"Backpropagation through the {network.describe()}",
+        "summary": network.describe(),
+        "learning_rate": format_number(learning_rate),
+        "batch": ev.batch,
+        "bar_note": BAR_NOTE + (" " + SEQUENCE_NOTE if network.is_sequence else ""),
+        "layers": layer_rows(d),
+        "notation": notation_rows(d),
+        "data": [_matrix_row("X", ev), _matrix_row("Y", ev)],
+        "parameters": [_parameter_row(d, p.state_name, ev) for p in d.program.parameters],
+        "sections": report_sections(d, ev),
+        "loss": entry_text(ev.loss),
+        "loss_after": entry_text(after.loss),
+        "decreased": bool(after.loss < ev.loss),
+    }
+
+
+def _updated_state(d: MatrixDerivation, ev: MatrixEvaluation) -> dict[str, Any]:
+    """Return the updated parameters as state_dict arrays (a bias back to a vector)."""
+    out = {}
+    for parameter in d.program.parameters:
+        name = notation.updated_name(str(parameter.symbol.name))
+        if name in ev.updated:
+            out[parameter.state_name] = ev.updated[name].reshape(parameter.state_shape)
+    return out
+
+
+def layer_rows(d: MatrixDerivation) -> list[dict[str, Any]]:
+    """Return one row per layer (nested ones too): prefix, kind and its parameters."""
+    kinds = layer_kinds(d.network)
+    owned: dict[str, list[dict[str, str]]] = {prefix: [] for prefix in kinds}
+    for parameter in d.program.parameters:
+        owner = parameter.state_name.rsplit(".", 1)[0]
+        while owner not in owned and "." in owner:
+            owner = owner.rsplit(".", 1)[0]
+        owned[owner].append(
+            {
+                "state_name": parameter.state_name,
+                "shape": str(parameter.state_shape),
+                "symbol_tex": _latex(parameter.symbol),
+            }  # fmt: skip
+        )
+    return [{"prefix": prefix, "kind": kinds[prefix], "parameters": owned[prefix]}
+            for prefix in kinds]  # fmt: skip
+
+
+def notation_rows(d: MatrixDerivation) -> list[dict[str, str]]:
+    """Return the legend: the batch, one example of each kind of node, adjoints, operations."""
+    rows = [{"symbol_tex": notation.program_latex(name), "meaning": meaning}
+            for name, meaning in SYMBOL_MEANINGS]  # fmt: skip
+    seen: set[str] = set()
+    for assignment in d.program.assignments:
+        if assignment.role in seen:
+            continue
+        seen.add(assignment.role)
+        meaning = ROLE_MEANINGS.get(assignment.role, assignment.role)
+        rows.append({"symbol_tex": _latex(assignment.lhs), "meaning": meaning})
+    example = d.program.assignments[0].lhs.name
+    rows += [
+        {"symbol_tex": r"\Delta^{(l)}",
+         "meaning": "the adjoint of the pre-activation Z of layer l"},
+        {"symbol_tex": notation.program_latex(notation.ADJOINT_PREFIX + example),
+         "meaning": "a bar marks an adjoint: ∂(B·L)/∂ of the node, of the batch's total loss, "
+         "one column per sample"},
+        {"symbol_tex": notation.program_latex(notation.gradient_name("W1")),
+         "meaning": "a gradient of the mean loss L; stored under the parameter's state_dict name"},
+        {"symbol_tex": notation.program_latex(notation.updated_name("W1")),
+         "meaning": "a parameter after one step of gradient descent"},
+        {"symbol_tex": r"\mathbf{1},\ \mathbf{1}^{\top}", "meaning": "a column and a row of "
+         "ones: b 𝟏ᵀ copies b into every column, Δ 𝟏 sums the columns"},
+        {"symbol_tex": r"A \odot B", "meaning": "the elementwise (Hadamard) product"},
+        {"symbol_tex": r"\left(A\right)^{\circ\,2}", "meaning": "an elementwise power"},
+        {"symbol_tex": r"A^{\top}", "meaning": "the transpose"},
+    ]  # fmt: skip
+    return rows
+
+
+def _matrix_row(name: str, ev: MatrixEvaluation) -> dict[str, str]:
+    value = ev.values[name]
+    name_tex = notation.program_latex(name)
+    return {"shape": shape_text(value.shape), "value_tex": f"{name_tex} = {latex_matrix(value)}"}
+
+
+def _parameter_row(d: MatrixDerivation, state_name: str, ev: MatrixEvaluation) -> dict[str, str]:
+    parameter = d.program.parameter(state_name)
+    value = ev.values[str(parameter.symbol.name)]
+    value_tex = f"{_latex(parameter.symbol)} = {latex_matrix(value)}"
+    return {"state_name": state_name, "shape": str(parameter.state_shape), "value_tex": value_tex}
+
+
+def report_sections(
+    d: MatrixDerivation, ev: MatrixEvaluation | None, first: int = 2
+) -> list[dict[str, Any]]:
+    """Return the sections as the templates print them: rows of LaTeX, words, numbers.
+
+    ``first`` numbers the first section (a report's section 1 is the network)."""
+    out = []
+    for number, section in enumerate(matrix_sections(d, ev, _latex), start=first):
+        groups = [{"title": group.title, "lines": [_line_part(line) for line in group.lines]}
+                  for group in section.groups]  # fmt: skip
+        out.append({"number": number, "title": section.title, "intro": section.intro,
+                    "groups": groups})  # fmt: skip
+    return out
+
+
+def _line_part(line: MatrixLine) -> dict[str, Any]:
+    pieces = wrap_formula("= " + line.rhs)
+    rows = [{"lhs_tex": line.lhs if i == 0 else "", "rhs_tex": piece}
+            for i, piece in enumerate(pieces)]  # fmt: skip
+    value_tex = ""
+    if line.value is not None:
+        value_tex = f"{line.lhs} = {latex_matrix(line.value)}"
+    return {
+        "rows": rows,
+        "shape": line.shape,
+        "state_name": line.state_name,
+        "state_shape": line.state_shape,
+        "words": line.words,
+        "paths": [{"via_tex": p.via, "term_tex": p.term, "words": p.words} for p in line.paths],
+        "value_tex": value_tex,
+    }
