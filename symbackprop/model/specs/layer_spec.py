@@ -203,7 +203,7 @@ def _named_layer(name: str) -> Any:
         raise SpecError(f"a {name} layer needs settings; write it as {_EXAMPLES[name]}")
     if name in ACTIVATIONS:  # "softmax" was taken above
         return Elementwise(name)
-    raise unknown_name("layer", name, [*ACTIVATIONS, *_NAMED_KINDS, *LAYER_KINDS])
+    raise unknown_name("layer", name, {*ACTIVATIONS, *LAYER_KINDS})
 
 
 # --- parameters ---------------------------------------------------------------------------------
