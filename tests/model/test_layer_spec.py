@@ -250,3 +250,12 @@ def test_data_of_the_wrong_width_is_refused(tmp_path):
     extra = "[data]\nX = [[1, 2]]\nY = [[1, 0]]\n"
     with pytest.raises(ShapeError, match="X row 1 has 2 values but the network has 3 inputs"):
         load_spec(_spec(tmp_path, '{dense = 2}, "softmax"', extra))
+
+
+def test_huge_or_deeply_nested_layers_are_refused_before_any_array_is_made(tmp_path):
+    huge = '{dense = 100000000}, {dense = 100000000}, "softmax"'
+    with pytest.raises(SpecError, match=r"net.toml:3:1: the layers make \d+ parameters"):
+        load_spec(_spec(tmp_path, huge))
+    nested = "{residual = [" * 30 + '"tanh"' + "]}" * 30 + ', {dense = 2}, "softmax"'
+    with pytest.raises(SpecError, match="nested more than 20 deep"):
+        load_spec(_spec(tmp_path, nested))

@@ -58,6 +58,7 @@ _EXAMPLES = {"dense": "{dense = 8}", "dropout": "{dropout = {p = 0.5, seed = 1}}
              "residual": '{residual = [{dense = 4}, "tanh"]}', "activation": '"relu"'}  # fmt: skip
 _NAMED_KINDS = ("softmax", "layer_norm", "batch_norm", "self_attention")
 MAX_LAYERS = 1000  # a hand-written network is far shorter; more is a mistake (or a bomb)
+MAX_NESTING = 20  # residual blocks inside residual blocks
 _PATH = ("network",)
 
 
@@ -125,9 +126,12 @@ class _Walker:
         layers = []
         for item in value:
             self.count += 1
-            if self.count > MAX_LAYERS or depth > 20:
+            if self.count > MAX_LAYERS or depth > MAX_NESTING:
                 self.source.fail(
-                    SpecError, self.cursor, f"more than {MAX_LAYERS} layers; give fewer layers"
+                    SpecError,
+                    self.cursor,
+                    f"more than {MAX_LAYERS} layers or residual blocks nested more than "
+                    f"{MAX_NESTING} deep; give fewer layers",
                 )
             offset, layer = self.layer(item, width, depth)
             with self.source.at(offset):
