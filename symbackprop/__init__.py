@@ -52,6 +52,7 @@ from symbackprop.model.program import Assignment, NodeKind, Program
 from symbackprop.model.rulebook import Rule
 from symbackprop.model.sequential import LayerNetwork, sequential
 from symbackprop.model.specs.spec import Spec, Training, load_spec
+from symbackprop.model.torch_import import from_torch
 from symbackprop.numeric.compiled import CompiledNetwork, compile
 from symbackprop.numeric.train import TrainResult, train
 from symbackprop.render import diagrams as _diagrams
@@ -115,6 +116,7 @@ __all__ = [
     "check_gradient",
     "compile",
     "derive",
+    "from_torch",
     "get_activation",
     "get_loss",
     "grade",

@@ -19,7 +19,8 @@ from symbackprop.checks.gradcheck import gradcheck
 from symbackprop.derivation.derivation import Derivation
 from symbackprop.derivation.derive import derive
 from symbackprop.model.errors import SpecError
-from symbackprop.model.network import mlp
+from symbackprop.model.network import Network, mlp
+from symbackprop.model.sequential import LayerNetwork
 from symbackprop.model.specs.spec import Spec, load_spec
 from symbackprop.model.specs.writer import spec_toml
 from symbackprop.numeric.train import train
@@ -57,7 +58,8 @@ def _demo(args: argparse.Namespace) -> int:
 # --- derive ---------------------------------------------------------------------------------------
 def _derive(args: argparse.Namespace) -> int:
     spec = load_spec(args.spec)
-    derivation = derive(spec.network, freeze=spec.training.freeze)
+    network = _per_neuron(spec, "derive")
+    derivation = derive(network, freeze=spec.training.freeze)
     evaluation = None
     if spec.data is not None and not args.symbolic:
         x, y = _sample(spec, args.sample)
@@ -72,6 +74,16 @@ def _derive(args: argparse.Namespace) -> int:
         text = derivation.to_text(evaluation)
     _emit(text, args.output)
     return 0
+
+
+def _per_neuron(spec: Spec, verb: str) -> Network:
+    """Return the spec's network where ``verb`` does not handle networks of layers yet."""
+    if isinstance(spec.network, LayerNetwork):
+        raise SpecError(
+            f"{verb} does not handle networks of layers yet ({spec.path.name} has layers); "
+            "use gradcheck or train, or sb.derive(spec.network) from Python"
+        )
+    return spec.network
 
 
 def _sample(spec: Spec, number: int) -> tuple[Any, Any]:
@@ -174,7 +186,7 @@ def _train(args: argparse.Namespace) -> int:
             seed=settings.seed,
             progress=progress,
         )
-    params = {name: float(value) for name, value in result.params.items()}
+    params = {name: _plain(value) for name, value in result.params.items()}
     outputs: list[tuple[str, str]] = []
     if args.losses:
         table = "epoch,loss\n" + "".join(f"{i},{v!r}\n" for i, v in enumerate(result.losses))
@@ -188,11 +200,22 @@ def _train(args: argparse.Namespace) -> int:
         f"{spec.name}: {spec.network.describe()} · η = {learning_rate} · {epochs} epochs · {batch}",
         f"loss {result.losses[0]:.6g} -> {result.final_loss:.6g} over {X.shape[0]} samples",
     ]
-    if len(params) <= PRINT_PARAMS_UP_TO:
-        lines += [f"  {name} = {value:.9g}" for name, value in params.items()]
+    if sum(np.size(value) for value in params.values()) <= PRINT_PARAMS_UP_TO:
+        lines += [f"  {name} = {_shown(value)}" for name, value in params.items()]
     lines += [f"wrote {path}" for path, _ in outputs]
     sys.stdout.write("\n".join(lines) + "\n")
     return 0
+
+
+def _plain(value: Any) -> Any:
+    """A trained parameter as a float, or an array (state_dict arrays of a network of layers)."""
+    return float(value) if np.ndim(value) == 0 else np.asarray(value, dtype=np.float64)
+
+
+def _shown(value: Any) -> str:
+    if np.ndim(value) == 0:
+        return f"{value:.9g}"
+    return np.array2string(np.asarray(value), separator=", ", formatter={"float": "{:.9g}".format})
 
 
 @contextlib.contextmanager
@@ -223,7 +246,7 @@ def _check(args: argparse.Namespace) -> int:
     from symbackprop.checks.checker import check_gradient
 
     spec = load_spec(args.spec)
-    verdict = check_gradient(spec.network, args.wrt, args.expr, source="--expr")
+    verdict = check_gradient(_per_neuron(spec, "check"), args.wrt, args.expr, source="--expr")
     text = verdict.to_text()
     sys.stdout.write(text if text.endswith("\n") else text + "\n")
     return 0 if verdict.correct else 1
@@ -235,7 +258,7 @@ def _report(args: argparse.Namespace) -> int:
     spec = load_spec(args.spec)
     settings = spec.training
     report(
-        spec.network,
+        _per_neuron(spec, "report"),
         params=dict(spec.params),
         data=_data(spec, "report"),
         path=args.output,

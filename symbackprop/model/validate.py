@@ -27,7 +27,7 @@ from symbackprop.model.network import Network
 _LAYER_ARRAY = re.compile(r"^[Wb]\d+$")
 
 
-def is_layer_form(network: Network, params: Mapping[str, Any]) -> bool:
+def is_layer_form(network: HasData, params: Mapping[str, Any]) -> bool:
     """Tell whether a parameter set is given as layer arrays (W1, b1, ...)."""
     if network.architecture is None or not params:
         return False

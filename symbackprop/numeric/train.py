@@ -17,6 +17,7 @@ from symbackprop.model.architecture import layer_arrays_to_names, names_to_layer
 from symbackprop.model.errors import NumericError, SymbackpropError, unknown_name
 from symbackprop.model.functions import FloatArray
 from symbackprop.model.network import Network
+from symbackprop.model.sequential import LayerNetwork
 from symbackprop.model.validate import data_arrays, is_layer_form
 from symbackprop.numeric.compiled import compile
 
@@ -41,7 +42,7 @@ class TrainResult:
 
 
 def train(
-    network: Network,
+    network: Network | LayerNetwork,
     params: Mapping[str, Any],
     X: Any,
     Y: Any,
@@ -119,7 +120,7 @@ def _check_settings(learning_rate: float, epochs: int, batch_size: int | None) -
 
 
 def _frozen_mask(
-    network: Network, state: dict[str, Any], frozen: tuple[str, ...]
+    network: Network | LayerNetwork, state: dict[str, Any], frozen: tuple[str, ...]
 ) -> dict[str, Any]:
     """1 where a parameter learns, 0 where it is frozen, shaped like the state."""
     if network.architecture is None or not any(k.startswith("W") for k in state):
@@ -136,7 +137,9 @@ def _batches(n: int, batch_size: int | None, rng: np.random.Generator) -> list[A
     return [order[i : i + batch_size] for i in range(0, n, batch_size)]
 
 
-def _outward(network: Network, state: dict[str, Any], arrays_in: bool) -> dict[str, Any]:
+def _outward(
+    network: Network | LayerNetwork, state: dict[str, Any], arrays_in: bool
+) -> dict[str, Any]:
     layered_state = network.architecture is not None and any(k.startswith("W") for k in state)
     if layered_state and not arrays_in:
         assert network.architecture is not None

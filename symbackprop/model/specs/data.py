@@ -22,7 +22,6 @@ from symbackprop.model.errors import (
     unknown_name,
 )
 from symbackprop.model.functions import FloatArray
-from symbackprop.model.network import Network
 from symbackprop.model.specs.source import (
     Source,
     kind_of,
@@ -32,11 +31,11 @@ from symbackprop.model.specs.source import (
     required,
     table_of,
 )
-from symbackprop.model.validate import data_arrays
+from symbackprop.model.validate import HasData, data_arrays
 
 
 def read_data(
-    source: Source, document: Mapping[str, Any], network: Network
+    source: Source, document: Mapping[str, Any], network: HasData
 ) -> tuple[FloatArray, FloatArray] | None:
     if "data" not in document:
         return None
@@ -112,7 +111,7 @@ def _inline(
 
 
 def _csv_data(
-    source: Source, table: Mapping[str, Any], network: Network
+    source: Source, table: Mapping[str, Any], network: HasData
 ) -> tuple[FloatArray, FloatArray]:
     path = ("data",)
     file_name = optional(source, table, path, "csv", str, "")

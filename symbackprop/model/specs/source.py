@@ -38,7 +38,7 @@ MAX_SPEC_CHARS = 2_000_000
 
 _KEYS: dict[tuple[str, ...], tuple[str, ...]] = {
     (): ("name", "description", "network", "program", "params", "init", "data", "training"),
-    ("network",): ("sizes", "activation", "loss", "bias"),
+    ("network",): ("sizes", "activation", "loss", "bias", "inputs", "layers"),
     ("program",): ("inputs", "targets", "params", "assign", "loss"),
     ("init",): ("seed", "scheme"),
     ("data",): (

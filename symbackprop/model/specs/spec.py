@@ -8,12 +8,19 @@ Every bad input raises a :class:`SymbackpropError` whose one-line message starts
 name = "xor"                      # optional; default: the file's stem
 description = "..."               # optional
 
-# Either a layered network ...
+# Either a layered network (per neuron) ...
 [network]
 sizes = [2, 2, 1]                 # input size, then each layer's size
 activation = "sigmoid"            # one name, or one per layer (layer 1 first); default sigmoid
 loss = "half_sse"                 # a registered loss; default half_sse
 bias = "per_neuron"               # "per_neuron" (b1_1), "shared" (b1) or "none"
+
+# ... or a network of layers (see symbackprop.model.specs.layer_spec for every layer kind) ...
+[network]
+inputs = 4                        # input features
+layers = [{dense = 8}, "relu", {layer_norm = {}}, {dense = 3}, "softmax"]
+loss = "cross_entropy"            # the default here
+# with [params] "0.weight" = [[...], ...] by state_dict name, and [init] seed (no scheme)
 
 # ... or a custom program (names are kept; expressions are parsed safely).
 [program]
@@ -61,6 +68,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import sympy as sp
 
 from symbackprop.model import notation
@@ -77,7 +85,13 @@ from symbackprop.model.functions import FloatArray
 from symbackprop.model.losses import get_loss
 from symbackprop.model.network import Network, mlp
 from symbackprop.model.parsing import parser as parsing
+from symbackprop.model.sequential import LayerNetwork
 from symbackprop.model.specs.data import read_data
+from symbackprop.model.specs.layer_spec import (
+    is_layer_network,
+    read_layer_network,
+    read_layer_params,
+)
 from symbackprop.model.specs.source import (
     Source,
     check_keys,
@@ -129,10 +143,13 @@ class Training:
 
 @dataclass(frozen=True, slots=True)
 class Spec:
-    """A loaded spec: the network, initial parameters by name, data (X, Y) or None, training."""
+    """A loaded spec: the network, initial parameters by name, data (X, Y) or None, training.
 
-    network: Network
-    params: Mapping[str, float]
+    A network of layers has its parameters as read-only arrays by state_dict name.
+    """
+
+    network: Network | LayerNetwork
+    params: Mapping[str, Any]
     data: tuple[FloatArray, FloatArray] | None
     training: Training
     path: Path
@@ -149,7 +166,11 @@ def load_spec(path: str | os.PathLike[str]) -> Spec:
     name = optional(source, document, (), "name", str, Path(path).stem)
     description = optional(source, document, (), "description", str, "")
     network = _network(source, document)
-    params = _params(source, document, network)
+    params: Mapping[str, Any]
+    if isinstance(network, LayerNetwork):
+        params = read_layer_params(source, document, network)
+    else:
+        params = _params(source, document, network)
     data = read_data(source, document, network)
     training = _training(source, document, network)
     return Spec(
@@ -165,7 +186,7 @@ def load_spec(path: str | os.PathLike[str]) -> Spec:
 
 
 # --- the network --------------------------------------------------------------------------------
-def _network(source: Source, document: Mapping[str, Any]) -> Network:
+def _network(source: Source, document: Mapping[str, Any]) -> Network | LayerNetwork:
     if ("network" in document) == ("program" in document):
         both = "both" if "network" in document else "neither"
         source.fail(
@@ -175,7 +196,10 @@ def _network(source: Source, document: Mapping[str, Any]) -> Network:
             "network ([network] sizes = ...) or a custom program ([program] assign = ...)",
         )
     if "network" in document:
-        return _layered(source, table_of(document, "network"))
+        table = table_of(document, "network")
+        if is_layer_network(table):
+            return _check_count(source, read_layer_network(source, table))
+        return _layered(source, table)
     return _program(source, table_of(document, "program"))
 
 
@@ -215,6 +239,17 @@ def _check_sizes(sizes: Any) -> None:
             f"sizes {shorten(repr(sizes))} make {count} parameters (limit {MAX_PARAMETERS}); "
             "choose smaller layers"
         )
+
+
+def _check_count(source: Source, network: LayerNetwork) -> LayerNetwork:
+    count = sum(int(np.prod(shape)) for shape in network.parameter_shapes().values())
+    if count > MAX_PARAMETERS:
+        source.fail(
+            SpecError,
+            source.key(("network",), "layers"),
+            f"the layers make {count} parameters (limit {MAX_PARAMETERS}); choose smaller layers",
+        )
+    return network
 
 
 def _program(source: Source, table: Mapping[str, Any]) -> Network:
@@ -366,7 +401,9 @@ def _weight_hint(key: str, sizes: Sequence[int]) -> str:
 
 
 # --- training -----------------------------------------------------------------------------------
-def _training(source: Source, document: Mapping[str, Any], network: Network) -> Training:
+def _training(
+    source: Source, document: Mapping[str, Any], network: Network | LayerNetwork
+) -> Training:
     path = ("training",)
     table = table_of(document, "training")
     settings = {

@@ -1,0 +1,269 @@
+"""A spec's network of layers: [network] inputs and layers -> LayerNetwork, [params] arrays.
+
+Model layer; :func:`symbackprop.model.specs.spec.load_spec` calls it when [network] has
+``layers``. Each layer in the list is either a name or a one-key inline table:
+
+```toml
+[network]
+inputs = 4
+loss = "cross_entropy"
+layers = [
+    {dense = 8},                            # or {dense = {out_features = 8, bias = false}}
+    "relu",                                 # any elementwise activation; or {activation = "relu"}
+    {layer_norm = {}},                      # or "layer_norm"; {layer_norm = {epsilon = 1e-5}}
+    {residual = [{dense = 8}, "tanh"]},     # X + F(X): its layers must keep the width
+    {self_attention = {d_k = 2}},           # or "self_attention" (d_k = the width)
+    {dropout = {p = 0.5, seed = 1}},        # or {dropout = 0.5}
+    {batch_norm = {}},                      # training mode: batch statistics
+    {dense = 3},
+    "softmax",
+]
+
+[params]                                    # state_dict names, PyTorch's shapes (weight: out x in)
+"0.weight" = [[0.1, 0.2, 0.3, 0.4], ...]
+```
+
+Parameters [params] leaves out are drawn by ``init_params(seed)`` from ``[init] seed``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from symbackprop.model.activations import ACTIVATIONS
+from symbackprop.model.errors import SpecError, shorten, unknown_name
+from symbackprop.model.functions import FloatArray
+from symbackprop.model.layers import LAYER_KINDS, Elementwise, Residual
+from symbackprop.model.sequential import LayerNetwork
+from symbackprop.model.specs.source import Source, kind_of, number_array, optional, table_of
+
+# The settings each layer kind takes in a spec (its class's keyword arguments) and their types.
+OPTIONS: dict[str, dict[str, type | tuple[type, ...]]] = {
+    "dense": {"out_features": int, "bias": bool},
+    "activation": {"activation": str},
+    "softmax": {},
+    "layer_norm": {"epsilon": (float, int)},
+    "batch_norm": {"epsilon": (float, int)},
+    "dropout": {"p": (float, int), "seed": int},
+    "self_attention": {"d_k": int},
+}
+# {kind = value} with a plain value (not a table) sets this option: {dense = 8}, {dropout = 0.5}.
+_SHORT_FORM = {"dense": "out_features", "activation": "activation", "dropout": "p",
+               "self_attention": "d_k"}  # fmt: skip
+_EXAMPLES = {"dense": "{dense = 8}", "dropout": "{dropout = {p = 0.5, seed = 1}}",
+             "residual": '{residual = [{dense = 4}, "tanh"]}', "activation": '"relu"'}  # fmt: skip
+_NAMED_KINDS = ("softmax", "layer_norm", "batch_norm", "self_attention")
+MAX_LAYERS = 1000  # a hand-written network is far shorter; more is a mistake (or a bomb)
+MAX_NESTING = 20  # residual blocks inside residual blocks
+_PATH = ("network",)
+
+
+def is_layer_network(table: Mapping[str, Any]) -> bool:
+    """Tell whether a [network] table describes a network of layers (it has layers or inputs)."""
+    return "layers" in table or "inputs" in table
+
+
+def read_layer_network(source: Source, table: Mapping[str, Any]) -> LayerNetwork:
+    """Return the LayerNetwork of [network] inputs, layers and loss."""
+    for key in ("sizes", "activation", "bias"):
+        if key in table:
+            source.fail(
+                SpecError,
+                source.key(_PATH, key),
+                f"{key} is for a per-neuron network, but this [network] has layers; "
+                "remove it (a network of layers gives inputs, layers and loss)",
+            )
+    for key, example in (("inputs", "inputs = 4"), ("layers", 'layers = [{dense = 3}, "softmax"]')):
+        if key not in table:
+            source.fail(
+                SpecError, source.key(_PATH), f"[network] has no {key!r}; add it, e.g. {example}"
+            )
+    n_inputs = optional(source, table, _PATH, "inputs", int, 0)
+    if n_inputs < 1:
+        source.fail(
+            SpecError,
+            source.key(_PATH, "inputs"),
+            f"inputs {n_inputs} is not positive; give e.g. 4",
+        )
+    loss = optional(source, table, _PATH, "loss", str, "cross_entropy")
+    start = source.key(_PATH, "layers")
+    walker = _Walker(source, start)
+    layers, _ = walker.layers(table["layers"], n_inputs, "the network", 0, start)
+    with source.at(source.value(_PATH, "loss", loss) if "loss" in table else walker.cursor):
+        return LayerNetwork(n_inputs, tuple(layers), loss)
+
+
+class _Walker:
+    """Reads the layer list in order, keeping a cursor in the text to locate each item."""
+
+    def __init__(self, source: Source, start: int) -> None:
+        self.source = source
+        self.cursor = start
+        self.count = 0
+
+    def find(self, text: str) -> int:
+        found = self.source.text.find(text, self.cursor)
+        if found >= 0:
+            self.cursor = found + len(text)
+            return found
+        return self.cursor
+
+    def layers(
+        self, value: Any, width: int, owner: str, depth: int, at: int
+    ) -> tuple[list[Any], int]:
+        """Return the layers of a list and the width they end with (``at``: the list's key)."""
+        if not isinstance(value, list) or not value:
+            self.source.fail(
+                SpecError,
+                at,
+                f"the layers of {owner} are {kind_of(value)} ({shorten(repr(value))}); give a "
+                'non-empty list, e.g. layers = [{dense = 3}, "softmax"]',
+            )
+        layers = []
+        for item in value:
+            self.count += 1
+            if self.count > MAX_LAYERS or depth > MAX_NESTING:
+                self.source.fail(
+                    SpecError,
+                    self.cursor,
+                    f"more than {MAX_LAYERS} layers or residual blocks nested more than "
+                    f"{MAX_NESTING} deep; give fewer layers",
+                )
+            offset, layer = self.layer(item, width, depth)
+            with self.source.at(offset):
+                width = layer.n_out(width)
+            layers.append(layer)
+        return layers, width
+
+    def layer(self, item: Any, width: int, depth: int) -> tuple[int, Any]:
+        """Return (offset, layer) of one item: a name or a one-key table {kind = settings}."""
+        if isinstance(item, str):
+            offset = self.find(item)
+            with self.source.at(offset):
+                return offset, _named_layer(item)
+        if not isinstance(item, dict) or len(item) != 1:
+            keys = f"{len(item)} keys" if isinstance(item, dict) else kind_of(item)
+            first = next(iter(item), "{") if isinstance(item, dict) else json.dumps(item)
+            self.source.fail(
+                SpecError,
+                self.find(str(first)),
+                f'a layer {shorten(repr(item))} has {keys}; give a name ("relu") or one kind '
+                "and its settings, e.g. {dense = {out_features = 8, bias = false}}",
+            )
+        ((kind, settings),) = item.items()
+        offset = self.find(kind)
+        if kind not in LAYER_KINDS:
+            with self.source.at(offset):
+                raise unknown_name("layer kind", kind, LAYER_KINDS)
+        if kind == "residual":
+            body, _ = self.layers(settings, width, "a residual block", depth + 1, offset)
+            with self.source.at(offset):
+                return offset, Residual(tuple(body))
+        options = self.options(kind, settings, offset)
+        with self.source.at(offset):
+            return offset, LAYER_KINDS[kind](**options)
+
+    def options(self, kind: str, settings: Any, offset: int) -> dict[str, Any]:
+        known = OPTIONS[kind]
+        written_out = isinstance(settings, dict)
+        if not written_out:
+            if kind not in _SHORT_FORM:
+                self.source.fail(
+                    SpecError,
+                    offset,
+                    f"{kind} takes a table of settings ({', '.join(known) or 'none'}), not "
+                    f"{kind_of(settings)}; write {{{kind} = {{}}}}",
+                )
+            settings = {_SHORT_FORM[kind]: settings}
+        for name, value in settings.items():
+            where = self.find(name) if written_out else offset
+            if name not in known:
+                with self.source.at(where):
+                    raise unknown_name(f"setting of {kind}", name, known)
+            expected = known[name]
+            kinds = expected if isinstance(expected, tuple) else (expected,)
+            if isinstance(value, bool) != (bool in kinds) or not isinstance(value, kinds):
+                self.source.fail(
+                    SpecError,
+                    where,
+                    f"{kind} {name} is {kind_of(value)} ({shorten(repr(value))}); expected "
+                    f"{' or '.join(kind_of(k()) for k in kinds)}, e.g. {_EXAMPLES.get(kind, '')}",
+                )
+        required = {"dense": "out_features", "dropout": "p", "activation": "activation"}.get(kind)
+        if required is not None and required not in settings:
+            self.source.fail(SpecError, offset, f"{kind} needs {required}; e.g. {_EXAMPLES[kind]}")
+        return dict(settings)
+
+
+def _named_layer(name: str) -> Any:
+    """A layer given by name: an elementwise activation or a kind with no required setting."""
+    if name in _NAMED_KINDS:
+        return LAYER_KINDS[name]()
+    if name in LAYER_KINDS:
+        raise SpecError(f"a {name} layer needs settings; write it as {_EXAMPLES[name]}")
+    if name in ACTIVATIONS:  # "softmax" was taken above
+        return Elementwise(name)
+    raise unknown_name("layer", name, {*ACTIVATIONS, *LAYER_KINDS})
+
+
+# --- parameters ---------------------------------------------------------------------------------
+def read_layer_params(
+    source: Source, document: Mapping[str, Any], network: LayerNetwork
+) -> dict[str, FloatArray]:
+    """Return {state_dict name: array} from [params], the rest drawn from [init] seed."""
+    shapes = network.parameter_shapes()
+    given: dict[str, FloatArray] = {}
+    for key, value in table_of(document, "params").items():
+        offset = source.key(("params",), key)
+        if key not in shapes:
+            with source.at(offset):
+                raise unknown_name("parameter", key, shapes, "in [params] (state_dict names)")
+        shape = shapes[key]
+        if len(shape) == 1 and isinstance(value, list) and value and isinstance(value[0], list):
+            source.fail(
+                SpecError,
+                offset,
+                f"{key} needs shape {shape}; give a flat list of {shape[0]} numbers",
+            )
+        given[key] = number_array(source, offset, value, key, shape)
+    missing = [name for name in shapes if name not in given]
+    if missing:
+        given |= _drawn(source, document, network, missing)
+    out = {}
+    for name in shapes:
+        array = np.array(given[name], dtype=np.float64)
+        array.flags.writeable = False
+        out[name] = array
+    return out
+
+
+def _drawn(
+    source: Source, document: Mapping[str, Any], network: LayerNetwork, missing: list[str]
+) -> dict[str, FloatArray]:
+    if "init" not in document:
+        more = f" and {len(missing) - 1} more" if len(missing) > 1 else ""
+        source.fail(
+            SpecError,
+            source.key(("params",)) if "params" in document else 0,
+            f"no initial value for parameter {missing[0]!r}{more}; give it in [params] or add "
+            "[init] seed = 0 to draw the missing ones",
+        )
+    init = table_of(document, "init")
+    if "scheme" in init:
+        source.fail(
+            SpecError,
+            source.key(("init",), "scheme"),
+            "a network of layers is initialised as PyTorch does (uniform in +-1/sqrt(fan_in), "
+            "norms 1 and 0); remove scheme",
+        )
+    seed = optional(source, init, ("init",), "seed", int, 0)
+    if seed < 0:
+        source.fail(
+            SpecError, source.key(("init",), "seed"), f"seed {seed} is negative; give e.g. 0"
+        )
+    drawn = network.init_params(seed)
+    return {name: drawn[name] for name in missing}

@@ -1,0 +1,141 @@
+"""sb.from_torch: random nn.Sequential models give PyTorch autograd's loss and gradients."""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import symbackprop as sb
+from symbackprop.model.errors import SymbackpropError
+
+torch = pytest.importorskip("torch", reason="from_torch is compared with PyTorch (the torch extra)")
+nn = torch.nn
+
+RTOL = 1e-7  # float64 on both sides; only the order of the sums differs
+ATOL = 1e-12  # gradients that are zero on one side may be ~1e-17 on the other
+HIDDEN = [nn.ReLU, nn.Sigmoid, nn.Tanh, nn.Softplus, nn.LeakyReLU, nn.Identity]
+LOSS_OUTPUTS = {  # loss -> the output module that feeds it
+    "cross_entropy": lambda: nn.Softmax(dim=1),
+    "bce": nn.Sigmoid,
+    "half_sse": nn.Tanh,
+    "mse": nn.Identity,
+}
+
+
+def _torch_loss(loss: str, a, y):
+    if loss == "cross_entropy":
+        return -(y * torch.log(a)).sum(dim=1).mean()
+    if loss == "bce":
+        return nn.functional.binary_cross_entropy(a, y, reduction="none").sum(dim=1).mean()
+    if loss == "half_sse":
+        return (0.5 * (a - y) ** 2).sum(dim=1).mean()
+    return ((a - y) ** 2).mean(dim=1).mean()
+
+
+@st.composite
+def models(draw):
+    """A random nn.Sequential (float64) of supported modules, its loss and its data."""
+    torch.manual_seed(draw(st.integers(0, 10_000)))
+    width = n_inputs = draw(st.integers(1, 4))
+    modules = []
+    if draw(st.booleans()) and n_inputs >= 2:
+        modules.append(nn.LayerNorm(n_inputs, dtype=torch.float64))
+    for _ in range(draw(st.integers(1, 3))):
+        out = draw(st.integers(2, 4))
+        modules.append(nn.Linear(width, out, bias=draw(st.booleans()), dtype=torch.float64))
+        width = out
+        extra = draw(st.sampled_from(["none", "layer_norm", "batch_norm", "dropout"]))
+        if extra == "layer_norm":
+            modules.append(nn.LayerNorm(width, dtype=torch.float64))
+        elif extra == "batch_norm":
+            modules.append(nn.BatchNorm1d(width, dtype=torch.float64))
+        elif extra == "dropout":
+            modules.append(nn.Dropout(0.0))
+        modules.append(draw(st.sampled_from(HIDDEN))())
+    loss = draw(st.sampled_from(sorted(LOSS_OUTPUTS)))
+    out = 2 if loss == "cross_entropy" else draw(st.integers(1, 3))
+    modules += [nn.Linear(width, out, dtype=torch.float64), LOSS_OUTPUTS[loss]()]
+    model = nn.Sequential(*modules)
+    rng = np.random.default_rng(draw(st.integers(0, 10_000)))
+    batch = draw(st.integers(2, 5))
+    X = rng.normal(size=(batch, n_inputs))
+    if loss == "cross_entropy":
+        Y = np.eye(out)[rng.integers(0, out, batch)]
+    elif loss == "bce":
+        Y = rng.uniform(0, 1, (batch, out))
+    else:
+        Y = rng.normal(size=(batch, out))
+    return model, loss, X, Y
+
+
+@settings(max_examples=25, deadline=None)
+@given(models())
+def test_from_torch_equals_torch_autograd(case):
+    model, loss, X, Y = case
+    net, params = sb.from_torch(model, loss=loss)
+    assert net.parameter_names() == [name for name, _ in model.named_parameters()]
+    value, grads = sb.compile(net).loss_and_gradient(params, X, Y)
+    model.zero_grad()
+    expected = _torch_loss(loss, model(torch.tensor(X)), torch.tensor(Y))
+    expected.backward()
+    assert value == pytest.approx(float(expected), rel=RTOL)
+    for name, parameter in model.named_parameters():
+        np.testing.assert_allclose(
+            grads[name], parameter.grad.numpy(), rtol=RTOL, atol=ATOL, err_msg=name
+        )
+
+
+def test_params_are_float64_copies():
+    model = nn.Sequential(nn.Linear(3, 2), nn.Softmax(dim=-1))  # float32, as PyTorch's default
+    net, params = sb.from_torch(model)
+    assert params["0.weight"].dtype == np.float64
+    np.testing.assert_array_equal(params["0.weight"], model[0].weight.detach().double().numpy())
+    params["0.weight"][0, 0] = 99.0
+    assert float(model[0].weight[0, 0]) != 99.0
+    assert net.describe().startswith("network of layers 3 -> dense 2, softmax")
+
+
+def test_dropout_in_eval_mode_is_the_identity_and_keeps_the_indices():
+    model = nn.Sequential(nn.Linear(2, 3), nn.Dropout(0.5), nn.Tanh(), nn.Linear(3, 1))
+    model.eval()
+    net, _ = sb.from_torch(model, loss="mse")
+    assert net.parameter_names() == ["0.weight", "0.bias", "3.weight", "3.bias"]
+    assert net.layers[1] == sb.Elementwise("identity")
+
+
+@pytest.mark.parametrize(
+    ("modules", "fragment"),
+    [
+        (lambda: [nn.Linear(2, 2), nn.GELU()], r"module 1 \(GELU\) is not supported"),
+        (lambda: [nn.Linear(2, 2), nn.Dropout(0.5)], r"module 1 \(Dropout\) has p = 0.5 in tr"),
+        (lambda: [nn.Linear(2, 2), nn.LeakyReLU(0.2)], "negative_slope 0.2"),
+        (lambda: [nn.Linear(2, 2), nn.Softplus(beta=2)], "beta 2"),
+        (lambda: [nn.Linear(2, 2), nn.Softmax(dim=0)], "dim 0"),
+        (lambda: [nn.Linear(2, 3), nn.LayerNorm(3, elementwise_affine=False)], "elementwise_aff"),
+        (lambda: [nn.Linear(2, 3), nn.BatchNorm1d(3, affine=False)], "affine=False"),
+        (lambda: [nn.Linear(2, 3), nn.Linear(2, 1)], r"module 1 \(Linear\) takes 2 features but"),
+        (lambda: [nn.ReLU()], "pass n_inputs"),
+    ],
+)
+def test_unsupported_modules_are_refused_by_index_and_name(modules, fragment):
+    with pytest.raises(SymbackpropError, match=fragment):
+        sb.from_torch(nn.Sequential(*modules()), loss="mse")
+
+
+def test_batch_norm_in_eval_mode_and_non_sequential_models_are_refused():
+    model = nn.Sequential(nn.Linear(2, 3), nn.BatchNorm1d(3))
+    model.eval()
+    with pytest.raises(SymbackpropError, match=r"module 1 \(BatchNorm1d\) has eval mode"):
+        sb.from_torch(model, loss="mse")
+    with pytest.raises(SymbackpropError, match="needs an nn.Sequential, not Linear"):
+        sb.from_torch(nn.Linear(2, 2))
+
+
+def test_missing_torch_is_one_line_naming_the_extra(monkeypatch):
+    monkeypatch.setitem(sys.modules, "torch", None)
+    with pytest.raises(SymbackpropError, match=r"pip install 'symbackprop\[torch\]'"):
+        sb.from_torch(object())
