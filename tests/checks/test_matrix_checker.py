@@ -112,8 +112,8 @@ WRONG = [
     ("batchnorm", "dmu2", "sum(dXhat2 * r2, axis=1)", "sign_error"),
     ("layernorm", "Delta1", "r2 * (dXhat2 - Xhat2 * mean(dXhat2 * Xhat2, axis=0))", "missing_path"),
     ("layernorm", "Delta1", "r2 * (dXhat2 - mean(dXhat2, axis=0))", "missing_path"),
-    # batch norm's formula (statistics over the batch) for a layer norm: not diagnosed yet
-    ("layernorm", "Delta1", BN_DX, None),
+    ("layernorm", "Delta1", BN_DX, "statistics_axis"),
+    ("batchnorm", "Delta1", LN_DX, "statistics_axis"),
     ("layernorm", "dN2", "(W3.T @ Delta3) * (1 - A2)", "wrong_activation_derivative"),
     ("layernorm", "dN2", "W3.T @ Delta3", "missing_activation_derivative"),
     ("residual", "Delta1", "W2.T @ Delta2", "missing_path"),

@@ -145,6 +145,64 @@ BATCH_SUM = register_matrix_mistake(
 )
 
 
+def _statistics_axis(context: MatrixMistakeContext) -> str | None:
+    """Every sum and mean taken over the other axis: batch norm's statistics for layer norm's."""
+    swapped = _swap_axes(context.given_expr)
+    if swapped is None or swapped == context.given_expr or not context.is_right(swapped):
+        return None
+    return (
+        "your sums and means run over the wrong axis: with every axis=0 and axis=1 swapped "
+        f"your formula gives {context.what} (batch norm averages each feature over the batch, "
+        "axis=1; layer norm averages each sample over its features, axis=0)"
+    )
+
+
+def _swap_axes(expr: sp.Basic) -> sp.Basic | None:
+    """Return ``expr`` with each broadcast reduction M 1 (c×c) turned into 1 (r×r) M and back.
+
+    A mean keeps being a mean: its 1/c becomes 1/r. Returns None if the shapes stop fitting.
+    """
+    if not expr.args or isinstance(expr, (sp.MatrixSymbol, sp.OneMatrix)):
+        return expr
+    if isinstance(expr, sp.MatMul):
+        coefficient, factors = expr.as_coeff_matrices()
+        inner = [_swap_axes(f) for f in factors]
+        if any(f is None for f in inner):
+            return None
+        left, right = inner[0], inner[-1]
+        if len(inner) > 1 and isinstance(right, sp.OneMatrix) and right.is_square:
+            body = _product_of(inner[:-1])
+            rows, count = body.shape[0], right.shape[0]
+            return _mean_count(coefficient, count, rows) * sp.OneMatrix(rows, rows) * body
+        if len(inner) > 1 and isinstance(left, sp.OneMatrix) and left.is_square:
+            body = _product_of(inner[1:])
+            cols, count = body.shape[1], left.shape[0]
+            return _mean_count(coefficient, count, cols) * body * sp.OneMatrix(cols, cols)
+        return coefficient * _product_of(inner)
+    args = [_swap_axes(arg) for arg in expr.args]
+    if any(arg is None for arg in args):
+        return None
+    try:
+        return expr.func(*args)
+    except (ValueError, TypeError):
+        return None
+
+
+def _product_of(factors: list[sp.Basic]) -> sp.Basic:
+    return factors[0] if len(factors) == 1 else sp.MatMul(*factors)
+
+
+def _mean_count(coefficient: sp.Expr, old: sp.Expr, new: sp.Expr) -> sp.Expr:
+    """Return the coefficient of a mean over ``new`` entries for one over ``old`` entries."""
+    scaled = sp.simplify(coefficient * old)
+    return scaled / new if not scaled.has(old) else coefficient
+
+
+STATISTICS_AXIS = register_matrix_mistake(
+    MatrixMistake("statistics_axis", "statistics over the wrong axis", _statistics_axis)
+)
+
+
 def _ratios(context: MatrixMistakeContext) -> list[float | None] | None:
     """Return, per probe point, r with given = r * expected (None where both are 0), if any."""
     ratios: list[float | None] = []
