@@ -12,6 +12,7 @@ import symbackprop as sb
 from symbackprop.checks.matrix_checker import MatrixGradientVerdict
 from symbackprop.checks.matrix_mistakes import MATRIX_MISTAKES
 from symbackprop.checks.matrix_probing import BATCH_SIZES
+from symbackprop.checks.matrix_text import formula_text
 from symbackprop.model.errors import ParseError, ShapeError, SymbackpropError, UnknownNameError
 
 NETS = {
@@ -276,3 +277,52 @@ def test_mangled_formulas_give_a_verdict_or_a_project_error(formula, index, piec
     except (ParseError, ShapeError, UnknownNameError):
         return
     assert isinstance(verdict.correct, bool)
+
+
+# --- every network: the derivation's own formulas, typed back -----------------------------------
+ELEMENTWISE = [name for name, entry in sb.ACTIVATIONS.items() if not entry.is_layerwise]
+
+
+@st.composite
+def layer_networks(draw: st.DrawFn) -> sb.LayerNetwork:
+    """Draw a small network of layers: dense, norms, residual blocks, dropout, attention."""
+    width = draw(st.integers(2, 3))
+    n_inputs = width
+    layers: list = []
+    for _ in range(draw(st.integers(1, 3))):
+        kind = draw(st.sampled_from(["dense", "norm", "residual", "dropout", "attention"]))
+        if kind == "dense":
+            width = draw(st.integers(2, 4))
+            layers += [sb.Dense(width), draw(st.sampled_from(ELEMENTWISE))]
+        elif kind == "norm":
+            layers.append(draw(st.sampled_from([sb.LayerNorm(), sb.BatchNorm()])))
+        elif kind == "residual":
+            layers.append(sb.Residual([sb.Dense(width), draw(st.sampled_from(ELEMENTWISE))]))
+        elif kind == "dropout":
+            layers.append(sb.Dropout(0.5, seed=draw(st.integers(0, 9))))
+        else:
+            layers.append(sb.SelfAttention(d_k=draw(st.integers(1, 3))))
+    loss = draw(st.sampled_from(["cross_entropy", "half_sse"]))
+    layers += [sb.Dense(2), "softmax"] if loss == "cross_entropy" else [sb.Dense(2)]
+    return sb.sequential(n_inputs, layers, loss)
+
+
+@pytest.mark.parametrize("net", sorted(NETS))
+def test_every_adjoint_and_gradient_printed_in_the_users_syntax_is_accepted(net):
+    derivation = sb.derive(NETS[net])
+    for step in derivation.stage(sb.Stage.ADJOINT) + derivation.stage(sb.Stage.GRADIENT):
+        text = formula_text(step.rhs)
+        verdict = sb.check_gradient(NETS[net], step.state_name or step.name, text)
+        assert verdict.correct, verdict.to_text()
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(net=layer_networks())
+def test_random_networks_accept_their_own_formulas_and_name_a_missing_one_over_b(net):
+    derivation = sb.derive(net)
+    for step in derivation.stage(sb.Stage.ADJOINT) + derivation.stage(sb.Stage.GRADIENT):
+        verdict = sb.check_gradient(net, step.state_name or step.name, formula_text(step.rhs))
+        assert verdict.correct, verdict.to_text()
+    last = derivation.stage(sb.Stage.GRADIENT)[-2]  # the output layer's weight
+    verdict = sb.check_gradient(net, last.state_name or "", formula_text(last.rhs) + " * B")
+    assert verdict.diagnosis is not None and verdict.diagnosis.name == "missing_batch_mean"
