@@ -106,7 +106,12 @@ def evaluate(expr: sp.Basic, values: Mapping[str, Any]) -> FloatArray:
     """Return the value of a matrix expression over named matrices, as a float array."""
     function, arguments = compiled(expr)
     with np.errstate(all="ignore"):
-        result = function(*[values[name] for name in arguments])
+        try:
+            result = function(*[values[name] for name in arguments])
+        except (ZeroDivisionError, OverflowError):  # Python's scalars: 0.0 ** -1 at B = 1
+            batch = values["B"]
+            rows, cols = (int(size.subs(BATCH, batch)) for size in expr.shape)
+            return np.full((rows, cols), np.nan)
     return np.array(result, dtype=np.float64, ndmin=2)
 
 

@@ -46,6 +46,21 @@ def _replace(expr: sp.Basic, old: sp.Basic, new: sp.Basic) -> sp.Basic | None:
 
 
 # --- the catalogue --------------------------------------------------------------------------------
+def _undefined(context: MatrixMistakeContext) -> str | None:
+    for given, point in zip(context.given, context.points, strict=True):
+        if not np.all(np.isfinite(given)):
+            return (
+                f"your formula is undefined (nan or inf) for a batch of {point.batch}: look for "
+                "a division by 0 (B - 1 at B = 1?) or a log or sqrt of a negative number"
+            )
+    return None
+
+
+UNDEFINED = register_matrix_mistake(
+    MatrixMistake("undefined", "a formula that is not finite", _undefined)
+)
+
+
 def _zero_formula(context: MatrixMistakeContext) -> str | None:
     if all(np.all(g == 0) for g in context.given) and not all(
         np.allclose(e, 0) for e in context.expected

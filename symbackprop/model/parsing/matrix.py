@@ -163,6 +163,12 @@ class MatrixBuilder:
             )
         value = method(node)
         self._bounds.check_value(value, node)
+        if not is_matrix(value) and (value.has(sp.I) or value.is_real is False):
+            raise self._locator.error(
+                node,
+                f"{self._locator.quote(node)} is not a real number; a gradient is real, so "
+                "check what goes under each sqrt and log",
+            )
         return value
 
     # -- leaves --
