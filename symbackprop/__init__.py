@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from symbackprop.checks.checker import GradientVerdict, check_gradient
 from symbackprop.checks.gradcheck import GradcheckResult, GradcheckRow, Verdict, gradcheck
+from symbackprop.checks.matrix_checker import MatrixCounterexample, MatrixGradientVerdict
 from symbackprop.checks.probing import Counterexample
 from symbackprop.derivation.derivation import Derivation
 from symbackprop.derivation.derive import derive
@@ -88,8 +89,10 @@ __all__ = [
     "LayerNetwork",
     "LayerNorm",
     "Loss",
+    "MatrixCounterexample",
     "MatrixDerivation",
     "MatrixEvaluation",
+    "MatrixGradientVerdict",
     "MatrixPath",
     "MatrixStep",
     "Network",

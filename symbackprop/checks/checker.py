@@ -21,12 +21,14 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import overload
 
 import numpy as np
 import sympy as sp
 
 import symbackprop.checks.catalogue  # noqa: F401  (registers the mistakes)
 from symbackprop.checks import probing
+from symbackprop.checks.matrix_checker import MatrixGradientVerdict, check_layer_gradient
 from symbackprop.checks.mistakes import Diagnosis, MistakeContext, diagnose
 from symbackprop.checks.probing import N_POINTS, Counterexample, derivation_of
 from symbackprop.derivation.derivation import Derivation
@@ -36,6 +38,7 @@ from symbackprop.model.errors import ParseError, unknown_name
 from symbackprop.model.network import Network
 from symbackprop.model.parsing import parser as parsing
 from symbackprop.model.printing import format_number, to_text
+from symbackprop.model.sequential import LayerNetwork
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,17 +88,47 @@ def _shown(value: float | complex) -> str:
     return format_number(value) if np.isfinite(value) else "undefined"
 
 
+@overload
 def check_gradient(
     network: Network,
     wrt: str,
     expression: str | sp.Expr,
     *,
+    source: str = ...,
+    seed: int = ...,
+    learning_rate: float = ...,
+    forbidden: Iterable[str] = ...,
+) -> GradientVerdict: ...
+
+
+@overload
+def check_gradient(
+    network: LayerNetwork,
+    wrt: str,
+    expression: str | sp.Basic,
+    *,
+    source: str = ...,
+    seed: int = ...,
+    learning_rate: float = ...,
+    forbidden: Iterable[str] = ...,
+) -> MatrixGradientVerdict: ...
+
+
+def check_gradient(
+    network: Network | LayerNetwork,
+    wrt: str,
+    expression: str | sp.Basic,
+    *,
     source: str = "<expr>",
     seed: int = 0,
     learning_rate: float = 0.5,
     forbidden: Iterable[str] = (),
-) -> GradientVerdict:
+) -> GradientVerdict | MatrixGradientVerdict:
     """Check a formula for dL/d(wrt) against the derivation of ``network``.
+
+    For a network of layers (``sb.sequential``) the formula is a matrix formula typed
+    NumPy-style and ``wrt`` a state_dict name or an adjoint: see
+    :mod:`symbackprop.checks.matrix_checker`.
 
     ``expression`` is text (parsed safely, strict) or SymPy over the names of
     :func:`allowed_symbols`; ``learning_rate`` is the eta of the updated-weights mistake;
@@ -103,6 +136,10 @@ def check_gradient(
     for). A formula that uses a gradient, an update or a forbidden name, or that is not real at
     the probe points, raises :class:`~symbackprop.model.errors.ParseError`.
     """
+    if isinstance(network, LayerNetwork):
+        return check_layer_gradient(
+            network, wrt, expression, source=source, seed=seed, forbidden=forbidden
+        )
     names = network.parameter_names()
     if wrt not in names:
         raise unknown_name("parameter", wrt, names)
@@ -180,7 +217,7 @@ def _column(text: str, name: str) -> int:
 
 
 def _given_expression(
-    expression: str | sp.Expr, allowed: Mapping[str, sp.Symbol], source: str
+    expression: str | sp.Basic, allowed: Mapping[str, sp.Symbol], source: str
 ) -> sp.Expr:
     if isinstance(expression, str):
         return parsing.parse(expression, symbols=allowed, strict=True, source=source)
