@@ -19,7 +19,7 @@ from symbackprop.checks.gradcheck import gradcheck
 from symbackprop.derivation.derivation import Derivation
 from symbackprop.derivation.derive import derive
 from symbackprop.model.errors import SpecError
-from symbackprop.model.network import Network, mlp
+from symbackprop.model.network import mlp
 from symbackprop.model.sequential import LayerNetwork
 from symbackprop.model.specs.spec import Spec, load_spec
 from symbackprop.model.specs.writer import spec_toml
@@ -58,11 +58,12 @@ def _demo(args: argparse.Namespace) -> int:
 # --- derive ---------------------------------------------------------------------------------------
 def _derive(args: argparse.Namespace) -> int:
     spec = load_spec(args.spec)
-    network = _per_neuron(spec, "derive")
-    derivation = derive(network, freeze=spec.training.freeze)
+    if isinstance(spec.network, LayerNetwork):
+        return _derive_layers(args, spec, spec.network)
+    derivation = derive(spec.network, freeze=spec.training.freeze)
     evaluation = None
     if spec.data is not None and not args.symbolic:
-        x, y = _sample(spec, args.sample)
+        x, y = _sample(spec, args.sample or 1)
         evaluation = derivation.evaluate(spec.params, x, y, spec.training.learning_rate)
     if args.format == "json":
         text = json.dumps(_derivation_json(spec, derivation, evaluation), indent=2) + "\n"
@@ -76,14 +77,51 @@ def _derive(args: argparse.Namespace) -> int:
     return 0
 
 
-def _per_neuron(spec: Spec, verb: str) -> Network:
-    """Return the spec's network where ``verb`` does not handle networks of layers yet."""
-    if isinstance(spec.network, LayerNetwork):
-        raise SpecError(
-            f"{verb} does not handle networks of layers yet ({spec.path.name} has layers); "
-            "use gradcheck or train, or sb.derive(spec.network) from Python"
+def _derive_layers(args: argparse.Namespace, spec: Spec, network: LayerNetwork) -> int:
+    """The matrix derivation of a network of layers, on the whole batch (or one --sample)."""
+    derivation = derive(network, freeze=spec.training.freeze)
+    evaluation = None
+    if spec.data is not None and not args.symbolic:
+        X, Y = spec.data if args.sample is None else _sample(spec, args.sample)
+        evaluation = derivation.evaluate(spec.params, X, Y, spec.training.learning_rate)
+    if args.format == "json":
+        text = json.dumps(_matrix_json(spec, derivation, evaluation), indent=2) + "\n"
+    elif args.format == "md":
+        text = derivation.to_markdown(evaluation)
+    elif args.format == "tex":
+        text = derivation.to_latex(evaluation)
+    else:
+        text = derivation.to_text(evaluation)
+    _emit(text, args.output)
+    return 0
+
+
+def _matrix_json(spec: Spec, derivation: Any, evaluation: Any) -> dict[str, Any]:
+    steps = []
+    for step in derivation.steps:
+        shape = step.shape
+        value = None
+        if evaluation is not None and step.name in evaluation:
+            value = np.asarray(evaluation[step.name], dtype=np.float64).tolist()
+        steps.append(
+            {
+                "lhs": step.name,
+                "rhs": str(step.rhs),
+                "shape": None if shape is None else [str(size) for size in shape],
+                "stage": step.stage.value,
+                "layer": step.layer,
+                "parameter": step.state_name,
+                "rules": [rule.name.lower() for rule in step.rules],
+                "depends_on": list(step.depends_on),
+                "value": value,
+            }
         )
-    return spec.network
+    return {
+        "spec": spec.path.name,
+        "network": spec.network.describe(),
+        "parameters": spec.network.parameter_names(),
+        "steps": steps,
+    }
 
 
 def _sample(spec: Spec, number: int) -> tuple[Any, Any]:
@@ -246,7 +284,7 @@ def _check(args: argparse.Namespace) -> int:
     from symbackprop.checks.checker import check_gradient
 
     spec = load_spec(args.spec)
-    verdict = check_gradient(_per_neuron(spec, "check"), args.wrt, args.expr, source="--expr")
+    verdict = check_gradient(spec.network, args.wrt, args.expr, source="--expr")
     text = verdict.to_text()
     sys.stdout.write(text if text.endswith("\n") else text + "\n")
     return 0 if verdict.correct else 1
@@ -257,8 +295,14 @@ def _report(args: argparse.Namespace) -> int:
 
     spec = load_spec(args.spec)
     settings = spec.training
+    if isinstance(spec.network, LayerNetwork):
+        # A network of layers' report shows one step on the spec's batch, with its numbers.
+        report(spec.network, params=dict(spec.params), data=_data(spec, "report"),
+               path=args.output, learning_rate=settings.learning_rate)  # fmt: skip
+        sys.stdout.write(f"wrote {args.output}\n")
+        return 0
     report(
-        _per_neuron(spec, "report"),
+        spec.network,
         params=dict(spec.params),
         data=_data(spec, "report"),
         path=args.output,
@@ -328,7 +372,8 @@ def _add_derive(commands: Any) -> None:
         "print the step-by-step derivation of a spec's network",
         "Print every step of backpropagation through the spec's network: forward pass, "
         "loss, each delta / adjoint, each gradient, the update. With [data], the numbers of "
-        "one sample (the first unless --sample) are plugged in.",
+        "one sample (the first unless --sample) are plugged in; a network of layers is "
+        "derived in matrix form on the whole batch (or on the one --sample).",
         "symbackprop derive examples/mazur.toml --format md -o mazur.md",
     )
     derive_.add_argument(
@@ -338,7 +383,11 @@ def _add_derive(commands: Any) -> None:
         help="text (default), md (Markdown), tex (LaTeX) or json",
     )
     derive_.add_argument(
-        "--sample", type=int, default=1, help="which data row to plug in (1 = the first row)"
+        "--sample",
+        type=int,
+        default=None,
+        help="which data row to plug in (1 = the first row, the default; a network of layers "
+        "takes the whole batch unless given)",
     )
     derive_.add_argument("--symbolic", action="store_true", help="leave the numbers out")
     derive_.add_argument("-o", "--output", metavar="FILE", help="write to FILE, not stdout")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -68,14 +69,56 @@ def test_layer_example_trains_with_a_falling_loss_and_writes_a_spec(path, tmp_pa
         np.testing.assert_allclose(again.params[name], array, rtol=0, atol=TOL, err_msg=name)
 
 
-@pytest.mark.parametrize("verb", ["derive", "check", "report"])
-def test_verbs_without_layer_support_are_one_line_exit_2(verb, tmp_path, capsys):
-    extra = {"check": ["--wrt", "0.weight", "--expr", "1"], "report": ["-o", "r.html"]}
-    args = [verb, str(EXAMPLES / "classifier.toml"), *extra.get(verb, [])]
-    assert cli.main(args) == 2
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1
-    assert f"{verb} does not handle networks of layers yet" in err
+@pytest.mark.parametrize("path", SPECS, ids=lambda p: p.stem)
+def test_layer_example_derives_in_matrix_form_with_shapes_and_numbers(path, capsys):
+    assert cli.main(["derive", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "Forward pass" in out and "Backward pass" in out
+    assert "×B]" in out  # every matrix step states its shape, e.g. [4×B]
+    assert f"batch of B = {load_spec(path).data[0].shape[0]} samples" in out
+
+
+def test_derive_json_of_a_layer_network_gives_every_matrix(capsys):
+    spec = load_spec(EXAMPLES / "classifier.toml")
+    assert cli.main(["derive", str(EXAMPLES / "classifier.toml"), "--format", "json"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    steps = {step["lhs"]: step for step in document["steps"]}
+    evaluation = sb.derive(spec.network).evaluate(spec.params, *spec.data)
+    assert steps["dL_dW2"]["parameter"] == "2.weight"
+    np.testing.assert_allclose(steps["dL_dW2"]["value"], evaluation.values["dL_dW2"], rtol=1e-12)
+    assert steps["Delta2"]["shape"] == ["2", "B"] or steps["Delta2"]["shape"][1] == "B"
+
+
+def test_derive_one_sample_of_a_layer_network(capsys):
+    assert cli.main(["derive", str(EXAMPLES / "classifier.toml"), "--sample", "2"]) == 0
+    assert "batch of B = 1 sample" in capsys.readouterr().out
+
+
+def test_check_of_a_layer_network_gives_the_verdict_and_names_the_mistake(capsys):
+    path = str(EXAMPLES / "classifier.toml")
+    right = ["check", path, "--wrt", "2.weight", "--expr", "Delta2 @ A1.T / B"]
+    assert cli.main(right) == 0
+    assert "correct" in capsys.readouterr().out
+    wrong = ["check", path, "--wrt", "2.weight", "--expr", "Delta2 @ A1.T"]
+    assert cli.main(wrong) == 1
+    out = capsys.readouterr().out
+    assert "wrong" in out and "1/B" in out
+
+
+def test_check_with_a_shape_mismatch_explains_the_shapes(capsys):
+    args = ["check", str(EXAMPLES / "classifier.toml"), "--wrt", "2.weight", "--expr",
+            "Delta2 @ A1 / B"]  # fmt: skip
+    assert cli.main(args) == 1
+    out = capsys.readouterr().out
+    assert "(2×B) by (3×B)" in out and "did you mean Delta2 @ A1.T" in out
+
+
+@pytest.mark.parametrize("suffix", [".html", ".md"])
+def test_report_of_a_layer_network(suffix, tmp_path, capsys):
+    out = tmp_path / f"report{suffix}"
+    assert cli.main(["report", str(EXAMPLES / "transformer_block.toml"), "-o", str(out)]) == 0
+    text = out.read_text(encoding="utf-8")
+    assert "2.body.0.weight" in text and "layer norm" in text.lower()
 
 
 def test_a_bad_layer_spec_is_one_line_exit_2(tmp_path, capsys):
