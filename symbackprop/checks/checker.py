@@ -137,9 +137,7 @@ def allowed_symbols(derivation: Derivation) -> dict[str, sp.Symbol]:
     """
     program = derivation.network.program
     symbols = [*program.params, *program.inputs, *program.targets]
-    symbols += [
-        step.lhs for step in derivation.steps if step.stage in (Stage.FORWARD, Stage.ADJOINT)
-    ]
+    symbols += [step.lhs for step in derivation.steps if step.is_named_value]
     return {s.name: s for s in symbols}
 
 

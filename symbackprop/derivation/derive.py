@@ -58,11 +58,15 @@ class _Sweep:
         self.names = {a.rhs: a.lhs for a in self.assignments if not a.rhs.is_Symbol}
         self.consumers = _consumers(self.assignments, program.loss_terms)
         self.live = _live_nodes(self.assignments, program.loss)
+        self.loss_side = frozenset(program.loss_nodes)
         self.adjoint: dict[sp.Symbol, sp.Expr] = {}
         self.inline_paths: dict[sp.Symbol, tuple[Path, ...]] = {}
 
     def forward_steps(self) -> list[Step]:
-        steps = [Step(a.lhs, a.rhs, Stage.FORWARD, a.layer, node=a.lhs) for a in self.assignments]
+        """Copy the program: the forward pass, then the loss side (what uses targets), then L."""
+        steps = [
+            Step(a.lhs, a.rhs, self._stage_of(a.lhs), a.layer, node=a.lhs) for a in self.assignments
+        ]
         terms = self.network.program.loss_terms
         steps.append(Step(LOSS, sp.Add(*terms), Stage.LOSS, None, terms=terms))
         return steps
@@ -103,6 +107,9 @@ class _Sweep:
             )
         return steps
 
+    def _stage_of(self, node: sp.Symbol) -> Stage:
+        return Stage.LOSS if node in self.loss_side else Stage.FORWARD
+
     # --- one adjoint -----------------------------------------------------------------------
     def _adjoint_step(self, assignment: Assignment) -> Step | None:
         node = assignment.lhs
@@ -110,6 +117,12 @@ class _Sweep:
         if fused is not None:
             return fused
         paths = self._paths(node)
+        total = sp.Add(*[p.term for p in paths])
+        if node in self.loss_side and total.is_number:
+            # A loss term's adjoint is a plain number (dE_total/dE_o1 = 1): it is written into
+            # the paths that use it (dL/dout_o1 = dE_o1/dout_o1) instead of a line of its own.
+            self.adjoint[node] = total
+            return None
         if assignment.kind is NodeKind.ACTIVATION:
             # Folded into its z's delta (BP1/BP2 form): keep the paths, name no symbol.
             self.inline_paths[node] = paths
@@ -244,7 +257,7 @@ def _factors(paths: Sequence[Path], rhs: sp.Expr) -> tuple[sp.Expr, ...]:
     """Write a one-path adjoint as the textbook product (upstream adjoint, local derivative)."""
     if len(paths) != 1:
         return (rhs,)
-    if paths[0].via == LOSS:
+    if paths[0].via == LOSS or paths[0].adjoint == 1:
         return (paths[0].local,)
     return (paths[0].adjoint, paths[0].local)
 
@@ -262,6 +275,10 @@ def _leibniz(paths: Sequence[Path], node: sp.Symbol) -> sp.Expr:
     for path in paths:
         if path.via == LOSS:
             terms.append(sp.Derivative(LOSS, node, evaluate=False))
+        elif path.adjoint.is_number:
+            # Through a loss term whose own adjoint is a number: dL/dout_o1 = dE_o1/dout_o1.
+            local = sp.Derivative(path.via, node, evaluate=False)
+            terms.append(local if path.adjoint == 1 else sp.Mul(path.adjoint, local))
         else:
             terms.append(
                 sp.Mul(

@@ -15,7 +15,7 @@ import numpy as np
 import sympy as sp
 
 from symbackprop.derivation.codegen import straight_line_function
-from symbackprop.derivation.steps import LEARNING_RATE, Stage, Step
+from symbackprop.derivation.steps import LEARNING_RATE, LOSS, Stage, Step
 from symbackprop.model.network import Network
 from symbackprop.model.validate import data_arrays, params_by_name
 
@@ -126,7 +126,8 @@ def _assemble(
             return float(array[0])
         return float(np.mean(array)) if mean else np.array(array)
 
-    stages = {s.lhs.name: s.stage.value for s in steps}
+    # L and the gradients are batch means; nodes, loss terms (E_o1) and adjoints per sample.
+    is_mean = {s.lhs.name: s.lhs == LOSS or s.stage is Stage.GRADIENT for s in steps}
     values: dict[str, Any] = dict(params)
     program = network.program
     for k, symbol in enumerate(program.inputs):
@@ -134,7 +135,7 @@ def _assemble(
     for j, symbol in enumerate(program.targets):
         values[symbol.name] = shown(Y[:, j])
     for i, name in enumerate(layout["lhs"]):
-        values[name] = shown(raw[i], mean=stages[name] in ("loss", "gradient"))
+        values[name] = shown(raw[i], mean=is_mean[name])
     factors = {
         name: tuple(shown(raw[start + i]) for i in range(count))
         for name, (start, count) in layout["factors"].items()

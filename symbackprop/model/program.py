@@ -55,17 +55,38 @@ class Assignment:
 
 @dataclass(frozen=True, slots=True)
 class Program:
-    """The scalar program: assignments, one sample's loss (one term per output), the symbols."""
+    """The scalar program: assignments, one sample's loss (one term per output), the symbols.
+
+    ``loss_nodes`` are the assigned names on the loss side: those whose value depends on a
+    target (Mazur's ``E_o1 = 1/2*(t1 - out_o1)**2`` and ``E_total = E_o1 + E_o2``). Every other
+    assignment is the forward pass, a function of parameters and inputs alone.
+    """
 
     assignments: tuple[Assignment, ...]
     loss_terms: tuple[sp.Expr, ...]
     params: tuple[sp.Symbol, ...]
     inputs: tuple[sp.Symbol, ...]
     targets: tuple[sp.Symbol, ...]
+    loss_nodes: tuple[sp.Symbol, ...] = ()
 
     @property
     def loss(self) -> sp.Expr:
         return sp.Add(*self.loss_terms)
+
+    @property
+    def forward_assignments(self) -> tuple[Assignment, ...]:
+        """Return the assignments of the forward pass (those that use no target)."""
+        loss_side = set(self.loss_nodes)
+        return tuple(a for a in self.assignments if a.lhs not in loss_side)
+
+    def outputs(self) -> tuple[sp.Symbol, ...]:
+        """Return the forward nodes the loss side reads (the network's outputs), in order."""
+        read = set(self.loss.free_symbols)
+        loss_side = set(self.loss_nodes)
+        for assignment in self.assignments:
+            if assignment.lhs in loss_side:
+                read |= assignment.rhs.free_symbols
+        return tuple(a.lhs for a in self.forward_assignments if a.lhs in read)
 
 
 # --- layered networks --------------------------------------------------------------------------
@@ -163,7 +184,14 @@ def program_from_expressions(
     if not loss_expr.free_symbols:
         raise SpecError("the loss is a constant; write it in terms of the program's outputs")
     terms = tuple(loss_expr.args) if loss_expr.is_Add else (loss_expr,)
-    prog = Program(tuple(program), terms, tuple(param_syms), tuple(input_syms), tuple(target_syms))
+    prog = Program(
+        tuple(program),
+        terms,
+        tuple(param_syms),
+        tuple(input_syms),
+        tuple(target_syms),
+        _loss_side(program, target_syms),
+    )
     _warn_unused_parameters(prog)
     return prog
 
@@ -213,6 +241,17 @@ def _require_defined(expr: sp.Expr, defined: Mapping[str, str], where: str) -> N
                 f"{sym.name!r} in {where} is not defined before use; declare it as a parameter, "
                 "input or target, or assign it on an earlier line"
             )
+
+
+def _loss_side(
+    assignments: Sequence[Assignment], targets: Sequence[sp.Symbol]
+) -> tuple[sp.Symbol, ...]:
+    """Return the assigned names whose value depends on a target, in program order."""
+    depends: set[sp.Symbol] = set(targets)
+    for assignment in assignments:
+        if assignment.rhs.free_symbols & depends:
+            depends.add(assignment.lhs)
+    return tuple(a.lhs for a in assignments if a.lhs in depends)
 
 
 def _warn_unused_parameters(program: Program) -> None:

@@ -144,9 +144,11 @@ class _ScalarBackend:
         per_sample = [
             s for s in derivation.steps if s.stage not in (Stage.UPDATE,) and s.lhs != LOSS
         ]
-        lines = [(s.lhs, s.rhs) for s in derivation.steps if s.stage is Stage.FORWARD]
+        # The forward pass and the loss side (E_o1 := ...) come before L, which may read them.
+        before_loss = (Stage.FORWARD, Stage.LOSS)
+        lines = [(s.lhs, s.rhs) for s in per_sample if s.stage in before_loss]
         lines.append((LOSS, sp.Add(*program.loss_terms)))
-        lines += [(s.lhs, s.rhs) for s in per_sample if s.stage is not Stage.FORWARD]
+        lines += [(s.lhs, s.rhs) for s in per_sample if s.stage not in before_loss]
         gradients = [sp.Symbol(notation.gradient_name(name)) for name in self.param_names]
         args = list(program.params) + list(program.inputs) + list(program.targets)
         self._gradient = straight_line_function(args, lines, [LOSS, *gradients])
@@ -182,14 +184,11 @@ class _ScalarBackend:
 
 
 def _forward_function(network: Network) -> Callable[..., Any]:
+    """Compile the forward pass: the assignments that use no target, up to the outputs."""
     program = network.program
-    loss_symbols = program.loss.free_symbols
-    outputs = [a.lhs for a in program.assignments if a.lhs in loss_symbols]
-    lines = [(a.lhs, a.rhs) for a in program.assignments]
+    lines = [(a.lhs, a.rhs) for a in program.forward_assignments]
     args = list(program.params) + list(program.inputs)
-    if any(t in a.rhs.free_symbols for a in program.assignments for t in program.targets):
-        raise SymbackpropError("a forward assignment uses a target; targets belong in the loss")
-    return straight_line_function(args, lines, outputs)
+    return straight_line_function(args, lines, list(program.outputs()))
 
 
 _KINKED = ("Relu", "LeakyRelu", "Abs", "Max", "Min", "Step", "LeakyStep", "Heaviside")
@@ -199,12 +198,12 @@ def _kink_function(network: Network) -> tuple[list[str], Callable[..., Any]]:
     """Compile the arguments of every kinked function call (relu's z) of the program."""
     program = network.program
     arguments: list[sp.Expr] = []
-    for assignment in program.assignments:
+    for assignment in program.forward_assignments:
         for call in assignment.rhs.atoms(sp.Function):
             if type(call).__name__ in _KINKED:
                 arguments.append(call.args[0])
     names = [f"{notation.LOSS}_kink{i}" for i in range(len(arguments))]
-    lines = [(a.lhs, a.rhs) for a in program.assignments]
+    lines = [(a.lhs, a.rhs) for a in program.forward_assignments]
     args = list(program.params) + list(program.inputs)
     return names, straight_line_function(args, lines, arguments or [sp.Integer(0)])
 

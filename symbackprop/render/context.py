@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import sympy as sp
 
 from symbackprop.checks.gradcheck import gradcheck
 from symbackprop.derivation.derive import derive
@@ -23,6 +24,7 @@ from symbackprop.model import notation
 from symbackprop.model.architecture import Architecture
 from symbackprop.model.network import Network
 from symbackprop.model.printing import format_number, to_latex
+from symbackprop.model.program import Program
 from symbackprop.model.validate import data_arrays, params_by_name
 from symbackprop.numeric.compiled import compile
 from symbackprop.numeric.train import train
@@ -178,13 +180,17 @@ def _network_part(network: Network, ev: Any, view: _ScalarView) -> dict[str, Any
     }
 
 
+def _node_meaning(program: Program, node: sp.Symbol) -> str:
+    return "loss term (uses the targets)" if node in program.loss_nodes else "intermediate node"
+
+
 def _notation_rows(network: Network) -> list[dict[str, str]]:
     if network.architecture is None:
         program = network.program
         rows = [{"symbol_tex": to_latex(s), "meaning": "input"} for s in program.inputs]
         rows += [{"symbol_tex": to_latex(s), "meaning": "parameter"} for s in program.params]
         rows += [{"symbol_tex": to_latex(s), "meaning": "target"} for s in program.targets]
-        rows += [{"symbol_tex": to_latex(a.lhs), "meaning": "intermediate node"}
+        rows += [{"symbol_tex": to_latex(a.lhs), "meaning": _node_meaning(program, a.lhs)}
                  for a in program.assignments]  # fmt: skip
         rows.append({"symbol_tex": notation.latex_name("L"), "meaning": "one sample's loss"})
         rows.append(

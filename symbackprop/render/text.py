@@ -125,7 +125,15 @@ def _loss_section(
     line = Line(p(step.lhs), [(p(step.rhs), "")], numbers, _value(values, "L"), note)
     if ev is not None and len(ev.terms) > 1:
         line.note += " · terms: " + " + ".join(format_number(t) for t in ev.terms)
-    return Section("Error", lines=[line])
+    lines = []
+    for term in d.stage(Stage.LOSS):
+        if term is not step:
+            # The program's own loss terms (E_o1 = ...), in its order, before L itself.
+            numbers = p(term.rhs, values) if values else ""
+            lines.append(
+                Line(p(term.lhs), [(p(term.rhs), "")], numbers, _value(values, term.lhs.name))
+            )
+    return Section("Error", lines=[*lines, line])
 
 
 def _backward_sections(

@@ -20,7 +20,6 @@ from symbackprop.checks.mistakes import (
     close,
     register_mistake,
 )
-from symbackprop.derivation.steps import Stage
 from symbackprop.model.printing import format_number, to_text
 
 _MIN_EXPECTED = 1e-9  # below this |dL/dw| a ratio given/expected says nothing
@@ -125,7 +124,7 @@ def _replaced_by(
     derivation = context.derivation
     program = derivation.network.program
     symbols = [*program.params, *program.inputs, *program.targets]
-    symbols += [s.lhs for s in derivation.steps if s.stage in (Stage.FORWARD, Stage.ADJOINT)]
+    symbols += [s.lhs for s in derivation.steps if s.is_named_value]
     for symbol in symbols:
         if bool(np.all(close(values, context.evaluate(symbol)[usable]))):
             return symbol
