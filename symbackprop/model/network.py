@@ -189,7 +189,10 @@ def mlp(
     sizes_t = _checked_sizes(sizes)
     depth = len(sizes_t) - 1
     activations = _checked_activations(activation, depth)
-    get_loss(loss)
+    refusal = get_loss(loss).refusal(activations[-1])
+    if refusal is not None:
+        # Never clamp silently: -y log(max(a, tiny)) of a tanh output is no loss of anything.
+        raise SpecError(refusal)
     if bias not in BIAS_MODES:
         raise unknown_name("bias mode", str(bias), BIAS_MODES)
     if activations[-1] == "softmax" and sizes_t[-1] < 2:
