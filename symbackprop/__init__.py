@@ -33,6 +33,7 @@ from symbackprop.model.errors import (
 )
 from symbackprop.model.losses import LOSSES, Loss, get_loss, register_loss
 from symbackprop.model.network import Network, mlp
+from symbackprop.model.penalty import Penalty
 from symbackprop.model.program import Assignment, NodeKind, Program
 from symbackprop.model.rulebook import Rule
 from symbackprop.model.specs.spec import Spec, Training, load_spec
@@ -68,6 +69,7 @@ __all__ = [
     "NumericError",
     "ParseError",
     "Path",
+    "Penalty",
     "Program",
     "Rule",
     "ShapeError",

@@ -760,10 +760,12 @@ def sympy_program_gradients(
     expanded = expanded.replace(
         lambda e: type(e).__name__ == "Sigmoid", lambda e: 1 / (1 + sp.exp(-e.args[0]))
     )
-    values = {sp.Symbol(name): sp.Float(value, digits) for name, value in point.items()}
+    # Real symbols, so that d|w|/dw is sign(w) (an L1 penalty) rather than a complex form.
+    real = {name: sp.Symbol(name, real=True) for name in point}
+    expanded = expanded.xreplace({sp.Symbol(name): symbol for name, symbol in real.items()})
+    values = {real[name]: sp.Float(value, digits) for name, value in point.items()}
     gradient = {
-        name: float(sp.diff(expanded, sp.Symbol(name)).evalf(digits, subs=values))
-        for name in params
+        name: float(sp.diff(expanded, real[name]).evalf(digits, subs=values)) for name in params
     }
     return float(expanded.evalf(digits, subs=values)), gradient
 

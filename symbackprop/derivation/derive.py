@@ -23,6 +23,7 @@ from symbackprop.model import notation
 from symbackprop.model.errors import unknown_name
 from symbackprop.model.losses import get_loss
 from symbackprop.model.network import Network
+from symbackprop.model.penalty import PENALTY
 from symbackprop.model.program import Assignment, NodeKind
 from symbackprop.model.rulebook import Rule
 
@@ -193,12 +194,24 @@ class _Sweep:
         paths = []
         for user in self.consumers.get(node, ()):
             if user == LOSS:
-                local = self._local(self.network.program.loss, node)
+                local = self._local(self._loss_seen_by(node), node)
                 paths.append(Path(LOSS, sp.Integer(1), local.expr, local.rules))
+            elif self.definition[user].kind is NodeKind.PENALTY:
+                # dOmega/dw = lambda w + lambda_1 sign(w), stated rather than differentiated:
+                # SymPy's d|w|/dw of a symbol not known to be real is not sign(w).
+                penalty = self.network.program.penalty
+                paths.append(
+                    Path(user, self.adjoint[user], penalty.gradient(node), penalty.rules())
+                )
             elif user in self.live:
                 local = self._local(self.definition[user].rhs, node)
                 paths.append(Path(user, self.adjoint[user], local.expr, local.rules))
         return tuple(paths)
+
+    def _loss_seen_by(self, node: sp.Symbol) -> sp.Expr:
+        """Return L without the penalty Omega, which no node but Omega itself meets in L."""
+        terms = self.network.program.loss_terms
+        return sp.Add(*[t for t in terms if t != PENALTY or node == PENALTY])
 
     def _local(self, rhs: sp.Expr, wrt: sp.Symbol) -> LocalDerivative:
         return differentiate(rhs, wrt, self.names, self.params)
@@ -291,7 +304,8 @@ def _leibniz(paths: Sequence[Path], node: sp.Symbol) -> sp.Expr:
 
 
 def _common_layer(assignments: Iterable[Assignment | None]) -> int | None:
-    layers = {a.layer for a in assignments if a is not None}
+    # The penalty Omega belongs to no layer: a weight's gradient stays in its layer.
+    layers = {a.layer for a in assignments if a is not None and a.kind is not NodeKind.PENALTY}
     return layers.pop() if len(layers) == 1 else None
 
 

@@ -15,6 +15,7 @@ from symbackprop.derivation.steps import LOSS, Equation
 from symbackprop.model import notation
 from symbackprop.model.activations import get_activation
 from symbackprop.model.errors import SymbackpropError
+from symbackprop.model.functions import Sign
 from symbackprop.model.losses import get_loss
 from symbackprop.model.network import Network
 
@@ -77,5 +78,11 @@ def layer_equations(network: Network) -> tuple[Equation, ...]:
             equations.append(Equation("BP3", layer, sp.Derivative(LOSS, b_shared, evaluate=False),
                                       ones.T * delta[layer]))  # fmt: skip
         weight_gradient = sp.Derivative(LOSS, W[layer], evaluate=False)
-        equations.append(Equation("BP4", layer, weight_gradient, delta[layer] * a[layer - 1].T))
+        rhs_w: sp.Basic = delta[layer] * a[layer - 1].T
+        if arch.penalty.weight_decay:
+            rhs_w = rhs_w + arch.penalty.gradient(_T).coeff(_T) * W[layer]  # lambda W
+        if arch.penalty.l1:
+            sign = ElementwiseApplyFunction(sp.Lambda(_T, Sign(_T)), W[layer])
+            rhs_w = rhs_w + arch.penalty.gradient(_T).coeff(Sign(_T)) * sign
+        equations.append(Equation("BP4", layer, weight_gradient, rhs_w))
     return tuple(equations)

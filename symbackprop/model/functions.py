@@ -154,6 +154,29 @@ def _leaky_relu_numpy(z: FloatArray) -> FloatArray:
     return np.where(z > 0, z, float(LEAKY_SLOPE) * z)
 
 
+class Sign(sp.Function):
+    """sign(x): 1 for x > 0, -1 for x < 0, 0 at 0 (the L1 penalty's derivative, as torch's)."""
+
+    nargs = 1
+
+    @classmethod
+    def eval(cls, x: sp.Expr) -> sp.Expr | None:
+        if _is_number(x):
+            return sp.Integer(1 if x > 0 else (-1 if x < 0 else 0))
+        return None
+
+    def fdiff(self, argindex: int = 1) -> sp.Expr:
+        # Zero everywhere except at the jump, where no derivative exists.
+        return sp.Integer(0)
+
+    def _eval_is_real(self) -> bool | None:
+        return self.args[0].is_real
+
+
+def _sign_numpy(z: FloatArray) -> FloatArray:
+    return np.sign(np.asarray(z, dtype=np.float64))
+
+
 class Softplus(sp.Function):
     """softplus(x) = log(1 + e^x), whose derivative is sigma(x)."""
 
@@ -262,6 +285,7 @@ LEAKY_STEP = register_function(Function("leaky_step", LeakyStep, "LeakyStep", _l
 LEAKY_RELU = register_function(
     Function("leaky_relu", LeakyRelu, "LeakyRelu", _leaky_relu_numpy, Rule.LEAKY_RELU_STEP)
 )
+SIGN = register_function(Function("sign", Sign, "Sign", _sign_numpy))
 SOFTPLUS = register_function(
     Function("softplus", Softplus, "Softplus", _softplus_numpy, Rule.SOFTPLUS_SIGMOID)
 )

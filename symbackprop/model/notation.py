@@ -25,6 +25,7 @@ import re
 
 LOSS = "L"
 LEARNING_RATE = "eta"
+PENALTY = "Omega"  # the weight penalty's term of the loss, Goodfellow et al.'s Omega(theta)
 _GRADIENT_PREFIX = "dL_d"
 _UPDATED_SUFFIX = "_new"
 
@@ -136,6 +137,7 @@ def is_generated_name(name: str) -> bool:
     return (
         name == LOSS
         or name == LEARNING_RATE
+        or name == PENALTY
         or name.startswith(_GRADIENT_PREFIX)
         or name.endswith(_UPDATED_SUFFIX)
     )

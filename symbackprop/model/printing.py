@@ -94,6 +94,9 @@ class NotationPrinter(LatexPrinter):
     def _print_LeakyStep(self, expr: sp.Expr, exp: str | None = None) -> str:
         return self._function("\\operatorname{lrelu}'", expr, exp)
 
+    def _print_Sign(self, expr: sp.Expr, exp: str | None = None) -> str:
+        return self._function("\\operatorname{sign}", expr, exp)
+
     def _print_Softmax(self, expr: sp.Expr, exp: str | None = None) -> str:
         index = self._print(expr.args[0])
         args = ", ".join(self._print(z) for z in expr.args[1:])
@@ -196,6 +199,9 @@ class TextPrinter(StrPrinter):
 
     def _print_LeakyStep(self, expr: sp.Expr) -> str:
         return f"lrelu′({self._print(expr.args[0])})"
+
+    def _print_Sign(self, expr: sp.Expr) -> str:
+        return f"sign({self._print(expr.args[0])})"
 
     def _print_Relu(self, expr: sp.Expr) -> str:
         return f"relu({self._print(expr.args[0])})"

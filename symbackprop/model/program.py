@@ -14,7 +14,7 @@ import functools
 import keyword
 import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Union
 
 import sympy as sp
@@ -27,6 +27,7 @@ from symbackprop.model.architecture import (
 from symbackprop.model.errors import SpecError, SymbackpropWarning, shorten
 from symbackprop.model.functions import FUNCTIONS
 from symbackprop.model.losses import get_loss
+from symbackprop.model.penalty import NO_PENALTY, PENALTY, Penalty
 
 # Names generated code defines or calls; a user's symbol may not shadow them.
 _RESERVED = frozenset({"numpy", "math", "builtins", "range", "len", "Softmax"}) | frozenset(
@@ -40,6 +41,7 @@ class NodeKind(enum.Enum):
     PRE_ACTIVATION = "z"
     ACTIVATION = "a"
     NODE = "node"
+    PENALTY = "penalty"  # Omega, the weight penalty's term of the loss
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +70,7 @@ class Program:
     inputs: tuple[sp.Symbol, ...]
     targets: tuple[sp.Symbol, ...]
     loss_nodes: tuple[sp.Symbol, ...] = ()
+    penalty: Penalty = NO_PENALTY
 
     @property
     def loss(self) -> sp.Expr:
@@ -117,7 +120,27 @@ def layered_program(arch: Architecture) -> Program:
             activations.append(a)
         previous = tuple(activations)
     loss_terms = get_loss(arch.loss).terms(previous, targets)
-    return Program(tuple(assignments), loss_terms, tuple(params), inputs, targets)
+    program = Program(tuple(assignments), loss_terms, tuple(params), inputs, targets)
+    weights = [p for p in params if notation.parse_weight_name(p.name) is not None]
+    return penalized(program, arch.penalty, weights)
+
+
+def penalized(program: Program, penalty: Penalty, weights: Sequence[sp.Symbol]) -> Program:
+    """Return the program with the loss term Omega of ``penalty`` over ``weights`` (replacing any).
+
+    Omega is a node of the loss side, L = (the program's loss) + Omega, so that each weight's
+    gradient gains a path through it.
+    """
+    base = [a for a in program.assignments if a.lhs != PENALTY]
+    terms = tuple(t for t in program.loss_terms if t != PENALTY)
+    nodes = tuple(n for n in program.loss_nodes if n != PENALTY)
+    if not penalty.is_zero:
+        base.append(Assignment(PENALTY, penalty.term(weights), NodeKind.PENALTY))
+        terms += (PENALTY,)
+        nodes += (PENALTY,)
+    return replace(
+        program, assignments=tuple(base), loss_terms=terms, loss_nodes=nodes, penalty=penalty
+    )
 
 
 def _weighted_inputs(

@@ -33,3 +33,5 @@ class Rule(enum.Enum):
     WEIGHT_PICKS_INPUT = "a weight picks up its input"
     WEIGHT_CARRIES_BLAME = "a weighted sum passes blame back along the weight"
     GRADIENT_DESCENT = "gradient descent: theta <- theta - eta dL/dtheta"
+    L2_PENALTY = "L2 penalty (weight decay): d/dw (lambda/2) w^2 = lambda w"
+    L1_PENALTY = "L1 penalty: d/dw lambda_1 |w| = lambda_1 sign(w)"

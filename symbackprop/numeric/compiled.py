@@ -243,19 +243,36 @@ class _LayerBackend:
         return self._forward_all(params, X)[-1]
 
     def loss(self, params: dict[str, FloatArray], X: FloatArray, Y: FloatArray) -> float:
-        return float(np.mean(self.loss_form(self.forward(params, X), Y)))
+        return float(np.mean(self.loss_form(self.forward(params, X), Y))) + self._penalty(params)
+
+    def _penalty(self, params: dict[str, FloatArray]) -> float:
+        """Omega = (lambda/2) sum w^2 + lambda_1 sum |w| over every weight matrix."""
+        penalty = self.arch.penalty
+        if penalty.is_zero:
+            return 0.0
+        weights = [params[notation.weight_matrix_name(layer.index)] for layer in self.layers]
+        squares = sum(float(np.sum(W * W)) for W in weights)
+        sizes = sum(float(np.sum(np.abs(W))) for W in weights)
+        return penalty.weight_decay / 2 * squares + penalty.l1 * sizes
+
+    def _penalty_gradient(self, W: FloatArray) -> FloatArray | float:
+        """dOmega/dW = lambda W + lambda_1 sign(W), elementwise."""
+        penalty = self.arch.penalty
+        return penalty.weight_decay * W + penalty.l1 * np.sign(W) if not penalty.is_zero else 0.0
 
     def loss_and_gradient(
         self, params: dict[str, FloatArray], X: FloatArray, Y: FloatArray
     ) -> tuple[float, dict[str, FloatArray]]:
         values = self._forward_all(params, X)
         batch = X.shape[0]
-        loss = float(np.mean(self.loss_form(values[-1], Y)))
+        loss = float(np.mean(self.loss_form(values[-1], Y))) + self._penalty(params)
         delta = self.output(values[-2], values[-1], Y)  # BP1
         grads: dict[str, FloatArray] = {}
         for layer in reversed(self.layers):
             A_previous = values[2 * layer.index - 2]
-            grads[notation.weight_matrix_name(layer.index)] = delta.T @ A_previous / batch  # BP4
+            W_name = notation.weight_matrix_name(layer.index)
+            penalty = self._penalty_gradient(params[W_name])
+            grads[W_name] = delta.T @ A_previous / batch + penalty  # BP4, plus dOmega/dW
             if self.arch.bias == "per_neuron":
                 grads[notation.bias_vector_name(layer.index)] = delta.mean(axis=0)  # BP3
             elif self.arch.bias == "shared":

@@ -17,6 +17,7 @@ from symbackprop.model.architecture import layer_arrays_to_names, names_to_layer
 from symbackprop.model.errors import NumericError, SymbackpropError, unknown_name
 from symbackprop.model.functions import FloatArray
 from symbackprop.model.network import Network
+from symbackprop.model.penalty import Penalty
 from symbackprop.model.validate import data_arrays, is_layer_form
 from symbackprop.numeric.compiled import compile
 
@@ -51,13 +52,18 @@ def train(
     freeze: Iterable[str] = (),
     seed: int = 0,
     progress: Callable[[int, float], None] | None = None,
+    weight_decay: float | None = None,
+    l1: float | None = None,
 ) -> TrainResult:
     """Run gradient descent theta <- theta - eta dL/dtheta for ``epochs`` passes over the data.
 
     With ``batch_size`` the data is shuffled (seeded) every epoch and split into mini-batches;
-    ``progress(epoch, loss)`` is called after every epoch.
+    ``progress(epoch, loss)`` is called after every epoch. ``weight_decay`` and ``l1`` set the
+    loss's penalty Omega = (lambda/2) sum w^2 + lambda_1 sum |w| (None keeps the network's own);
+    the losses reported include it.
     """
     _check_settings(learning_rate, epochs, batch_size)
+    network = _with_penalty(network, weight_decay, l1)
     frozen = tuple(freeze)
     known = network.parameter_names()
     for name in frozen:
@@ -105,6 +111,18 @@ def _descend(
         if progress is not None:
             progress(epoch, losses[-1])
     return losses, state
+
+
+def _with_penalty(network: Network, weight_decay: float | None, l1: float | None) -> Network:
+    if weight_decay is None and l1 is None:
+        return network
+    own = network.penalty
+    return network.with_penalty(
+        Penalty(
+            own.weight_decay if weight_decay is None else weight_decay,
+            own.l1 if l1 is None else l1,
+        )
+    )
 
 
 def _check_settings(learning_rate: float, epochs: int, batch_size: int | None) -> None:

@@ -62,8 +62,8 @@ def _scalar_view(network: Network, params: dict[str, float], x: Any, y: Any) -> 
     *inner, n_out = arch.sizes
     kept_out = n_out if n_out <= OUTPUTS_KEPT else SUBSET_NEURONS
     sizes = tuple(min(n, SUBSET_NEURONS) for n in inner) + (kept_out,)
-    small = Network(architecture=Architecture(sizes, arch.activations, arch.bias, arch.loss),
-                    loss_name=network.loss_name)  # fmt: skip
+    small_arch = Architecture(sizes, arch.activations, arch.bias, arch.loss, arch.penalty)
+    small = Network(architecture=small_arch, loss_name=network.loss_name)
     sub_params = {name: params[name] for name in small.parameter_names()}
     full = "-".join(str(n) for n in arch.sizes)
     part = "-".join(str(n) for n in sizes)

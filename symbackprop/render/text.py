@@ -49,12 +49,14 @@ RULE_WORDS: dict[Rule, str] = {
     Rule.WEIGHT_PICKS_INPUT: "a weight picks up its input",
     Rule.WEIGHT_CARRIES_BLAME: "blame flows back along each weight",
     Rule.GRADIENT_DESCENT: "gradient descent",
+    Rule.L2_PENALTY: "L2 penalty: ∂/∂w (λ/2)w² = λw",
+    Rule.L1_PENALTY: "L1 penalty: ∂/∂w λ₁|w| = λ₁ sign(w)",
 }
 # Unicode in rule words -> LaTeX, for \text{...}.
 _LATEX_WORDS = {
     "σ′": r"$\sigma'$", "σ": r"$\sigma$", "′": "'", "−": "-", "²": r"$^2$", "½": r"$\frac{1}{2}$",
     "δᵢₖ": r"$\delta_{ik}$", "δ": r"$\delta$", "∂": r"$\partial$", "ᵢ": r"$_i$", "ₖ": r"$_k$",
-    "ᵘ": r"$^u$", "aᵢ": r"$a_i$", "aₖ": r"$a_k$",
+    "ᵘ": r"$^u$", "aᵢ": r"$a_i$", "aₖ": r"$a_k$", "λ₁": r"$\lambda_1$", "λ": r"$\lambda$",
 }  # fmt: skip
 
 

@@ -14,6 +14,7 @@ from symbackprop.checks.mistakes import MISTAKES, MistakeContext, get_mistake
 from symbackprop.model.functions import Sigmoid
 
 MAZUR = sb.mlp([2, 2, 2], bias="shared")
+DECAYED = sb.mlp([2, 2, 2], bias="shared", weight_decay=0.1)  # dOmega/dw = w/10
 TANH = sb.mlp([2, 3, 3, 2], activation="tanh")
 # Mazur's w1..w8, b1, b2 (0.15 .. 0.60) in the book's names.
 MAZUR_PARAMS = dict(
@@ -170,6 +171,10 @@ CATALOGUE = [
         ),  # noqa: E501
         "updated_weights",
     ),
+    # the weight penalty's gradient forgotten, halved or doubled
+    (DECAYED, "w2_1_1", a1_1 * m_out_delta(1), "penalty_gradient"),
+    (DECAYED, "w1_2_1", x1 * m_hidden_delta(2) + w["w1_2_1"] / 20, "penalty_gradient"),
+    (DECAYED, "w2_2_2", a1_2 * m_out_delta(2) + w["w2_2_2"] / 5, "penalty_gradient"),
     # a term from the wrong layer
     (MAZUR, "w2_1_1", a2_1 * d2_1, "wrong_layer_term"),
     (MAZUR, "w1_1_1", a1_1 * d1_1, "wrong_layer_term"),

@@ -26,6 +26,7 @@ from symbackprop.checks.mistakes import (
 from symbackprop.derivation.steps import Step
 from symbackprop.model import notation
 from symbackprop.model.activations import ACTIVATIONS, Activation
+from symbackprop.model.penalty import PENALTY
 from symbackprop.model.printing import format_number, to_text
 from symbackprop.model.program import NodeKind
 
@@ -239,6 +240,41 @@ def _transposed_weight(context: MistakeContext) -> str | None:
 
 TRANSPOSED_WEIGHT = register_mistake(
     Mistake("transposed_weight", "transposed weight index", _transposed_weight)
+)
+
+
+def _penalty_gradient(context: MistakeContext) -> str | None:
+    gradient = context.gradient_step
+    penalty = next((path for path in gradient.paths if path.via == PENALTY), None)
+    if penalty is None:
+        return None
+    term = _name(penalty.term)
+    candidates: list[Candidate] = [
+        (
+            f"the weight penalty's gradient is missing: the loss has the term Ω "
+            f"({context.derivation.network.penalty.describe()}), so the gradient gains "
+            f"∂Ω/∂{_name(context.wrt)} = {term}",
+            gradient.rhs - penalty.term,
+        )
+    ]
+    if not context.derivation.network.penalty.l1:
+        candidates += [
+            (
+                f"the weight penalty's gradient is halved: ∂/∂w (λ/2)w² = λw, so the gradient "
+                f"gains {term}",
+                gradient.rhs - penalty.term / 2,
+            ),
+            (
+                f"the weight penalty's gradient is doubled: the ½ of (λ/2)w² cancels the 2, so "
+                f"the gradient gains {term}",
+                gradient.rhs + penalty.term,
+            ),
+        ]
+    return first_match(context, candidates)
+
+
+PENALTY_GRADIENT = register_mistake(
+    Mistake("penalty_gradient", "forgotten or mis-scaled penalty gradient", _penalty_gradient)
 )
 
 

@@ -14,6 +14,8 @@ sizes = [2, 2, 1]                 # input size, then each layer's size
 activation = "sigmoid"            # one name, or one per layer (layer 1 first); default sigmoid
 loss = "half_sse"                 # a registered loss; default half_sse
 bias = "per_neuron"               # "per_neuron" (b1_1), "shared" (b1) or "none"
+weight_decay = 0.0                # lambda of the L2 penalty (lambda/2) sum w^2 on the weights
+l1 = 0.0                          # lambda_1 of the L1 penalty lambda_1 sum |w| on the weights
 
 # ... or a custom program (names are kept; expressions are parsed safely).
 [program]
@@ -21,7 +23,9 @@ inputs = ["x1", "x2"]
 targets = ["y"]                   # optional
 params = ["w1", "w2", "b"]
 assign = ["h = sigmoid(w1*x1 + w2*x2 + b)"]   # "name = expression", in order; optional
-loss = "(h - y)**2 / 2"           # one sample's loss
+loss = "(h - y)**2 / 2"           # one sample's loss; assignments may use targets (E = ...)
+weight_decay = 0.0                # L2 and L1 penalties as in [network], on every parameter
+l1 = 0.0
 
 [params]                          # initial values by ASCII name; layered networks also take
 w1_1_1 = 0.15                     # layer arrays: W1 = [[...], ...] (n1 x n0) and b1 = [...]
@@ -77,6 +81,7 @@ from symbackprop.model.functions import FloatArray
 from symbackprop.model.losses import get_loss
 from symbackprop.model.network import Network, mlp
 from symbackprop.model.parsing import parser as parsing
+from symbackprop.model.penalty import Penalty
 from symbackprop.model.specs.data import read_data
 from symbackprop.model.specs.source import (
     Source,
@@ -196,8 +201,20 @@ def _layered(source: Source, table: Mapping[str, Any]) -> Network:
         for layer, name in enumerate(activation, start=1):
             with source.at(source.value(path, "activation", str(name))):
                 get_activation(name, where=f"for layer {layer}")
+    penalty = _penalty(source, table, path)
     with source.at(source.key(path, "activation")):
-        return mlp(sizes, activation=activation, loss=loss, bias=bias)
+        network = mlp(sizes, activation=activation, loss=loss, bias=bias)
+    return network.with_penalty(penalty)
+
+
+def _penalty(source: Source, table: Mapping[str, Any], path: tuple[str, ...]) -> Penalty:
+    """Read weight_decay and l1 (the L2 and L1 penalties of the loss); 0 where left out."""
+    values = {}
+    for key in ("weight_decay", "l1"):
+        values[key] = optional(source, table, path, key, (float, int), 0.0)
+        with source.at(source.key(path, key) if key in table else source.key(path)):
+            Penalty(**{key: values[key]})
+    return Penalty(**values)
 
 
 def _check_sizes(sizes: Any) -> None:
@@ -243,12 +260,13 @@ def _program(source: Source, table: Mapping[str, Any]) -> Network:
         symbols[lhs.name] = lhs
     loss_offset = source.value(path, "loss", loss_text)
     loss = parsing.parse(loss_text, symbols=symbols, strict=True, **_located(source, loss_offset))
+    penalty = _penalty(source, table, path)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", SymbackpropWarning)
         with source.at(source.key(path)):
             network = Network.from_expressions(assignments, loss, params, inputs, targets)
     _relay_warnings(source, caught, params)
-    return network
+    return network.with_penalty(penalty)
 
 
 def _located(source: Source, offset: int) -> dict[str, Any]:
