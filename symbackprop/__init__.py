@@ -33,6 +33,7 @@ from symbackprop.model.errors import (
 )
 from symbackprop.model.losses import LOSSES, Loss, get_loss, register_loss
 from symbackprop.model.network import Network, mlp
+from symbackprop.model.optimizers import OPTIMIZERS, Optimizer, get_optimizer, register_optimizer
 from symbackprop.model.penalty import Penalty
 from symbackprop.model.program import Assignment, NodeKind, Program
 from symbackprop.model.rulebook import Rule
@@ -51,6 +52,7 @@ __version__ = "0.1.0"
 __all__ = [
     "ACTIVATIONS",
     "LOSSES",
+    "OPTIMIZERS",
     "Activation",
     "Architecture",
     "Assignment",
@@ -67,6 +69,7 @@ __all__ = [
     "Network",
     "NodeKind",
     "NumericError",
+    "Optimizer",
     "ParseError",
     "Path",
     "Penalty",
@@ -88,12 +91,14 @@ __all__ = [
     "derive",
     "get_activation",
     "get_loss",
+    "get_optimizer",
     "grade",
     "gradcheck",
     "load_spec",
     "mlp",
     "register_activation",
     "register_loss",
+    "register_optimizer",
     "report",
     "train",
     "worksheet",

@@ -18,32 +18,38 @@ import sympy as sp
 
 from symbackprop.derivation.derivation import Derivation
 from symbackprop.derivation.rules import LocalDerivative, differentiate
-from symbackprop.derivation.steps import LEARNING_RATE, LOSS, Path, Stage, Step
+from symbackprop.derivation.steps import LOSS, Path, Stage, Step
 from symbackprop.model import notation
-from symbackprop.model.errors import unknown_name
+from symbackprop.model.errors import SpecError, unknown_name
 from symbackprop.model.losses import get_loss
 from symbackprop.model.network import Network
+from symbackprop.model.optimizers import Optimizer, get_optimizer
 from symbackprop.model.penalty import PENALTY
 from symbackprop.model.program import Assignment, NodeKind
 from symbackprop.model.rulebook import Rule
 
 
 # --- the sweep -------------------------------------------------------------------------------
-def derive(network: Network, freeze: Iterable[str] = ()) -> Derivation:
+def derive(
+    network: Network, freeze: Iterable[str] = (), optimizer: str | Optimizer = "sgd"
+) -> Derivation:
     """Run the reverse sweep over a network's program and return its Derivation.
 
-    ``freeze`` names parameters gradient descent leaves alone (Mazur's biases): they get a
-    gradient step but no update step.
+    ``freeze`` names parameters the optimiser leaves alone (Mazur's biases): they get a
+    gradient step but no update step. ``optimizer`` (a registered name, or an Optimizer with
+    its settings) writes the update stage: one step per parameter and state (v, m, s).
     """
     frozen = tuple(freeze)
     known = set(network.parameter_names())
     for name in frozen:
         if name not in known:
             raise unknown_name("parameter to freeze", name, known)
+    chosen = get_optimizer(optimizer)
+    _check_no_clash(network, chosen)
     sweep = _Sweep(network)
     steps = sweep.forward_steps() + sweep.adjoint_steps() + sweep.gradient_steps()
-    steps += _update_steps(network, frozen)
-    return Derivation(network, tuple(_with_dependencies(steps)), frozen)
+    steps += _update_steps(network, frozen, chosen)
+    return Derivation(network, tuple(_with_dependencies(steps)), frozen, optimizer=chosen)
 
 
 class _Sweep:
@@ -217,23 +223,41 @@ class _Sweep:
         return differentiate(rhs, wrt, self.names, self.params)
 
 
-def _update_steps(network: Network, frozen: Sequence[str]) -> list[Step]:
+def _update_steps(network: Network, frozen: Sequence[str], optimizer: Optimizer) -> list[Step]:
+    """Write the optimiser's step for every parameter that is not frozen, state first."""
     steps = []
     for param in network.program.params:
         if param.name in frozen:
             continue
         gradient = sp.Symbol(notation.gradient_name(param.name))
-        steps.append(
-            Step(
-                sp.Symbol(notation.updated_name(param.name)),
-                param - LEARNING_RATE * gradient,
-                Stage.UPDATE,
-                None,
-                (Rule.GRADIENT_DESCENT,),
-                node=param,
+        old, new = optimizer.state_symbols(param.name)
+        for line in optimizer.lines(param, gradient, old, new):
+            lhs = sp.Symbol(notation.updated_name(param.name)) if line.target == "theta" else None
+            steps.append(
+                Step(
+                    lhs or new[line.target], line.rhs, Stage.UPDATE, None, (line.rule,), node=param
+                )
             )
-        )
     return steps
+
+
+def _check_no_clash(network: Network, optimizer: Optimizer) -> None:
+    """Refuse a program whose own names are the optimiser's symbols (mu, t, v_w1, ...)."""
+    program = network.program
+    names = {s.name for s in (*program.params, *program.inputs, *program.targets)}
+    names |= {a.lhs.name for a in program.assignments}
+    theirs = set(optimizer.hyperparameters()) | (
+        {notation.STEP_NUMBER} if optimizer.state else set()
+    )
+    for param in program.params:
+        old, new = optimizer.state_symbols(param.name)
+        theirs |= {s.name for s in (*old.values(), *new.values())}
+    clash = sorted(names & theirs)
+    if clash:
+        raise SpecError(
+            f"the program's name {clash[0]!r} is a symbol of the {optimizer.name} optimiser; "
+            "rename it in the program"
+        )
 
 
 # --- helpers ---------------------------------------------------------------------------------

@@ -74,6 +74,14 @@ class NotationPrinter(LatexPrinter):
             return str(super()._print_Mul(expr))
         return str(super()._print_Mul(_ordered_factors(expr)))
 
+    def _print_Pow(self, expr: sp.Pow) -> str:
+        base = expr.base
+        if base.is_Symbol and base.name.startswith(notation.gradient_name("")) and not self.values:
+            # A gradient squared (RMSProp, Adam): the fraction in parentheses, then the power.
+            inner = self._print(base)
+            return f"\\left({inner}\\right)^{{{self._print(expr.exp)}}}"
+        return str(super()._print_Pow(expr))
+
     def _print_Sigmoid(self, expr: sp.Expr, exp: str | None = None) -> str:
         return self._function("\\sigma", expr, exp)
 
@@ -186,8 +194,12 @@ class TextPrinter(StrPrinter):
 
     def _print_Pow(self, expr: sp.Pow, rational: bool = False) -> str:
         exponent = expr.exp
-        if exponent.is_Integer and int(exponent) >= 2:
+        if (exponent.is_Integer and int(exponent) >= 2) or exponent.is_Symbol:
             base = self.parenthesize(expr.base, sp.printing.precedence.PRECEDENCE["Pow"])
+            if expr.base.is_Symbol and "/" in base:
+                base = f"({base})"  # (∂L/∂w)², not ∂L/∂w²
+            if exponent.is_Symbol:
+                return f"{base}^{self._print(exponent)}"  # Adam's beta1^t
             return f"{base}{str(int(exponent)).translate(_SUPERSCRIPT)}"
         return str(super()._print_Pow(expr, rational))
 

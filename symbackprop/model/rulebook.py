@@ -33,5 +33,14 @@ class Rule(enum.Enum):
     WEIGHT_PICKS_INPUT = "a weight picks up its input"
     WEIGHT_CARRIES_BLAME = "a weighted sum passes blame back along the weight"
     GRADIENT_DESCENT = "gradient descent: theta <- theta - eta dL/dtheta"
+    MOMENTUM_VELOCITY = "momentum: the velocity v <- mu v + g gathers past gradients"
+    MOMENTUM_STEP = "heavy ball: theta <- theta - eta v"
+    NESTEROV_STEP = "Nesterov: theta <- theta - eta (g + mu v), a look ahead along v"
+    GRADIENT_AVERAGE = "running average of the gradient: m <- beta1 m + (1 - beta1) g"
+    SQUARED_GRADIENT_AVERAGE = "running average of the squared gradient: s <- rho s + (1 - rho) g^2"
+    RMSPROP_STEP = "RMSProp: theta <- theta - eta g / (sqrt(s) + epsilon)"
+    ADAM_STEP = (
+        "Adam: theta <- theta - eta m^ / (sqrt(s^) + epsilon), m^ and s^ divided by (1 - beta^t)"
+    )
     L2_PENALTY = "L2 penalty (weight decay): d/dw (lambda/2) w^2 = lambda w"
     L1_PENALTY = "L1 penalty: d/dw lambda_1 |w| = lambda_1 sign(w)"

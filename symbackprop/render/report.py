@@ -21,6 +21,7 @@ from markupsafe import Markup
 from symbackprop.derivation.derivation import Derivation
 from symbackprop.model.errors import SymbackpropError
 from symbackprop.model.network import Network
+from symbackprop.model.optimizers import Optimizer
 from symbackprop.render import diagrams
 from symbackprop.render.context import context, explain_blame
 from symbackprop.render.files import atomic_path, atomic_write
@@ -44,6 +45,7 @@ def render(
     batch_size: int | None = None,
     seed: int = 0,
     title: str | None = None,
+    optimizer: str | Optimizer = "sgd",
     figure_stem: str = "report",
 ) -> str:
     """Render the report as text: ``fmt`` is "html", "tex" or "md".
@@ -54,7 +56,8 @@ def render(
     if fmt not in ("html", "tex", "md"):
         raise SymbackpropError(f"unknown report format {fmt!r}; choose html, tex or md")
     ctx = context(network, params, data, learning_rate=learning_rate, freeze=freeze,
-                  epochs=epochs, batch_size=batch_size, seed=seed, title=title)  # fmt: skip
+                  epochs=epochs, batch_size=batch_size, seed=seed, title=title,
+                  optimizer=optimizer)  # fmt: skip
     return _render_context(ctx, fmt, figure_stem)
 
 
@@ -80,6 +83,7 @@ def report(
     batch_size: int | None = None,
     seed: int = 0,
     title: str | None = None,
+    optimizer: str | Optimizer = "sgd",
 ) -> Path:
     """Write the derivation report to ``path``; its suffix picks .html, .tex, .pdf or .md.
 
@@ -96,7 +100,8 @@ def report(
     if fmt == "pdf":
         require_latex(target)
     ctx = context(network, params, data, learning_rate=learning_rate, freeze=freeze,
-                  epochs=epochs, batch_size=batch_size, seed=seed, title=title)  # fmt: skip
+                  epochs=epochs, batch_size=batch_size, seed=seed, title=title,
+                  optimizer=optimizer)  # fmt: skip
     if fmt in ("html", "md"):
         return atomic_write(target, _render_context(ctx, fmt, target.stem))
     if fmt == "tex":

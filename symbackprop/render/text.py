@@ -15,6 +15,7 @@ import sympy as sp
 
 from symbackprop.derivation.derivation import Derivation
 from symbackprop.derivation.steps import Stage, Step
+from symbackprop.model import notation
 from symbackprop.model.functions import LeakyStep
 from symbackprop.model.functions import Step as StepFunction
 from symbackprop.model.printing import format_number, to_latex, to_text
@@ -49,6 +50,13 @@ RULE_WORDS: dict[Rule, str] = {
     Rule.WEIGHT_PICKS_INPUT: "a weight picks up its input",
     Rule.WEIGHT_CARRIES_BLAME: "blame flows back along each weight",
     Rule.GRADIENT_DESCENT: "gradient descent",
+    Rule.MOMENTUM_VELOCITY: "momentum: v ← μv + g",
+    Rule.MOMENTUM_STEP: "heavy ball: the step follows v",
+    Rule.NESTEROV_STEP: "Nesterov: the step follows g + μv",
+    Rule.GRADIENT_AVERAGE: "running average of g",
+    Rule.SQUARED_GRADIENT_AVERAGE: "running average of g²",
+    Rule.RMSPROP_STEP: "RMSProp: the step is g/(√s + ε)",
+    Rule.ADAM_STEP: "Adam: bias-corrected m/(1 − β₁ᵗ), s/(1 − β₂ᵗ)",
     Rule.L2_PENALTY: "L2 penalty: ∂/∂w (λ/2)w² = λw",
     Rule.L1_PENALTY: "L1 penalty: ∂/∂w λ₁|w| = λ₁ sign(w)",
 }
@@ -57,6 +65,8 @@ _LATEX_WORDS = {
     "σ′": r"$\sigma'$", "σ": r"$\sigma$", "′": "'", "−": "-", "²": r"$^2$", "½": r"$\frac{1}{2}$",
     "δᵢₖ": r"$\delta_{ik}$", "δ": r"$\delta$", "∂": r"$\partial$", "ᵢ": r"$_i$", "ₖ": r"$_k$",
     "ᵘ": r"$^u$", "aᵢ": r"$a_i$", "aₖ": r"$a_k$", "λ₁": r"$\lambda_1$", "λ": r"$\lambda$",
+    "←": r"$\leftarrow$", "μ": r"$\mu$", "√": r"$\sqrt{}$",
+    "ε": r"$\epsilon$", "β₁ᵗ": r"$\beta_1^t$", "β₂ᵗ": r"$\beta_2^t$",
 }  # fmt: skip
 
 
@@ -224,8 +234,22 @@ def _gradient_section(
 
 
 def _update_section(d: Derivation, ev: Evaluation, values: dict[str, float], p: Printer) -> Section:
-    section = Section("Update (gradient descent uses what backpropagation computed)")
+    optimizer = d.optimizer
+    how = "gradient descent" if optimizer.name == "sgd" else optimizer.name
+    section = Section(f"Update ({how} uses what backpropagation computed)")
     shown = {**values, "eta": float(ev.learning_rate or 0.0)}
+    if optimizer.state:
+        settings = ", ".join(
+            f"{notation.unicode_name(name)} = {format_number(value)}"
+            for name, value in optimizer.hyperparameters().items()
+        )
+        section.lines.append(
+            Line(
+                "",
+                note=f"the first step: t = 1, the state {', '.join(optimizer.state)} starts at 0; "
+                f"{settings}; the new state (⁺) is carried to the next step",
+            )
+        )
     for step in d.stage(Stage.UPDATE):
         section.lines.append(
             Line(

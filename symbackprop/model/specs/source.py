@@ -44,7 +44,10 @@ _KEYS: dict[tuple[str, ...], tuple[str, ...]] = {
     ("data",): (
         "X", "Y", "csv", "inputs", "targets", "one_hot", "classes", "standardize",
     ),
-    ("training",): ("learning_rate", "epochs", "batch_size", "freeze", "seed"),
+    ("training",): (
+        "learning_rate", "epochs", "batch_size", "freeze", "seed", "optimizer",
+        "momentum", "rho", "beta1", "beta2", "epsilon",
+    ),
 }  # fmt: skip
 _TOML_POSITION = re.compile(r"^(.*?)\s*\(at line (\d+), column (\d+)\)$")
 

@@ -50,6 +50,9 @@ epochs = 1000
 batch_size = 0                    # 0 (the default): the full batch each epoch
 freeze = ["b1", "b2"]             # parameters gradient descent leaves alone
 seed = 0                          # shuffling of mini-batches
+optimizer = "sgd"                 # sgd, momentum, nesterov, rmsprop, adam (as torch.optim)
+# momentum = 0.9 (momentum, nesterov); rho = 0.99, epsilon = 1e-8 (rmsprop);
+# beta1 = 0.9, beta2 = 0.999, epsilon = 1e-8 (adam): the optimiser's settings, if not these
 ```
 """
 
@@ -80,6 +83,7 @@ from symbackprop.model.errors import (
 from symbackprop.model.functions import FloatArray
 from symbackprop.model.losses import get_loss
 from symbackprop.model.network import Network, mlp
+from symbackprop.model.optimizers import OPTIMIZER_SETTINGS, SGD, Optimizer, get_optimizer
 from symbackprop.model.parsing import parser as parsing
 from symbackprop.model.penalty import Penalty
 from symbackprop.model.specs.data import read_data
@@ -111,6 +115,7 @@ class Training:
     batch_size: int | None = None
     freeze: tuple[str, ...] = ()
     seed: int = 0
+    optimizer: Optimizer = SGD  # with its settings (get_optimizer(name).configured(...))
 
     def __post_init__(self) -> None:
         rate = self.learning_rate
@@ -402,4 +407,17 @@ def _training(source: Source, document: Mapping[str, Any], network: Network) -> 
         if name not in known:
             with source.at(source.value(path, "freeze", name)):
                 raise unknown_name("parameter to freeze", name, known)
-    return Training(freeze=tuple(freeze), **settings)
+    return Training(freeze=tuple(freeze), optimizer=_optimizer(source, table, path), **settings)
+
+
+def _optimizer(source: Source, table: Mapping[str, Any], path: tuple[str, ...]) -> Optimizer:
+    """Read [training] optimizer and the settings given for it (momentum, beta1, ...)."""
+    name = optional(source, table, path, "optimizer", str, "sgd")
+    with source.at(source.value(path, "optimizer", name) if "optimizer" in table else 0):
+        optimizer = get_optimizer(name)
+    for key in OPTIMIZER_SETTINGS:
+        if key in table:
+            value = optional(source, table, path, key, (float, int), 0.0)
+            with source.at(source.key(path, key)):
+                optimizer = optimizer.configured(**{key: value})
+    return optimizer
