@@ -102,6 +102,9 @@ class NotationPrinter(LatexPrinter):
     def _print_LeakyStep(self, expr: sp.Expr, exp: str | None = None) -> str:
         return self._function("\\operatorname{lrelu}'", expr, exp)
 
+    def _print_Tanh(self, expr: sp.Expr, exp: str | None = None) -> str:
+        return self._function("\\tanh", expr, exp)
+
     def _print_Sign(self, expr: sp.Expr, exp: str | None = None) -> str:
         return self._function("\\operatorname{sign}", expr, exp)
 
@@ -121,7 +124,8 @@ class NotationPrinter(LatexPrinter):
         return f"{self._function_name(body)}\\left({argument}\\right)"
 
     def _function_name(self, applied: sp.Expr) -> str:
-        names = {"Sigmoid": "\\sigma", "tanh": "\\tanh", "Relu": "\\operatorname{relu}",
+        names = {"Sigmoid": "\\sigma", "tanh": "\\tanh", "Tanh": "\\tanh",
+                 "Relu": "\\operatorname{relu}",
                  "LeakyRelu": "\\operatorname{lrelu}", "Softplus": "\\operatorname{softplus}",
                  "softmax": "\\operatorname{softmax}"}  # fmt: skip
         if applied.is_Symbol:
@@ -211,6 +215,9 @@ class TextPrinter(StrPrinter):
 
     def _print_LeakyStep(self, expr: sp.Expr) -> str:
         return f"lrelu′({self._print(expr.args[0])})"
+
+    def _print_Tanh(self, expr: sp.Expr) -> str:
+        return f"tanh({self._print(expr.args[0])})"
 
     def _print_Sign(self, expr: sp.Expr) -> str:
         return f"sign({self._print(expr.args[0])})"

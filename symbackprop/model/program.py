@@ -25,7 +25,7 @@ from symbackprop.model.architecture import (
     Architecture,
 )
 from symbackprop.model.errors import SpecError, SymbackpropWarning, shorten
-from symbackprop.model.functions import FUNCTIONS
+from symbackprop.model.functions import FUNCTIONS, Tanh
 from symbackprop.model.losses import get_loss
 from symbackprop.model.penalty import NO_PENALTY, PENALTY, Penalty
 
@@ -254,7 +254,8 @@ def _expression(value: Any, what: str) -> sp.Expr:
             f"{what} is {shorten(repr(value))}, not a SymPy expression; build it from sp.Symbol"
             " objects (text goes through symbackprop.model.parsing.parser.parse)"
         )
-    return value
+    # SymPy's tanh takes seconds to tell that tanh(w1 x1 + ... + w30 x30) is real; ours not.
+    return value.replace(sp.tanh, Tanh) if value.has(sp.tanh) else value
 
 
 def _require_defined(expr: sp.Expr, defined: Mapping[str, str], where: str) -> None:
