@@ -74,6 +74,8 @@ def _sum_rules(expr: sp.Add, wrt: sp.Symbol, params: frozenset[sp.Symbol]) -> li
             return [Rule.BIAS_IS_ONE] if coefficient == 1 else [Rule.WEIGHT_PICKS_INPUT]
         if coefficient.is_Symbol and coefficient in params:
             return [Rule.WEIGHT_CARRIES_BLAME]
+        if coefficient == 1 and terms[0] == wrt and len(expr.args) > 1:
+            return [Rule.ADD_GATE]  # a node summed with others: its gate passes the blame on
         return [] if coefficient.is_number else [Rule.CONSTANT_FACTOR]
     rules = [Rule.SUM] if len(expr.args) > 1 else []
     for term in terms:
@@ -92,6 +94,8 @@ def _product_rules(expr: sp.Mul, wrt: sp.Symbol, params: frozenset[sp.Symbol]) -
             rules = [Rule.MEAN_OVER_OUTPUTS]
         if _is_linear_in(variable, wrt) and wrt in params and constant.is_Symbol:
             return [Rule.WEIGHT_PICKS_INPUT]
+        if variable == wrt and constant.is_Symbol and constant not in params:
+            return [Rule.MUL_GATE]  # two nodes multiplied: each gets the other's value
         return rules + _rules(variable, wrt, params)
     divides = any(f.is_Pow and f.exp.is_negative for f in factors)
     rules = [Rule.QUOTIENT if divides else Rule.PRODUCT]

@@ -96,6 +96,7 @@ class Network:
         targets: Sequence[sp.Symbol | str] = (),
         weight_decay: float = 0.0,
         l1: float = 0.0,
+        stages: str = "as_written",
     ) -> Network:
         """Build a Network from any straight-line program of SymPy assignments; names are kept.
 
@@ -103,8 +104,10 @@ class Network:
         using only parameters, inputs, targets and symbols assigned before it; ``loss`` is one
         sample's loss. ``weight_decay`` (lambda) and ``l1`` (lambda_1) add the penalty
         Omega = (lambda/2) sum theta^2 + lambda_1 sum |theta| over every parameter.
+        ``stages`` is "as_written", "functions" (1/(1 + e^-u) read as sigma(u), its argument u a
+        node of its own) or "gates" (one node per operation, as CS231n's circuits).
         """
-        program = program_from_expressions(assignments, loss, params, inputs, targets)
+        program = program_from_expressions(assignments, loss, params, inputs, targets, stages)
         return Network(custom_program=program).with_penalty(Penalty(weight_decay, l1))
 
     @property

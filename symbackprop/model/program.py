@@ -28,6 +28,7 @@ from symbackprop.model.errors import SpecError, SymbackpropWarning, shorten
 from symbackprop.model.functions import FUNCTIONS, Tanh
 from symbackprop.model.losses import get_loss
 from symbackprop.model.penalty import NO_PENALTY, PENALTY, Penalty
+from symbackprop.model.staging import stage
 
 # Names generated code defines or calls; a user's symbol may not shadow them.
 _RESERVED = frozenset({"numpy", "math", "builtins", "range", "len", "Softmax"}) | frozenset(
@@ -181,12 +182,18 @@ def program_from_expressions(
     params: Sequence[sp.Symbol | str],
     inputs: Sequence[sp.Symbol | str],
     targets: Sequence[sp.Symbol | str],
+    stages: str = "as_written",
 ) -> Program:
-    """Check a user's straight-line program of SymPy assignments and return it; names are kept."""
+    """Check a user's straight-line program of SymPy assignments and return it; names are kept.
+
+    ``stages`` writes compound right sides as a circuit first (see :mod:`staging`).
+    """
     pairs = list(assignments.items()) if isinstance(assignments, Mapping) else list(assignments)
     param_syms = _symbols(params, "parameter")
     input_syms = _symbols(inputs, "input")
     target_syms = _symbols(targets, "target")
+    if stages != "as_written":
+        pairs = _staged(pairs, stages, [*param_syms, *input_syms, *target_syms])
     defined: dict[str, str] = {}
     for sym, role in (
         [(s, "parameter") for s in param_syms]
@@ -217,6 +224,20 @@ def program_from_expressions(
     )
     _warn_unused_parameters(prog)
     return prog
+
+
+def _staged(
+    pairs: list[Any], how: str, declared: Sequence[sp.Symbol]
+) -> list[tuple[sp.Symbol, sp.Expr]]:
+    """Stage each right side (after the same checks as unstaged ones) into a circuit."""
+    checked = []
+    for pair in pairs:
+        lhs, rhs = (pair.lhs, pair.rhs) if isinstance(pair, sp.Eq) else pair
+        lhs_sym = _symbols([lhs], "assigned name")[0]
+        checked.append((lhs_sym, _expression(rhs, f"the right side of {lhs_sym.name}")))
+    taken = {s.name for s in declared}
+    taken |= {s.name for _, rhs in checked for s in rhs.free_symbols}
+    return stage(checked, how, taken | _RESERVED)
 
 
 def _symbols(items: Sequence[sp.Symbol | str], role: str) -> list[sp.Symbol]:

@@ -32,6 +32,8 @@ class Rule(enum.Enum):
     BIAS_IS_ONE = "a bias's input is 1"
     WEIGHT_PICKS_INPUT = "a weight picks up its input"
     WEIGHT_CARRIES_BLAME = "a weighted sum passes blame back along the weight"
+    ADD_GATE = "an add gate passes the gradient to each of its inputs unchanged"
+    MUL_GATE = "a mul gate swaps its inputs: each input's gradient is the other input"
     GRADIENT_DESCENT = "gradient descent: theta <- theta - eta dL/dtheta"
     MOMENTUM_VELOCITY = "momentum: the velocity v <- mu v + g gathers past gradients"
     MOMENTUM_STEP = "heavy ball: theta <- theta - eta v"

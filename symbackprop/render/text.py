@@ -50,6 +50,8 @@ RULE_WORDS: dict[Rule, str] = {
     Rule.WEIGHT_PICKS_INPUT: "a weight picks up its input",
     Rule.WEIGHT_CARRIES_BLAME: "blame flows back along each weight",
     Rule.GRADIENT_DESCENT: "gradient descent",
+    Rule.ADD_GATE: "add gate: passes the gradient on",
+    Rule.MUL_GATE: "mul gate: swaps its inputs",
     Rule.MOMENTUM_VELOCITY: "momentum: v ← μv + g",
     Rule.MOMENTUM_STEP: "heavy ball: the step follows v",
     Rule.NESTEROV_STEP: "Nesterov: the step follows g + μv",

@@ -20,6 +20,7 @@ from symbackprop.checks.mistakes import (
     close,
     register_mistake,
 )
+from symbackprop.derivation.steps import Stage
 from symbackprop.model.printing import format_number, to_text
 
 _MIN_EXPECTED = 1e-9  # below this |dL/dw| a ratio given/expected says nothing
@@ -74,6 +75,8 @@ def chain_factors(context: MistakeContext) -> list[tuple[str, sp.Expr]]:
     delta = context.derivation.step(path.adjoint.name) if path.adjoint.is_Symbol else None
     if delta is not None and len(delta.factors) == 2 and delta.paths:
         a = context.activation_of(delta)
+        if a is None and len(delta.paths) == 1:
+            a = delta.paths[0].via  # a program's own node (f of f = sigma(sum1)), not "a"
         a_name = _name(a) if a is not None else "a"
         factors += [(f"∂L/∂{a_name}", delta.factors[0]), (f"∂{a_name}/∂{z}", delta.factors[1])]
     else:
@@ -96,13 +99,23 @@ def _wrong_factor(context: MistakeContext) -> str | None:
                 return f"the factor {label} = {_name(factor)} of the chain appears twice"
             replaced = _replaced_by(context, ratio * values, ratio_usable)
             if replaced is not None:
-                return f"the factor {label} should be {_name(factor)}, not {_name(replaced)}"
+                shown = _name(_defined(context, factor))
+                return f"the factor {label} should be {shown}, not {_name(replaced)}"
     labels = ", ".join(label for label, _ in chain_factors(context))
     low, high = format_number(float(np.min(ratio))), format_number(float(np.max(ratio)))
     return (
         f"the ratio yours/correct varies from {low} to {high} and tracks no single factor of "
         f"the chain ({labels}); recheck each factor"
     )
+
+
+def _defined(context: MistakeContext, factor: sp.Expr) -> sp.Expr:
+    """Return an adjoint's definition (dL/df f (1 - f)) where the factor is its name."""
+    if factor.is_Symbol:
+        for step in context.derivation.stage(Stage.ADJOINT):
+            if step.lhs == factor:
+                return step.rhs
+    return factor
 
 
 def _no_usable_ratio(context: MistakeContext) -> str:

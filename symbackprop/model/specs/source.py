@@ -39,7 +39,9 @@ MAX_SPEC_CHARS = 2_000_000
 _KEYS: dict[tuple[str, ...], tuple[str, ...]] = {
     (): ("name", "description", "network", "program", "params", "init", "data", "training"),
     ("network",): ("sizes", "activation", "loss", "bias", "weight_decay", "l1"),
-    ("program",): ("inputs", "targets", "params", "assign", "loss", "weight_decay", "l1"),
+    ("program",): (
+        "inputs", "targets", "params", "assign", "loss", "weight_decay", "l1", "stages",
+    ),
     ("init",): ("seed", "scheme"),
     ("data",): (
         "X", "Y", "csv", "inputs", "targets", "one_hot", "classes", "standardize",

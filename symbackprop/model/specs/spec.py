@@ -26,6 +26,7 @@ assign = ["h = sigmoid(w1*x1 + w2*x2 + b)"]   # "name = expression", in order; o
 loss = "(h - y)**2 / 2"           # one sample's loss; assignments may use targets (E = ...)
 weight_decay = 0.0                # L2 and L1 penalties as in [network], on every parameter
 l1 = 0.0
+stages = "as_written"             # or "functions" (sigma(u) recognised), "gates" (a circuit)
 
 [params]                          # initial values by ASCII name; layered networks also take
 w1_1_1 = 0.15                     # layer arrays: W1 = [[...], ...] (n1 x n0) and b1 = [...]
@@ -97,6 +98,7 @@ from symbackprop.model.specs.source import (
     required,
     table_of,
 )
+from symbackprop.model.staging import STAGES
 
 # Ten million epochs of even the smallest network take hours; more is a typo.
 MAX_EPOCHS = 10_000_000
@@ -266,10 +268,16 @@ def _program(source: Source, table: Mapping[str, Any]) -> Network:
     loss_offset = source.value(path, "loss", loss_text)
     loss = parsing.parse(loss_text, symbols=symbols, strict=True, **_located(source, loss_offset))
     penalty = _penalty(source, table, path)
+    stages = optional(source, table, path, "stages", str, "as_written")
+    if stages not in STAGES:
+        with source.at(source.key(path, "stages")):
+            raise unknown_name("staging", stages, STAGES)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", SymbackpropWarning)
         with source.at(source.key(path)):
-            network = Network.from_expressions(assignments, loss, params, inputs, targets)
+            network = Network.from_expressions(
+                assignments, loss, params, inputs, targets, stages=stages
+            )
     _relay_warnings(source, caught, params)
     return network.with_penalty(penalty)
 
