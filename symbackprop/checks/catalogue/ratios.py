@@ -50,7 +50,15 @@ def _constant_factor(context: MistakeContext) -> str | None:
     if c is None or c == 0 or abs(abs(c) - 1) <= RTOL:
         return None
     n = context.derivation.network.n_outputs
-    if abs(c - 2) <= 2 * RTOL:
+    loss = context.derivation.network.loss_name
+    if loss == "mse" and n > 1 and abs(c - n) <= n * RTOL:
+        return (
+            f"{format_number(c)} times the gradient: the 1/{n} of the mean over {n} outputs "
+            "was dropped"
+        )
+    if loss == "mse" and n > 1 and abs(c * n - 1) <= RTOL:
+        return f"1/{n} of the gradient: the mean over {n} outputs divided by {n} twice"
+    if abs(c - 2) <= 2 * RTOL and loss != "mse":
         return "twice the gradient: the 1/2 of the half squared error was dropped"
     if abs(c - 0.5) <= RTOL:
         return "half the gradient: d/da (a - y)^2 = 2 (a - y) lost its 2, or a 1/2 was added"
