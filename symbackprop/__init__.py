@@ -49,6 +49,8 @@ from symbackprop.model.layers import (
 )
 from symbackprop.model.losses import LOSSES, Loss, get_loss, register_loss
 from symbackprop.model.network import Network, mlp
+from symbackprop.model.optimizers import OPTIMIZERS, Optimizer, get_optimizer, register_optimizer
+from symbackprop.model.penalty import Penalty
 from symbackprop.model.program import Assignment, NodeKind, Program
 from symbackprop.model.rulebook import Rule
 from symbackprop.model.sequential import LayerNetwork, sequential
@@ -69,6 +71,7 @@ __version__ = "0.1.0"
 __all__ = [
     "ACTIVATIONS",
     "LOSSES",
+    "OPTIMIZERS",
     "Activation",
     "Architecture",
     "Assignment",
@@ -98,8 +101,10 @@ __all__ = [
     "Network",
     "NodeKind",
     "NumericError",
+    "Optimizer",
     "ParseError",
     "Path",
+    "Penalty",
     "Program",
     "Residual",
     "Rule",
@@ -122,6 +127,7 @@ __all__ = [
     "from_torch",
     "get_activation",
     "get_loss",
+    "get_optimizer",
     "grade",
     "gradcheck",
     "layers",
@@ -130,6 +136,7 @@ __all__ = [
     "per_element",
     "register_activation",
     "register_loss",
+    "register_optimizer",
     "report",
     "sequential",
     "train",

@@ -734,6 +734,43 @@ MAZUR_DERIVED: dict[str, float] = {
 
 
 # ---------------------------------------------------------------------------------------------
+# Straight-line programs: SymPy's diff of the loss with every assignment substituted
+# ---------------------------------------------------------------------------------------------
+
+
+def sympy_program_gradients(
+    assignments: Sequence[tuple[sp.Symbol, sp.Expr]],
+    loss: sp.Expr,
+    point: Mapping[str, float],
+    params: Sequence[str],
+    digits: int = 30,
+) -> tuple[float, dict[str, float]]:
+    """Return (loss, {param: dloss/dparam}) for a program of (symbol, expr) assignments.
+
+    The loss is expanded by substituting the assignments from the last to the first (no names
+    kept; the package's sigma is written as 1/(1 + e^-u)), then each parameter's derivative is
+    taken with sp.diff and evaluated at ``point`` (every parameter, input and target by name)
+    with ``digits`` significant digits.
+    """
+    expanded = loss
+    for lhs, rhs in reversed(list(assignments)):
+        expanded = expanded.subs(lhs, rhs)
+    # The package's own sigma (a SymPy Function with its fdiff) is written out as the
+    # textbook's 1/(1 + e^-u), so sp.diff uses nothing of the package.
+    expanded = expanded.replace(
+        lambda e: type(e).__name__ == "Sigmoid", lambda e: 1 / (1 + sp.exp(-e.args[0]))
+    )
+    # Real symbols, so that d|w|/dw is sign(w) (an L1 penalty) rather than a complex form.
+    real = {name: sp.Symbol(name, real=True) for name in point}
+    expanded = expanded.xreplace({sp.Symbol(name): symbol for name, symbol in real.items()})
+    values = {real[name]: sp.Float(value, digits) for name, value in point.items()}
+    gradient = {
+        name: float(sp.diff(expanded, real[name]).evalf(digits, subs=values)) for name in params
+    }
+    return float(expanded.evalf(digits, subs=values)), gradient
+
+
+# ---------------------------------------------------------------------------------------------
 # Small helpers
 # ---------------------------------------------------------------------------------------------
 

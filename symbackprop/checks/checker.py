@@ -35,6 +35,7 @@ from symbackprop.derivation.derivation import Derivation
 from symbackprop.derivation.steps import Stage
 from symbackprop.model import notation
 from symbackprop.model.errors import ParseError, unknown_name
+from symbackprop.model.functions import Tanh
 from symbackprop.model.network import Network
 from symbackprop.model.parsing import parser as parsing
 from symbackprop.model.printing import format_number, to_text
@@ -174,9 +175,7 @@ def allowed_symbols(derivation: Derivation) -> dict[str, sp.Symbol]:
     """
     program = derivation.network.program
     symbols = [*program.params, *program.inputs, *program.targets]
-    symbols += [
-        step.lhs for step in derivation.steps if step.stage in (Stage.FORWARD, Stage.ADJOINT)
-    ]
+    symbols += [step.lhs for step in derivation.steps if step.is_named_value]
     return {s.name: s for s in symbols}
 
 
@@ -229,4 +228,5 @@ def _given_expression(
     for sym in sorted(expression.free_symbols, key=sp.default_sort_key):
         if sym.name not in allowed:
             raise unknown_name("symbol", sym.name, allowed, where="in the expression")
-    return expression.xreplace({s: allowed[s.name] for s in expression.free_symbols})
+    given = expression.xreplace({s: allowed[s.name] for s in expression.free_symbols})
+    return given.replace(sp.tanh, Tanh) if given.has(sp.tanh) else given  # the network's tanh

@@ -134,6 +134,10 @@ def _float(number: sp.Expr) -> float:
     return value.real if value.imag == 0 else float("nan")
 
 
+# The stages whose steps give values (L itself is one of the loss stage's steps).
+_VALUED = (Stage.FORWARD, Stage.LOSS, Stage.ADJOINT, Stage.GRADIENT)
+
+
 @functools.lru_cache(maxsize=16)
 def probe(network: Network, seed: int) -> Probe:
     derivation = derivation_of(network)
@@ -145,7 +149,7 @@ def probe(network: Network, seed: int) -> Probe:
     }
     with np.errstate(all="ignore"):
         for step in derivation.steps:
-            if step.stage in (Stage.FORWARD, Stage.ADJOINT, Stage.GRADIENT):
+            if step.stage in _VALUED:
                 values[step.lhs] = _vector(_evaluate(step.rhs, values, {}))
     return Probe(points, values, derivation)
 
@@ -169,7 +173,7 @@ def _random_point(network: Network, rng: np.random.Generator) -> dict[sp.Symbol,
 def _exact_values(derivation: Derivation, point: Mapping[sp.Symbol, sp.Rational]) -> dict:
     values: dict[sp.Symbol, sp.Expr] = dict(point)
     for step in derivation.steps:
-        if step.stage in (Stage.FORWARD, Stage.ADJOINT, Stage.GRADIENT):
+        if step.stage in _VALUED:
             values[step.lhs] = sp.N(step.rhs.xreplace(values), DIGITS)
     return values
 
@@ -256,7 +260,7 @@ def _definitions(network: Network) -> tuple[tuple[sp.Symbol, sp.Expr], ...]:
     """Return each named symbol's definition in parameters, inputs and targets only."""
     definitions: dict[sp.Symbol, sp.Expr] = {}
     for step in derivation_of(network).steps:
-        if step.stage in (Stage.FORWARD, Stage.ADJOINT, Stage.GRADIENT):
+        if step.stage in _VALUED:
             definitions[step.lhs] = step.rhs.xreplace(definitions)
     return tuple(definitions.items())
 

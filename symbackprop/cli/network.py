@@ -20,6 +20,7 @@ from symbackprop.derivation.derivation import Derivation
 from symbackprop.derivation.derive import derive
 from symbackprop.model.errors import SpecError
 from symbackprop.model.network import mlp
+from symbackprop.model.optimizers import OPTIMIZERS, Optimizer, get_optimizer
 from symbackprop.model.sequential import LayerNetwork
 from symbackprop.model.specs.spec import Spec, load_spec
 from symbackprop.model.specs.writer import spec_toml
@@ -60,7 +61,8 @@ def _derive(args: argparse.Namespace) -> int:
     spec = load_spec(args.spec)
     if isinstance(spec.network, LayerNetwork):
         return _derive_layers(args, spec, spec.network)
-    derivation = derive(spec.network, freeze=spec.training.freeze)
+    optimizer = _chosen_optimizer(spec, args.optimizer)
+    derivation = derive(spec.network, freeze=spec.training.freeze, optimizer=optimizer)
     evaluation = None
     if spec.data is not None and not args.symbolic:
         x, y = _sample(spec, args.sample or 1)
@@ -211,6 +213,7 @@ def _train(args: argparse.Namespace) -> int:
     settings = spec.training
     epochs = settings.epochs if args.epochs is None else args.epochs
     learning_rate = settings.learning_rate if args.learning_rate is None else args.learning_rate
+    optimizer = _chosen_optimizer(spec, args.optimizer)
     with _progress(epochs, sys.stderr) as progress:
         result = train(
             spec.network,
@@ -223,6 +226,7 @@ def _train(args: argparse.Namespace) -> int:
             freeze=settings.freeze,
             seed=settings.seed,
             progress=progress,
+            optimizer=optimizer,
         )
     params = {name: _plain(value) for name, value in result.params.items()}
     outputs: list[tuple[str, str]] = []
@@ -234,8 +238,10 @@ def _train(args: argparse.Namespace) -> int:
     for path, text in outputs:
         _write(path, text)
     batch = f"mini-batches of {settings.batch_size}" if settings.batch_size else "full batch"
+    how = "" if optimizer.name == "sgd" else f"{optimizer.name} · "
     lines = [
-        f"{spec.name}: {spec.network.describe()} · η = {learning_rate} · {epochs} epochs · {batch}",
+        f"{spec.name}: {spec.network.describe()} · {how}η = {learning_rate} · {epochs} epochs · "
+        f"{batch}",
         f"loss {result.losses[0]:.6g} -> {result.final_loss:.6g} over {X.shape[0]} samples",
     ]
     if sum(np.size(value) for value in params.values()) <= PRINT_PARAMS_UP_TO:
@@ -311,9 +317,23 @@ def _report(args: argparse.Namespace) -> int:
         epochs=settings.epochs,
         batch_size=settings.batch_size,
         seed=settings.seed,
+        optimizer=_chosen_optimizer(spec, args.optimizer),
     )
     sys.stdout.write(f"wrote {args.output}\n")
     return 0
+
+
+def _chosen_optimizer(spec: Spec, name: str | None) -> Optimizer:
+    """Return --optimizer (with its default settings) or else the spec's own optimiser."""
+    return spec.training.optimizer if name is None else get_optimizer(name, "(--optimizer)")
+
+
+def _add_optimizer_option(command: Any, what: str) -> None:
+    command.add_argument(
+        "--optimizer",
+        choices=sorted(OPTIMIZERS),
+        help=f"override [training] optimizer for {what} (its default settings)",
+    )
 
 
 # --- output ---------------------------------------------------------------------------------------
@@ -390,6 +410,7 @@ def _add_derive(commands: Any) -> None:
         "takes the whole batch unless given)",
     )
     derive_.add_argument("--symbolic", action="store_true", help="leave the numbers out")
+    _add_optimizer_option(derive_, "the update stage")
     derive_.add_argument("-o", "--output", metavar="FILE", help="write to FILE, not stdout")
     derive_.set_defaults(run=_derive)
 
@@ -418,6 +439,7 @@ def _add_train(commands: Any) -> None:
     train_.add_argument("--epochs", type=int, help="override [training] epochs")
     train_.add_argument("--learning-rate", type=float, help="override [training] learning_rate")
     train_.add_argument("--losses", metavar="FILE.csv", help="write the loss of every epoch")
+    _add_optimizer_option(train_, "training")
     train_.add_argument(
         "-o",
         "--output",
@@ -451,4 +473,5 @@ def _add_report(commands: Any) -> None:
         "symbackprop report examples/mazur.toml -o mazur.html",
     )
     report_.add_argument("-o", "--output", required=True, metavar="FILE", help="the report file")
+    _add_optimizer_option(report_, "the update stage and the training")
     report_.set_defaults(run=_report)

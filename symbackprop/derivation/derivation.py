@@ -14,11 +14,12 @@ from typing import Any
 import sympy as sp
 
 from symbackprop.derivation.equations import layer_equations
-from symbackprop.derivation.evaluation import Evaluation, evaluate
+from symbackprop.derivation.evaluation import Evaluation, evaluate, first_step
 from symbackprop.derivation.steps import BlameShare, Equation, Stage, Step
 from symbackprop.model import display, notation
 from symbackprop.model.errors import UnknownNameError, unknown_name
 from symbackprop.model.network import Network
+from symbackprop.model.optimizers import SGD, Optimizer
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +35,7 @@ class Derivation:
     steps: tuple[Step, ...]
     frozen: tuple[str, ...] = ()
     batch_mean: bool = True
+    optimizer: Optimizer = SGD  # what the update stage uses the gradients for
     _by_name: Mapping[str, Step] = field(default_factory=dict, repr=False, compare=False)
     # Compiled NumPy functions of this derivation, made on first evaluate() (a cache only).
     _compiled: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
@@ -87,8 +89,15 @@ class Derivation:
         y: Any,
         learning_rate: float | None = None,
     ) -> Evaluation:
-        """Return the number for every node, adjoint, gradient (and update, given eta)."""
-        return evaluate(self.network, self.steps, self._compiled, params, x, y, learning_rate)
+        """Return the number for every node, adjoint, gradient (and update, given eta).
+
+        The update is the optimiser's first step: its state (v, m, s) starts at 0 and t = 1;
+        the values include the hyperparameters and the state before and after the step.
+        """
+        ev = evaluate(self.network, self.steps, self._compiled, params, x, y, learning_rate)
+        if learning_rate is None or not self.stage(Stage.UPDATE):
+            return ev
+        return first_step(ev, self.stage(Stage.UPDATE), self.optimizer, float(learning_rate))
 
     def blame(self, name: str, evaluation: Evaluation | None = None) -> tuple[BlameShare, ...]:
         """Split an adjoint (or gradient) into its downstream paths, with values if evaluated."""

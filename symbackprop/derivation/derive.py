@@ -20,11 +20,13 @@ import sympy as sp
 from symbackprop.derivation.derivation import Derivation
 from symbackprop.derivation.matrix_derivation import MatrixDerivation, derive_layers
 from symbackprop.derivation.rules import LocalDerivative, differentiate
-from symbackprop.derivation.steps import LEARNING_RATE, LOSS, Path, Stage, Step
+from symbackprop.derivation.steps import LOSS, Path, Stage, Step
 from symbackprop.model import notation
-from symbackprop.model.errors import SymbackpropError, shorten, unknown_name
+from symbackprop.model.errors import SpecError, SymbackpropError, shorten, unknown_name
 from symbackprop.model.losses import get_loss
 from symbackprop.model.network import Network
+from symbackprop.model.optimizers import Optimizer, get_optimizer
+from symbackprop.model.penalty import PENALTY
 from symbackprop.model.program import Assignment, NodeKind
 from symbackprop.model.rulebook import Rule
 from symbackprop.model.sequential import LayerNetwork
@@ -32,22 +34,33 @@ from symbackprop.model.sequential import LayerNetwork
 
 # --- the sweep -------------------------------------------------------------------------------
 @overload
-def derive(network: Network, freeze: Iterable[str] = ()) -> Derivation: ...
+def derive(
+    network: Network, freeze: Iterable[str] = (), optimizer: str | Optimizer = "sgd"
+) -> Derivation: ...
 
 
 @overload
-def derive(network: LayerNetwork, freeze: Iterable[str] = ()) -> MatrixDerivation: ...
+def derive(
+    network: LayerNetwork, freeze: Iterable[str] = (), optimizer: str | Optimizer = "sgd"
+) -> MatrixDerivation: ...
 
 
 def derive(
-    network: Network | LayerNetwork, freeze: Iterable[str] = ()
+    network: Network | LayerNetwork, freeze: Iterable[str] = (), optimizer: str | Optimizer = "sgd"
 ) -> Derivation | MatrixDerivation:
     """Run the reverse sweep over a network's program and return its Derivation.
 
-    ``freeze`` names parameters gradient descent leaves alone (Mazur's biases): they get a
-    gradient step but no update step. A network of layers gets its matrix derivation.
+    ``freeze`` names parameters the optimiser leaves alone (Mazur's biases): they get a
+    gradient step but no update step. ``optimizer`` (a registered name, or an Optimizer with
+    its settings) writes the update stage: one step per parameter and state (v, m, s). A
+    network of layers gets its matrix derivation (plain gradient descent in its update stage).
     """
     if isinstance(network, LayerNetwork):
+        if get_optimizer(optimizer).name != "sgd":
+            raise SymbackpropError(
+                "the update stage of a network of layers is plain gradient descent; train it "
+                "with another optimiser (sb.train(..., optimizer=...)) instead"
+            )
         return derive_layers(network, freeze)
     if not isinstance(network, Network):
         raise SymbackpropError(
@@ -59,10 +72,12 @@ def derive(
     for name in frozen:
         if name not in known:
             raise unknown_name("parameter to freeze", name, known)
+    chosen = get_optimizer(optimizer)
+    _check_no_clash(network, chosen)
     sweep = _Sweep(network)
     steps = sweep.forward_steps() + sweep.adjoint_steps() + sweep.gradient_steps()
-    steps += _update_steps(network, frozen)
-    return Derivation(network, tuple(_with_dependencies(steps)), frozen)
+    steps += _update_steps(network, frozen, chosen)
+    return Derivation(network, tuple(_with_dependencies(steps)), frozen, optimizer=chosen)
 
 
 class _Sweep:
@@ -78,11 +93,15 @@ class _Sweep:
         self.names = {a.rhs: a.lhs for a in self.assignments if not a.rhs.is_Symbol}
         self.consumers = _consumers(self.assignments, program.loss_terms)
         self.live = _live_nodes(self.assignments, program.loss)
+        self.loss_side = frozenset(program.loss_nodes)
         self.adjoint: dict[sp.Symbol, sp.Expr] = {}
         self.inline_paths: dict[sp.Symbol, tuple[Path, ...]] = {}
 
     def forward_steps(self) -> list[Step]:
-        steps = [Step(a.lhs, a.rhs, Stage.FORWARD, a.layer, node=a.lhs) for a in self.assignments]
+        """Copy the program: the forward pass, then the loss side (what uses targets), then L."""
+        steps = [
+            Step(a.lhs, a.rhs, self._stage_of(a.lhs), a.layer, node=a.lhs) for a in self.assignments
+        ]
         terms = self.network.program.loss_terms
         steps.append(Step(LOSS, sp.Add(*terms), Stage.LOSS, None, terms=terms))
         return steps
@@ -123,6 +142,9 @@ class _Sweep:
             )
         return steps
 
+    def _stage_of(self, node: sp.Symbol) -> Stage:
+        return Stage.LOSS if node in self.loss_side else Stage.FORWARD
+
     # --- one adjoint -----------------------------------------------------------------------
     def _adjoint_step(self, assignment: Assignment) -> Step | None:
         node = assignment.lhs
@@ -130,6 +152,12 @@ class _Sweep:
         if fused is not None:
             return fused
         paths = self._paths(node)
+        total = sp.Add(*[p.term for p in paths])
+        if node in self.loss_side and total.is_number:
+            # A loss term's adjoint is a plain number (dE_total/dE_o1 = 1): it is written into
+            # the paths that use it (dL/dout_o1 = dE_o1/dout_o1) instead of a line of its own.
+            self.adjoint[node] = total
+            return None
         if assignment.kind is NodeKind.ACTIVATION:
             # Folded into its z's delta (BP1/BP2 form): keep the paths, name no symbol.
             self.inline_paths[node] = paths
@@ -200,34 +228,64 @@ class _Sweep:
         paths = []
         for user in self.consumers.get(node, ()):
             if user == LOSS:
-                local = self._local(self.network.program.loss, node)
+                local = self._local(self._loss_seen_by(node), node)
                 paths.append(Path(LOSS, sp.Integer(1), local.expr, local.rules))
+            elif self.definition[user].kind is NodeKind.PENALTY:
+                # dOmega/dw = lambda w + lambda_1 sign(w), stated rather than differentiated:
+                # SymPy's d|w|/dw of a symbol not known to be real is not sign(w).
+                penalty = self.network.program.penalty
+                paths.append(
+                    Path(user, self.adjoint[user], penalty.gradient(node), penalty.rules())
+                )
             elif user in self.live:
                 local = self._local(self.definition[user].rhs, node)
                 paths.append(Path(user, self.adjoint[user], local.expr, local.rules))
         return tuple(paths)
 
+    def _loss_seen_by(self, node: sp.Symbol) -> sp.Expr:
+        """Return L without the penalty Omega, which no node but Omega itself meets in L."""
+        terms = self.network.program.loss_terms
+        return sp.Add(*[t for t in terms if t != PENALTY or node == PENALTY])
+
     def _local(self, rhs: sp.Expr, wrt: sp.Symbol) -> LocalDerivative:
         return differentiate(rhs, wrt, self.names, self.params)
 
 
-def _update_steps(network: Network, frozen: Sequence[str]) -> list[Step]:
+def _update_steps(network: Network, frozen: Sequence[str], optimizer: Optimizer) -> list[Step]:
+    """Write the optimiser's step for every parameter that is not frozen, state first."""
     steps = []
     for param in network.program.params:
         if param.name in frozen:
             continue
         gradient = sp.Symbol(notation.gradient_name(param.name))
-        steps.append(
-            Step(
-                sp.Symbol(notation.updated_name(param.name)),
-                param - LEARNING_RATE * gradient,
-                Stage.UPDATE,
-                None,
-                (Rule.GRADIENT_DESCENT,),
-                node=param,
+        old, new = optimizer.state_symbols(param.name)
+        for line in optimizer.lines(param, gradient, old, new):
+            lhs = sp.Symbol(notation.updated_name(param.name)) if line.target == "theta" else None
+            steps.append(
+                Step(
+                    lhs or new[line.target], line.rhs, Stage.UPDATE, None, (line.rule,), node=param
+                )
             )
-        )
     return steps
+
+
+def _check_no_clash(network: Network, optimizer: Optimizer) -> None:
+    """Refuse a program whose own names are the optimiser's symbols (mu, t, v_w1, ...)."""
+    program = network.program
+    names = {s.name for s in (*program.params, *program.inputs, *program.targets)}
+    names |= {a.lhs.name for a in program.assignments}
+    theirs = set(optimizer.hyperparameters()) | (
+        {notation.STEP_NUMBER} if optimizer.state else set()
+    )
+    for param in program.params:
+        old, new = optimizer.state_symbols(param.name)
+        theirs |= {s.name for s in (*old.values(), *new.values())}
+    clash = sorted(names & theirs)
+    if clash:
+        raise SpecError(
+            f"the program's name {clash[0]!r} is a symbol of the {optimizer.name} optimiser; "
+            "rename it in the program"
+        )
 
 
 # --- helpers ---------------------------------------------------------------------------------
@@ -264,7 +322,7 @@ def _factors(paths: Sequence[Path], rhs: sp.Expr) -> tuple[sp.Expr, ...]:
     """Write a one-path adjoint as the textbook product (upstream adjoint, local derivative)."""
     if len(paths) != 1:
         return (rhs,)
-    if paths[0].via == LOSS:
+    if paths[0].via == LOSS or paths[0].adjoint == 1:
         return (paths[0].local,)
     return (paths[0].adjoint, paths[0].local)
 
@@ -282,6 +340,10 @@ def _leibniz(paths: Sequence[Path], node: sp.Symbol) -> sp.Expr:
     for path in paths:
         if path.via == LOSS:
             terms.append(sp.Derivative(LOSS, node, evaluate=False))
+        elif path.adjoint.is_number:
+            # Through a loss term whose own adjoint is a number: dL/dout_o1 = dE_o1/dout_o1.
+            local = sp.Derivative(path.via, node, evaluate=False)
+            terms.append(local if path.adjoint == 1 else sp.Mul(path.adjoint, local))
         else:
             terms.append(
                 sp.Mul(
@@ -294,7 +356,8 @@ def _leibniz(paths: Sequence[Path], node: sp.Symbol) -> sp.Expr:
 
 
 def _common_layer(assignments: Iterable[Assignment | None]) -> int | None:
-    layers = {a.layer for a in assignments if a is not None}
+    # The penalty Omega belongs to no layer: a weight's gradient stays in its layer.
+    layers = {a.layer for a in assignments if a is not None and a.kind is not NodeKind.PENALTY}
     return layers.pop() if len(layers) == 1 else None
 
 

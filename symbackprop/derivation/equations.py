@@ -13,9 +13,12 @@ import sympy as sp
 from symbackprop.derivation.steps import LOSS, Equation
 from symbackprop.model import notation
 from symbackprop.model.errors import SymbackpropError
+from symbackprop.model.functions import Sign
 from symbackprop.model.losses import get_loss
-from symbackprop.model.matrices import elementwise
+from symbackprop.model.matrices import apply_scalar, elementwise
 from symbackprop.model.network import Network
+
+_T = sp.Symbol("t")
 
 
 def _vector(name: str, n: int) -> sp.MatrixSymbol:
@@ -67,5 +70,11 @@ def layer_equations(network: Network) -> tuple[Equation, ...]:
             equations.append(Equation("BP3", layer, sp.Derivative(LOSS, b_shared, evaluate=False),
                                       ones.T * delta[layer]))  # fmt: skip
         weight_gradient = sp.Derivative(LOSS, W[layer], evaluate=False)
-        equations.append(Equation("BP4", layer, weight_gradient, delta[layer] * a[layer - 1].T))
+        rhs_w: sp.Basic = delta[layer] * a[layer - 1].T
+        if arch.penalty.weight_decay:
+            rhs_w = rhs_w + arch.penalty.gradient(_T).coeff(_T) * W[layer]  # lambda W
+        if arch.penalty.l1:
+            sign = apply_scalar(sp.Lambda(_T, Sign(_T)), W[layer])
+            rhs_w = rhs_w + arch.penalty.gradient(_T).coeff(Sign(_T)) * sign
+        equations.append(Equation("BP4", layer, weight_gradient, rhs_w))
     return tuple(equations)

@@ -7,16 +7,17 @@ textbook factors (dL/da, sigma'(z)) and of each blame path come out of the same 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 import sympy as sp
 
 from symbackprop.derivation.codegen import straight_line_function
-from symbackprop.derivation.steps import LEARNING_RATE, Stage, Step
+from symbackprop.derivation.steps import LEARNING_RATE, LOSS, Stage, Step
 from symbackprop.model.network import Network
+from symbackprop.model.optimizers import STEP_NUMBER, Optimizer
 from symbackprop.model.validate import data_arrays, params_by_name
 
 _PER_SAMPLE = ("forward", "loss", "adjoint", "gradient")
@@ -126,7 +127,8 @@ def _assemble(
             return float(array[0])
         return float(np.mean(array)) if mean else np.array(array)
 
-    stages = {s.lhs.name: s.stage.value for s in steps}
+    # L and the gradients are batch means; nodes, loss terms (E_o1) and adjoints per sample.
+    is_mean = {s.lhs.name: s.lhs == LOSS or s.stage is Stage.GRADIENT for s in steps}
     values: dict[str, Any] = dict(params)
     program = network.program
     for k, symbol in enumerate(program.inputs):
@@ -134,7 +136,7 @@ def _assemble(
     for j, symbol in enumerate(program.targets):
         values[symbol.name] = shown(Y[:, j])
     for i, name in enumerate(layout["lhs"]):
-        values[name] = shown(raw[i], mean=stages[name] in ("loss", "gradient"))
+        values[name] = shown(raw[i], mean=is_mean[name])
     factors = {
         name: tuple(shown(raw[start + i]) for i in range(count))
         for name, (start, count) in layout["factors"].items()
@@ -145,18 +147,27 @@ def _assemble(
     }
     start, count = layout["terms"]
     terms = tuple(shown(raw[start + i], mean=True) for i in range(count))
-    if learning_rate is not None:
-        values.update(_updates(steps, values, params, float(learning_rate)))
     return Evaluation(values, factors, paths, terms, batch, learning_rate)
 
 
-def _updates(
-    steps: tuple[Step, ...], values: dict[str, Any], params: dict[str, float], eta: float
-) -> dict[str, float]:
-    """theta+ = theta - eta dL/dtheta for every parameter that is not frozen."""
-    updates = {}
-    for step in (s for s in steps if s.stage is Stage.UPDATE):
-        known = {**params, **values, LEARNING_RATE.name: eta}
+def first_step(
+    evaluation: Evaluation, steps: Sequence[Step], optimizer: Optimizer, eta: float
+) -> Evaluation:
+    """Add the optimiser's first step: its state before (0), t = 1, the settings, and after.
+
+    The gradients are the batch means; each update step is evaluated in order, so a step may
+    use a state's new value (theta+ = theta - eta v+).
+    """
+    known: dict[str, Any] = dict(evaluation.values)
+    known[LEARNING_RATE.name] = eta
+    known.update(optimizer.hyperparameters())
+    if optimizer.state:
+        known[STEP_NUMBER.name] = 1.0
+    for step in steps:
+        if step.node is not None:
+            old, _ = optimizer.state_symbols(step.node.name)
+            known.update({s.name: 0.0 for s in old.values()})
+    for step in steps:
         substitution = {sym: known[sym.name] for sym in step.rhs.free_symbols}
-        updates[step.lhs.name] = float(step.rhs.xreplace(substitution))
-    return updates
+        known[step.lhs.name] = float(step.rhs.xreplace(substitution))
+    return replace(evaluation, values=known)

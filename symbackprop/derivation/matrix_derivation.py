@@ -79,7 +79,8 @@ class MatrixDerivation:
         arrays = self.network.checked_params(params)
         X2, Y2 = data_arrays(self.network, X, Y)
         values = _runner(self).everything(arrays, X2, Y2)
-        loss = _runner(self).loss_of_output(values[self.program.output.name], Y2)
+        runner = _runner(self)
+        loss = runner.loss_of_output(values[self.program.output.name], Y2) + runner.penalty(arrays)
         if not np.isfinite(loss):
             raise NumericError("the loss is not finite for these parameters and data")
         updated = {}

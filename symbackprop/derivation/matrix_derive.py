@@ -20,9 +20,11 @@ from symbackprop.derivation.matrix_steps import MatrixPath, MatrixStep
 from symbackprop.derivation.steps import LEARNING_RATE, LOSS, Stage
 from symbackprop.model import notation
 from symbackprop.model.activations import ACTIVATIONS
+from symbackprop.model.functions import Sign
 from symbackprop.model.losses import get_loss
-from symbackprop.model.matrices import ColumnSoftmax, ones
+from symbackprop.model.matrices import ColumnSoftmax, apply_scalar, ones
 from symbackprop.model.matrix_program import BATCH, MatrixAssignment, MatrixProgram
+from symbackprop.model.penalty import PENALTY
 from symbackprop.model.rulebook import Rule
 
 _ROLE_RULES = {"residual": Rule.RESIDUAL_PATHS, "mean": Rule.NORM_MEAN_PATH,
@@ -83,8 +85,11 @@ def _loss_and_seed(
     term, a, y = _one_output_loss(program.loss_name, n)
     per_entry = lift(term, {a: out, y: Y})
     loss_rhs = ones(1, n) * per_entry * ones(BATCH, 1) / BATCH
+    penalty_rules = program.penalty.rules()
+    if penalty_rules:
+        loss_rhs = loss_rhs + _penalty_term(program)
     loss_step = MatrixStep(LOSS, loss_rhs, Stage.LOSS, None, None,
-                           (Rule.BATCH_MEAN,), _names(loss_rhs))  # fmt: skip
+                           (Rule.BATCH_MEAN, *penalty_rules), _names(loss_rhs))  # fmt: skip
     last = program.assignments[-1]
     fused_rule = _fused_rule(program, last)
     if fused_rule is not None:
@@ -102,6 +107,41 @@ def _loss_and_seed(
     seed = MatrixStep(dA, rhs, Stage.ADJOINT, last.layer, last.level, (loss.rule,),
                       _names(rhs), (path,), node=out)  # fmt: skip
     return loss_step, seed, None
+
+
+def _penalty_term(program: MatrixProgram) -> sp.MatrixExpr:
+    """Omega = (lambda/2) sum 1^T (W o W) 1 + lambda_1 sum 1^T |W| 1 over the weight matrices."""
+    penalty, terms = program.penalty, []
+    for parameter in program.penalized:
+        W = parameter.symbol
+        rows, cols = W.shape
+        if penalty.weight_decay:
+            squares = ones(1, rows) * sp.HadamardPower(W, 2) * ones(cols, 1)
+            terms.append(_exact(penalty.weight_decay / 2) * squares)
+        if penalty.l1:
+            sizes = ones(1, rows) * apply_scalar(sp.Lambda(_T, sp.Abs(_T)), W) * ones(cols, 1)
+            terms.append(_exact(penalty.l1) * sizes)
+    return _sum(terms)
+
+
+def _penalty_gradient(program: MatrixProgram, theta: sp.MatrixSymbol) -> sp.MatrixExpr | None:
+    """dOmega/dW = lambda W + lambda_1 sign(W) for a penalised weight matrix, else None."""
+    if theta not in {p.symbol for p in program.penalized} or program.penalty.is_zero:
+        return None
+    penalty, terms = program.penalty, []
+    if penalty.weight_decay:
+        terms.append(_exact(penalty.weight_decay) * theta)
+    if penalty.l1:
+        terms.append(_exact(penalty.l1) * apply_scalar(sp.Lambda(_T, Sign(_T)), theta))
+    return _sum(terms)
+
+
+def _exact(value: float) -> sp.Rational:
+    # The decimal the user wrote (0.01 -> 1/100), so a typed 0.01*W2 is the term exactly.
+    return sp.Rational(repr(value))
+
+
+_T = sp.Symbol("t")
 
 
 def _fused_rule(program: MatrixProgram, last: MatrixAssignment) -> Rule | None:
@@ -192,6 +232,11 @@ def _gradient_steps(
             continue
         rhs = _sum(p.term for p in own) / BATCH
         rules = [Rule.BATCH_MEAN] + [r for p in own for r in p.rules]
+        penalty = _penalty_gradient(program, theta)
+        if penalty is not None:
+            rhs = rhs + penalty
+            own = [*own, MatrixPath(PENALTY, penalty, program.penalty.rules())]
+            rules += program.penalty.rules()
         if len(own) > 1:
             rules.insert(0, Rule.SUM_OVER_PATHS)
         symbol = sp.MatrixSymbol(gradient_name(theta.name), *theta.shape)

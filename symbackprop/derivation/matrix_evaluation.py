@@ -100,9 +100,20 @@ class MatrixRunner:
         per_sample = get_loss(self.program.loss_name).numpy_form(np.asarray(output).T, Y)
         return float(np.mean(per_sample))
 
+    def penalty(self, params: Mapping[str, FloatArray]) -> float:
+        """Return Omega = (lambda/2) sum ||W||^2 + lambda_1 sum |W| over the weight matrices."""
+        penalty = self.program.penalty
+        if penalty.is_zero:
+            return 0.0
+        weights = [np.asarray(params[p.state_name]) for p in self.program.penalized]
+        squares = sum(float(np.sum(W * W)) for W in weights)
+        sizes = sum(float(np.sum(np.abs(W))) for W in weights)
+        return penalty.weight_decay / 2 * squares + penalty.l1 * sizes
+
     def loss(self, params: Mapping[str, FloatArray], X: FloatArray, Y: FloatArray) -> float:
+        """Return the mean loss over the batch, plus the weight penalty."""
         (output,) = self._forward(*self._feed(params, X, None))
-        return self.loss_of_output(output, Y)
+        return self.loss_of_output(output, Y) + self.penalty(params)
 
     def loss_and_gradient(
         self, params: Mapping[str, FloatArray], X: FloatArray, Y: FloatArray
@@ -111,7 +122,7 @@ class MatrixRunner:
         output, *grads = self._gradient(*self._feed(params, X, Y))
         gradient = {step.state_name or "": np.reshape(value, self._state_shape(step))
                     for step, value in zip(self.gradient_steps, grads, strict=True)}  # fmt: skip
-        return self.loss_of_output(output, Y), gradient
+        return self.loss_of_output(output, Y) + self.penalty(params), gradient
 
     def everything(
         self, params: Mapping[str, FloatArray], X: FloatArray, Y: FloatArray

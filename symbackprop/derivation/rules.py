@@ -35,8 +35,13 @@ def differentiate(
     sigma'(z) = sigma(z)(1 - sigma(z)) reads a(1 - a): the sigmoid identity reusing a.
     """
     # factor_terms pulls a common factor out (2(a - y)/n rather than 2a/n - 2y/n); it is
-    # cheap on a local derivative, unlike simplify().
-    derivative = sp.factor_terms(sp.diff(rhs, wrt)).xreplace(dict(names))
+    # cheap on a local derivative, unlike simplify(), once the function calls are set aside:
+    # inside tanh(w1 x1 + ... + w30 x30) it would work through the whole sum for nothing.
+    derivative = sp.diff(rhs, wrt)
+    calls = {call: sp.Dummy() for call in derivative.atoms(sp.Function)}
+    factored = sp.factor_terms(derivative.xreplace(calls))
+    derivative = factored.xreplace({dummy: call for call, dummy in calls.items()})
+    derivative = derivative.xreplace(dict(names))
     return LocalDerivative(derivative, tuple(dict.fromkeys(_rules(rhs, wrt, params))))
 
 
@@ -69,6 +74,8 @@ def _sum_rules(expr: sp.Add, wrt: sp.Symbol, params: frozenset[sp.Symbol]) -> li
             return [Rule.BIAS_IS_ONE] if coefficient == 1 else [Rule.WEIGHT_PICKS_INPUT]
         if coefficient.is_Symbol and coefficient in params:
             return [Rule.WEIGHT_CARRIES_BLAME]
+        if coefficient == 1 and terms[0] == wrt and len(expr.args) > 1:
+            return [Rule.ADD_GATE]  # a node summed with others: its gate passes the blame on
         return [] if coefficient.is_number else [Rule.CONSTANT_FACTOR]
     rules = [Rule.SUM] if len(expr.args) > 1 else []
     for term in terms:
@@ -87,6 +94,8 @@ def _product_rules(expr: sp.Mul, wrt: sp.Symbol, params: frozenset[sp.Symbol]) -
             rules = [Rule.MEAN_OVER_OUTPUTS]
         if _is_linear_in(variable, wrt) and wrt in params and constant.is_Symbol:
             return [Rule.WEIGHT_PICKS_INPUT]
+        if variable == wrt and constant.is_Symbol and constant not in params:
+            return [Rule.MUL_GATE]  # two nodes multiplied: each gets the other's value
         return rules + _rules(variable, wrt, params)
     divides = any(f.is_Pow and f.exp.is_negative for f in factors)
     rules = [Rule.QUOTIENT if divides else Rule.PRODUCT]

@@ -63,6 +63,13 @@ class Step:
     terms: tuple[sp.Expr, ...] = ()
     node: sp.Symbol | None = None  # the node or parameter an adjoint / gradient / update is of
 
+    @property
+    def is_named_value(self) -> bool:
+        """Is this a forward node, a loss term of the program (E_o1) or an adjoint?"""
+        if self.stage is Stage.LOSS:
+            return self.lhs != LOSS
+        return self.stage in (Stage.FORWARD, Stage.ADJOINT)
+
 
 @dataclass(frozen=True, slots=True)
 class Equation:

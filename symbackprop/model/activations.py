@@ -57,10 +57,6 @@ def _identity_numpy(z: FloatArray) -> FloatArray:
     return np.asarray(z, dtype=np.float64)
 
 
-def _tanh_numpy(z: FloatArray) -> FloatArray:
-    return np.tanh(np.asarray(z, dtype=np.float64))
-
-
 def _softmax_rows(z: FloatArray) -> FloatArray:
     # Subtracting each row's largest z keeps every exponent <= 0, so nothing overflows.
     z = np.asarray(z, dtype=np.float64)
@@ -77,7 +73,9 @@ def _softmax_backward(a: FloatArray, g: FloatArray) -> FloatArray:
 SIGMOID = register_activation(
     Activation("sigmoid", fn.Sigmoid, fn.SIGMOID.numpy_form_required, Rule.SIGMOID_IDENTITY)
 )
-TANH = register_activation(Activation("tanh", sp.tanh, _tanh_numpy, Rule.TANH_IDENTITY))
+TANH = register_activation(
+    Activation("tanh", fn.Tanh, fn.TANH.numpy_form_required, Rule.TANH_IDENTITY)
+)
 RELU = register_activation(
     Activation("relu", fn.Relu, fn.RELU.numpy_form_required, Rule.RELU_STEP, kinked=True)
 )

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from symbackprop.model import notation
+from symbackprop.model.penalty import NO_PENALTY, Penalty
 
 BIAS_MODES = ("per_neuron", "shared", "none")
 INIT_SCHEMES = ("xavier", "he", "normal", "uniform")
@@ -22,12 +23,13 @@ INIT_SCHEMES = ("xavier", "he", "normal", "uniform")
 
 @dataclass(frozen=True, slots=True)
 class Architecture:
-    """The layer view of a layered network: sizes, one activation per layer, bias mode, loss."""
+    """The layer view of a layered network: sizes, activations per layer, bias, loss, penalty."""
 
     sizes: tuple[int, ...]
     activations: tuple[str, ...]
     bias: str
     loss: str
+    penalty: Penalty = NO_PENALTY  # the weight penalty the loss gains (weights only)
 
     @property
     def depth(self) -> int:

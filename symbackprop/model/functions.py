@@ -154,6 +154,29 @@ def _leaky_relu_numpy(z: FloatArray) -> FloatArray:
     return np.where(z > 0, z, float(LEAKY_SLOPE) * z)
 
 
+class Sign(sp.Function):
+    """sign(x): 1 for x > 0, -1 for x < 0, 0 at 0 (the L1 penalty's derivative, as torch's)."""
+
+    nargs = 1
+
+    @classmethod
+    def eval(cls, x: sp.Expr) -> sp.Expr | None:
+        if _is_number(x):
+            return sp.Integer(1 if x > 0 else (-1 if x < 0 else 0))
+        return None
+
+    def fdiff(self, argindex: int = 1) -> sp.Expr:
+        # Zero everywhere except at the jump, where no derivative exists.
+        return sp.Integer(0)
+
+    def _eval_is_real(self) -> bool | None:
+        return self.args[0].is_real
+
+
+def _sign_numpy(z: FloatArray) -> FloatArray:
+    return np.sign(np.asarray(z, dtype=np.float64))
+
+
 class Softplus(sp.Function):
     """softplus(x) = log(1 + e^x), whose derivative is sigma(x)."""
 
@@ -175,6 +198,47 @@ class Softplus(sp.Function):
 
 def _softplus_numpy(z: FloatArray) -> FloatArray:
     return np.logaddexp(0.0, np.asarray(z, dtype=np.float64))
+
+
+class Tanh(sp.Function):
+    """tanh(x) = (e^x - e^(-x)) / (e^x + e^(-x)), whose derivative is 1 - tanh(x)^2.
+
+    SymPy's own tanh asks whether its argument is real by expanding it, which takes seconds for
+    a long sum of symbols; here a real argument gives a real value, and that is all.
+    """
+
+    nargs = 1
+
+    @classmethod
+    def eval(cls, x: sp.Expr) -> sp.Expr | None:
+        if x.is_zero:
+            return sp.Integer(0)
+        if x.could_extract_minus_sign():
+            return -cls(-x)  # tanh is odd: tanh(-z) = -tanh(z), as SymPy writes it
+        return None
+
+    def fdiff(self, argindex: int = 1) -> sp.Expr:
+        if argindex != 1:
+            raise sp.ArgumentIndexError(self, argindex)
+        return 1 - Tanh(self.args[0]) ** 2
+
+    def _eval_rewrite_as_exp(self, x: sp.Expr, **kwargs: Any) -> sp.Expr:
+        return (sp.exp(x) - sp.exp(-x)) / (sp.exp(x) + sp.exp(-x))
+
+    def _eval_rewrite_as_tanh(self, x: sp.Expr, **kwargs: Any) -> sp.Expr:
+        return sp.tanh(x)
+
+    def _eval_evalf(self, prec: int) -> sp.Expr | None:
+        if _is_number(self.args[0]):
+            return sp.tanh(self.args[0])._eval_evalf(prec)
+        return None
+
+    def _eval_is_real(self) -> bool | None:
+        return self.args[0].is_real
+
+
+def _tanh_numpy(z: FloatArray) -> FloatArray:
+    return np.tanh(np.asarray(z, dtype=np.float64))
 
 
 class Softmax(sp.Function):
@@ -262,10 +326,11 @@ LEAKY_STEP = register_function(Function("leaky_step", LeakyStep, "LeakyStep", _l
 LEAKY_RELU = register_function(
     Function("leaky_relu", LeakyRelu, "LeakyRelu", _leaky_relu_numpy, Rule.LEAKY_RELU_STEP)
 )
+SIGN = register_function(Function("sign", Sign, "Sign", _sign_numpy))
 SOFTPLUS = register_function(
     Function("softplus", Softplus, "Softplus", _softplus_numpy, Rule.SOFTPLUS_SIGMOID)
 )
-TANH = register_function(Function("tanh", sp.tanh, "tanh", None, Rule.TANH_IDENTITY))
+TANH = register_function(Function("tanh", Tanh, "Tanh", _tanh_numpy, Rule.TANH_IDENTITY))
 EXP = register_function(Function("exp", sp.exp, "exp", _safe_exp, Rule.EXP_DERIVATIVE))
 LOG = register_function(Function("log", sp.log, "log", _safe_log, Rule.LOG_DERIVATIVE))
 SQRT = register_function(Function("sqrt", sp.sqrt, "sqrt", None))

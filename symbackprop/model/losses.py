@@ -32,10 +32,23 @@ class Loss:
     formula: str  # one sample's loss in words, for help texts
     fused_with: tuple[tuple[str, Rule], ...] = ()  # output activation whose delta is a - y
     check_targets: Callable[[FloatArray], str | None] = lambda Y: None
+    # The output activations whose range the loss needs (its logs are finite there); () is any.
+    outputs: tuple[str, ...] = ()
+    needs: str = ""  # what the loss needs of the outputs, in words, for the refusal
+    instead: str = ""  # what to use instead, in words, for the refusal
 
     def fused_rule(self, activation: str) -> Rule | None:
         """Return the rule giving delta = a - y when the output layer uses ``activation``."""
         return dict(self.fused_with).get(activation)
+
+    def refusal(self, activation: str) -> str | None:
+        """Return why this loss cannot follow an ``activation`` output layer, or None."""
+        if not self.outputs or activation in self.outputs:
+            return None
+        return (
+            f"loss {self.name!r} needs {self.needs}, but the output activation is "
+            f"{activation!r}; {self.instead}"
+        )
 
 
 LOSSES: Registry[Loss] = Registry("loss")
@@ -117,6 +130,9 @@ BCE = register_loss(
         "-sum_j [y_j log a_j + (1 - y_j) log(1 - a_j)]",
         fused_with=(("sigmoid", Rule.SIGMOID_CROSS_ENTROPY),),
         check_targets=_targets_in_unit_interval,
+        outputs=("sigmoid", "softmax"),
+        needs="outputs in (0, 1) (it takes log a and log(1 - a))",
+        instead="use a sigmoid output layer with bce, or half_sse / mse for other outputs",
     )
 )
 CROSS_ENTROPY = register_loss(
@@ -128,5 +144,8 @@ CROSS_ENTROPY = register_loss(
         "-sum_j y_j log a_j",
         fused_with=(("softmax", Rule.SOFTMAX_CROSS_ENTROPY),),
         check_targets=_targets_are_distributions,
+        outputs=("softmax",),
+        needs="outputs that are probabilities summing to 1",
+        instead="use a softmax output layer (or sigmoid outputs with loss 'bce')",
     )
 )

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import sympy as sp
 
 from symbackprop.model.errors import SpecError
+from symbackprop.model.penalty import NO_PENALTY, Penalty
 
 BATCH = sp.Symbol("B", integer=True, positive=True)
 INPUT_NAME = "X"
@@ -64,6 +65,12 @@ class MatrixProgram:
     output: sp.MatrixSymbol
     loss_name: str
     sequence: bool = False  # columns are the positions of one sequence (attention)
+    penalty: Penalty = NO_PENALTY
+
+    @property
+    def penalized(self) -> tuple[MatrixParameter, ...]:
+        """Return the weight matrices a penalty applies to (W, W_Q, ...: not b, gamma, beta)."""
+        return tuple(p for p in self.parameters if str(p.symbol.name).startswith("W"))
 
     def assignment(self, name: str) -> MatrixAssignment:
         """Return the assignment of the node called ``name``."""

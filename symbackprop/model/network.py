@@ -10,7 +10,7 @@ equations and the fast numeric path; its program is written on first use);
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import sympy as sp
@@ -26,11 +26,14 @@ from symbackprop.model.architecture import (
 )
 from symbackprop.model.errors import SpecError, shorten, unknown_name
 from symbackprop.model.losses import get_loss
+from symbackprop.model.penalty import Penalty
 from symbackprop.model.program import (
     Assignment,
     AssignmentLike,
+    NodeKind,
     Program,
     layered_program,
+    penalized,
     program_from_expressions,
 )
 
@@ -91,16 +94,37 @@ class Network:
         params: Sequence[sp.Symbol | str],
         inputs: Sequence[sp.Symbol | str],
         targets: Sequence[sp.Symbol | str] = (),
+        weight_decay: float = 0.0,
+        l1: float = 0.0,
+        stages: str = "as_written",
     ) -> Network:
         """Build a Network from any straight-line program of SymPy assignments; names are kept.
 
         ``assignments`` is an ordered sequence of ``(symbol, expr)`` pairs (or ``sp.Eq``), each
         using only parameters, inputs, targets and symbols assigned before it; ``loss`` is one
-        sample's loss.
+        sample's loss. ``weight_decay`` (lambda) and ``l1`` (lambda_1) add the penalty
+        Omega = (lambda/2) sum theta^2 + lambda_1 sum |theta| over every parameter.
+        ``stages`` is "as_written", "functions" (1/(1 + e^-u) read as sigma(u), its argument u a
+        node of its own) or "gates" (one node per operation, as CS231n's circuits).
         """
-        return Network(
-            custom_program=program_from_expressions(assignments, loss, params, inputs, targets)
-        )
+        program = program_from_expressions(assignments, loss, params, inputs, targets, stages)
+        return Network(custom_program=program).with_penalty(Penalty(weight_decay, l1))
+
+    @property
+    def penalty(self) -> Penalty:
+        """Return the weight penalty the loss gains (no penalty: both lambdas 0)."""
+        if self.architecture is not None:
+            return self.architecture.penalty
+        assert self.custom_program is not None
+        return self.custom_program.penalty
+
+    def with_penalty(self, penalty: Penalty) -> Network:
+        """Return this network with ``penalty`` in place of its own (weights of an MLP only)."""
+        if self.architecture is not None:
+            return replace(self, architecture=replace(self.architecture, penalty=penalty))
+        assert self.custom_program is not None
+        program = self.custom_program
+        return replace(self, custom_program=penalized(program, penalty, program.params))
 
     # --- names -----------------------------------------------------------------------------
     def parameter_names(self) -> list[str]:
@@ -133,16 +157,19 @@ class Network:
 
     def describe(self) -> str:
         """Return a one-line summary, e.g. '2-2-2 MLP, sigmoid/sigmoid, half_sse, shared bias'."""
+        penalty = f", {self.penalty.describe()}" if not self.penalty.is_zero else ""
         if self.architecture is None:
             program = self.program
+            count = len([a for a in program.assignments if a.kind is not NodeKind.PENALTY])
             return (
-                f"program of {_count(len(program.assignments), 'assignment')}, "
+                f"program of {_count(count, 'assignment')}, "
                 f"{_count(len(program.params), 'parameter')}, "
-                f"{_count(len(program.inputs), 'input')}"
+                f"{_count(len(program.inputs), 'input')}{penalty}"
             )
         arch = self.architecture
         sizes = "-".join(str(n) for n in arch.sizes)
-        return f"{sizes} MLP, {'/'.join(arch.activations)}, {arch.loss}, bias {arch.bias}"
+        activations = "/".join(arch.activations)
+        return f"{sizes} MLP, {activations}, {arch.loss}, bias {arch.bias}{penalty}"
 
     # --- Jupyter display (renderers registered in symbackprop.model.display) ---------------
     def _repr_svg_(self) -> str | None:
@@ -179,22 +206,30 @@ def mlp(
     activation: str | Sequence[str] = "sigmoid",
     loss: str = "half_sse",
     bias: str = "per_neuron",
+    weight_decay: float = 0.0,
+    l1: float = 0.0,
 ) -> Network:
     """Build a layered network: z^(l) = W^(l) a^(l-1) + b^(l), a^(l) = f_l(z^(l)), a^(0) = x.
 
     ``activation`` is one name for every layer or one per layer (layer 1 first);
     ``bias`` is "per_neuron" (b^(l)_j), "shared" (one b^(l) per layer, as in Mazur's example)
-    or "none".
+    or "none". ``weight_decay`` (lambda) and ``l1`` (lambda_1) add the penalty
+    Omega = (lambda/2) sum w^2 + lambda_1 sum |w| over the weights (not the biases).
     """
+    penalty = Penalty(weight_decay, l1)
     sizes_t = _checked_sizes(sizes)
     depth = len(sizes_t) - 1
     activations = _checked_activations(activation, depth)
-    get_loss(loss)
+    refusal = get_loss(loss).refusal(activations[-1])
+    if refusal is not None:
+        # Never clamp silently: -y log(max(a, tiny)) of a tanh output is no loss of anything.
+        raise SpecError(refusal)
     if bias not in BIAS_MODES:
         raise unknown_name("bias mode", str(bias), BIAS_MODES)
     if activations[-1] == "softmax" and sizes_t[-1] < 2:
         raise SpecError("softmax needs at least 2 outputs; use sigmoid for a single output")
-    return Network(architecture=Architecture(sizes_t, activations, bias, loss), loss_name=loss)
+    architecture = Architecture(sizes_t, activations, bias, loss, penalty)
+    return Network(architecture=architecture, loss_name=loss)
 
 
 def _checked_sizes(sizes: Sequence[int]) -> tuple[int, ...]:

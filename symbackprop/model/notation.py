@@ -25,6 +25,8 @@ import re
 
 LOSS = "L"
 LEARNING_RATE = "eta"
+STEP_NUMBER = "t"  # the optimiser's step number (Adam's bias correction)
+PENALTY = "Omega"  # the weight penalty's term of the loss, Goodfellow et al.'s Omega(theta)
 _GRADIENT_PREFIX = "dL_d"
 _UPDATED_SUFFIX = "_new"
 
@@ -71,6 +73,7 @@ _NEURON = re.compile(r"^(b|z|a|delta)(\d+)_(\d+)$")
 _SHARED_BIAS = re.compile(r"^b(\d+)$")
 _INPUT_TARGET = re.compile(r"^([xy])(\d+)$")
 _TRAILING_INDEX = re.compile(r"^([A-Za-z]+?)_?(\d+)$")
+_STATE = re.compile(r"^([vms])_([wb]\d.*)$")  # an optimiser's state of a weight or bias
 
 
 # --- building names -------------------------------------------------------------------------
@@ -113,6 +116,16 @@ def updated_name(name: str) -> str:
     return f"{name}{_UPDATED_SUFFIX}"
 
 
+def state_name(kind: str, name: str) -> str:
+    """Return the name of an optimiser's state of a parameter: v_w2_1_1 (velocity), m_w1, s_b1."""
+    return f"{kind}_{name}"
+
+
+def hyperparameter_name(key: str) -> str:
+    """Return the symbol name of an optimiser setting: momentum -> mu, the others as named."""
+    return "mu" if key == "momentum" else key
+
+
 def weight_matrix_name(layer: int) -> str:
     return f"W{layer}"
 
@@ -136,6 +149,7 @@ def is_generated_name(name: str) -> bool:
     return (
         name == LOSS
         or name == LEARNING_RATE
+        or name == PENALTY
         or name.startswith(_GRADIENT_PREFIX)
         or name.endswith(_UPDATED_SUFFIX)
     )
@@ -172,6 +186,8 @@ def latex_name(name: str) -> str:
         return rf"b^{{({match[1]})}}"
     if match := _INPUT_TARGET.match(name):
         return f"{match[1]}_{{{match[2]}}}"
+    if match := _STATE.match(name):
+        return f"{match[1]}_{{{latex_name(match[2])}}}"
     return _generic_latex(name)
 
 
@@ -235,6 +251,8 @@ def unicode_name(name: str) -> str:
         return f"b{_layer_unicode(match[1])}"
     if match := _INPUT_TARGET.match(name):
         return f"{match[1]}{match[2].translate(_SUBSCRIPT)}"
+    if match := _STATE.match(name):
+        return f"{match[1]}_{unicode_name(match[2])}"
     match = _TRAILING_INDEX.match(name)
     if match and "_" not in name:
         return f"{_GREEK_UNICODE.get(match[1], match[1])}{match[2].translate(_SUBSCRIPT)}"

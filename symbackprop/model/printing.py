@@ -141,6 +141,14 @@ class NotationPrinter(LatexPrinter):
             return str(super()._print_Mul(expr))
         return str(super()._print_Mul(_ordered_factors(expr)))
 
+    def _print_Pow(self, expr: sp.Pow) -> str:
+        base = expr.base
+        if base.is_Symbol and base.name.startswith(notation.gradient_name("")) and not self.values:
+            # A gradient squared (RMSProp, Adam): the fraction in parentheses, then the power.
+            inner = self._print(base)
+            return f"\\left({inner}\\right)^{{{self._print(expr.exp)}}}"
+        return str(super()._print_Pow(expr))
+
     def _print_Sigmoid(self, expr: sp.Expr, exp: str | None = None) -> str:
         return self._function("\\sigma", expr, exp)
 
@@ -161,6 +169,12 @@ class NotationPrinter(LatexPrinter):
     def _print_LeakyStep(self, expr: sp.Expr, exp: str | None = None) -> str:
         return self._function("\\operatorname{lrelu}'", expr, exp)
 
+    def _print_Tanh(self, expr: sp.Expr, exp: str | None = None) -> str:
+        return self._function("\\tanh", expr, exp)
+
+    def _print_Sign(self, expr: sp.Expr, exp: str | None = None) -> str:
+        return self._function("\\operatorname{sign}", expr, exp)
+
     def _print_Softmax(self, expr: sp.Expr, exp: str | None = None) -> str:
         index = self._print(expr.args[0])
         args = ", ".join(self._print(z) for z in expr.args[1:])
@@ -177,7 +191,8 @@ class NotationPrinter(LatexPrinter):
         return f"{self._function_name(body)}\\left({argument}\\right)"
 
     def _function_name(self, applied: sp.Expr) -> str:
-        names = {"Sigmoid": "\\sigma", "tanh": "\\tanh", "Relu": "\\operatorname{relu}",
+        names = {"Sigmoid": "\\sigma", "tanh": "\\tanh", "Tanh": "\\tanh",
+                 "Relu": "\\operatorname{relu}",
                  "LeakyRelu": "\\operatorname{lrelu}", "Softplus": "\\operatorname{softplus}",
                  "softmax": "\\operatorname{softmax}", "log": "\\log"}  # fmt: skip
         if applied.is_Symbol:
@@ -332,8 +347,12 @@ class TextPrinter(StrPrinter):
 
     def _print_Pow(self, expr: sp.Pow, rational: bool = False) -> str:
         exponent = expr.exp
-        if exponent.is_Integer and int(exponent) >= 2:
+        if (exponent.is_Integer and int(exponent) >= 2) or exponent.is_Symbol:
             base = self.parenthesize(expr.base, sp.printing.precedence.PRECEDENCE["Pow"])
+            if expr.base.is_Symbol and "/" in base:
+                base = f"({base})"  # (∂L/∂w)², not ∂L/∂w²
+            if exponent.is_Symbol:
+                return f"{base}^{self._print(exponent)}"  # Adam's beta1^t
             return f"{base}{str(int(exponent)).translate(_SUPERSCRIPT)}"
         return str(super()._print_Pow(expr, rational))
 
@@ -345,6 +364,12 @@ class TextPrinter(StrPrinter):
 
     def _print_LeakyStep(self, expr: sp.Expr) -> str:
         return f"lrelu′({self._print(expr.args[0])})"
+
+    def _print_Tanh(self, expr: sp.Expr) -> str:
+        return f"tanh({self._print(expr.args[0])})"
+
+    def _print_Sign(self, expr: sp.Expr) -> str:
+        return f"sign({self._print(expr.args[0])})"
 
     def _print_Relu(self, expr: sp.Expr) -> str:
         return f"relu({self._print(expr.args[0])})"

@@ -14,7 +14,7 @@ import functools
 import keyword
 import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Union
 
 import sympy as sp
@@ -25,8 +25,10 @@ from symbackprop.model.architecture import (
     Architecture,
 )
 from symbackprop.model.errors import SpecError, SymbackpropWarning, shorten
-from symbackprop.model.functions import FUNCTIONS
+from symbackprop.model.functions import FUNCTIONS, Tanh
 from symbackprop.model.losses import get_loss
+from symbackprop.model.penalty import NO_PENALTY, PENALTY, Penalty
+from symbackprop.model.staging import stage
 
 # Names generated code defines or calls; a user's symbol may not shadow them.
 _RESERVED = frozenset({"numpy", "math", "builtins", "range", "len", "Softmax"}) | frozenset(
@@ -40,6 +42,7 @@ class NodeKind(enum.Enum):
     PRE_ACTIVATION = "z"
     ACTIVATION = "a"
     NODE = "node"
+    PENALTY = "penalty"  # Omega, the weight penalty's term of the loss
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,17 +58,39 @@ class Assignment:
 
 @dataclass(frozen=True, slots=True)
 class Program:
-    """The scalar program: assignments, one sample's loss (one term per output), the symbols."""
+    """The scalar program: assignments, one sample's loss (one term per output), the symbols.
+
+    ``loss_nodes`` are the assigned names on the loss side: those whose value depends on a
+    target (Mazur's ``E_o1 = 1/2*(t1 - out_o1)**2`` and ``E_total = E_o1 + E_o2``). Every other
+    assignment is the forward pass, a function of parameters and inputs alone.
+    """
 
     assignments: tuple[Assignment, ...]
     loss_terms: tuple[sp.Expr, ...]
     params: tuple[sp.Symbol, ...]
     inputs: tuple[sp.Symbol, ...]
     targets: tuple[sp.Symbol, ...]
+    loss_nodes: tuple[sp.Symbol, ...] = ()
+    penalty: Penalty = NO_PENALTY
 
     @property
     def loss(self) -> sp.Expr:
         return sp.Add(*self.loss_terms)
+
+    @property
+    def forward_assignments(self) -> tuple[Assignment, ...]:
+        """Return the assignments of the forward pass (those that use no target)."""
+        loss_side = set(self.loss_nodes)
+        return tuple(a for a in self.assignments if a.lhs not in loss_side)
+
+    def outputs(self) -> tuple[sp.Symbol, ...]:
+        """Return the forward nodes the loss side reads (the network's outputs), in order."""
+        read = set(self.loss.free_symbols)
+        loss_side = set(self.loss_nodes)
+        for assignment in self.assignments:
+            if assignment.lhs in loss_side:
+                read |= assignment.rhs.free_symbols
+        return tuple(a.lhs for a in self.forward_assignments if a.lhs in read)
 
 
 # --- layered networks --------------------------------------------------------------------------
@@ -96,7 +121,27 @@ def layered_program(arch: Architecture) -> Program:
             activations.append(a)
         previous = tuple(activations)
     loss_terms = get_loss(arch.loss).terms(previous, targets)
-    return Program(tuple(assignments), loss_terms, tuple(params), inputs, targets)
+    program = Program(tuple(assignments), loss_terms, tuple(params), inputs, targets)
+    weights = [p for p in params if notation.parse_weight_name(p.name) is not None]
+    return penalized(program, arch.penalty, weights)
+
+
+def penalized(program: Program, penalty: Penalty, weights: Sequence[sp.Symbol]) -> Program:
+    """Return the program with the loss term Omega of ``penalty`` over ``weights`` (replacing any).
+
+    Omega is a node of the loss side, L = (the program's loss) + Omega, so that each weight's
+    gradient gains a path through it.
+    """
+    base = [a for a in program.assignments if a.lhs != PENALTY]
+    terms = tuple(t for t in program.loss_terms if t != PENALTY)
+    nodes = tuple(n for n in program.loss_nodes if n != PENALTY)
+    if not penalty.is_zero:
+        base.append(Assignment(PENALTY, penalty.term(weights), NodeKind.PENALTY))
+        terms += (PENALTY,)
+        nodes += (PENALTY,)
+    return replace(
+        program, assignments=tuple(base), loss_terms=terms, loss_nodes=nodes, penalty=penalty
+    )
 
 
 def _weighted_inputs(
@@ -137,12 +182,18 @@ def program_from_expressions(
     params: Sequence[sp.Symbol | str],
     inputs: Sequence[sp.Symbol | str],
     targets: Sequence[sp.Symbol | str],
+    stages: str = "as_written",
 ) -> Program:
-    """Check a user's straight-line program of SymPy assignments and return it; names are kept."""
+    """Check a user's straight-line program of SymPy assignments and return it; names are kept.
+
+    ``stages`` writes compound right sides as a circuit first (see :mod:`staging`).
+    """
     pairs = list(assignments.items()) if isinstance(assignments, Mapping) else list(assignments)
     param_syms = _symbols(params, "parameter")
     input_syms = _symbols(inputs, "input")
     target_syms = _symbols(targets, "target")
+    if stages != "as_written":
+        pairs = _staged(pairs, stages, [*param_syms, *input_syms, *target_syms])
     defined: dict[str, str] = {}
     for sym, role in (
         [(s, "parameter") for s in param_syms]
@@ -163,9 +214,30 @@ def program_from_expressions(
     if not loss_expr.free_symbols:
         raise SpecError("the loss is a constant; write it in terms of the program's outputs")
     terms = tuple(loss_expr.args) if loss_expr.is_Add else (loss_expr,)
-    prog = Program(tuple(program), terms, tuple(param_syms), tuple(input_syms), tuple(target_syms))
+    prog = Program(
+        tuple(program),
+        terms,
+        tuple(param_syms),
+        tuple(input_syms),
+        tuple(target_syms),
+        _loss_side(program, target_syms),
+    )
     _warn_unused_parameters(prog)
     return prog
+
+
+def _staged(
+    pairs: list[Any], how: str, declared: Sequence[sp.Symbol]
+) -> list[tuple[sp.Symbol, sp.Expr]]:
+    """Stage each right side (after the same checks as unstaged ones) into a circuit."""
+    checked = []
+    for pair in pairs:
+        lhs, rhs = (pair.lhs, pair.rhs) if isinstance(pair, sp.Eq) else pair
+        lhs_sym = _symbols([lhs], "assigned name")[0]
+        checked.append((lhs_sym, _expression(rhs, f"the right side of {lhs_sym.name}")))
+    taken = {s.name for s in declared}
+    taken |= {s.name for _, rhs in checked for s in rhs.free_symbols}
+    return stage(checked, how, taken | _RESERVED)
 
 
 def _symbols(items: Sequence[sp.Symbol | str], role: str) -> list[sp.Symbol]:
@@ -203,7 +275,8 @@ def _expression(value: Any, what: str) -> sp.Expr:
             f"{what} is {shorten(repr(value))}, not a SymPy expression; build it from sp.Symbol"
             " objects (text goes through symbackprop.model.parsing.parser.parse)"
         )
-    return value
+    # SymPy's tanh takes seconds to tell that tanh(w1 x1 + ... + w30 x30) is real; ours not.
+    return value.replace(sp.tanh, Tanh) if value.has(sp.tanh) else value
 
 
 def _require_defined(expr: sp.Expr, defined: Mapping[str, str], where: str) -> None:
@@ -213,6 +286,17 @@ def _require_defined(expr: sp.Expr, defined: Mapping[str, str], where: str) -> N
                 f"{sym.name!r} in {where} is not defined before use; declare it as a parameter, "
                 "input or target, or assign it on an earlier line"
             )
+
+
+def _loss_side(
+    assignments: Sequence[Assignment], targets: Sequence[sp.Symbol]
+) -> tuple[sp.Symbol, ...]:
+    """Return the assigned names whose value depends on a target, in program order."""
+    depends: set[sp.Symbol] = set(targets)
+    for assignment in assignments:
+        if assignment.rhs.free_symbols & depends:
+            depends.add(assignment.lhs)
+    return tuple(a.lhs for a in assignments if a.lhs in depends)
 
 
 def _warn_unused_parameters(program: Program) -> None:

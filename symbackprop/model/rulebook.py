@@ -32,7 +32,20 @@ class Rule(enum.Enum):
     BIAS_IS_ONE = "a bias's input is 1"
     WEIGHT_PICKS_INPUT = "a weight picks up its input"
     WEIGHT_CARRIES_BLAME = "a weighted sum passes blame back along the weight"
+    ADD_GATE = "an add gate passes the gradient to each of its inputs unchanged"
+    MUL_GATE = "a mul gate swaps its inputs: each input's gradient is the other input"
     GRADIENT_DESCENT = "gradient descent: theta <- theta - eta dL/dtheta"
+    MOMENTUM_VELOCITY = "momentum: the velocity v <- mu v + g gathers past gradients"
+    MOMENTUM_STEP = "heavy ball: theta <- theta - eta v"
+    NESTEROV_STEP = "Nesterov: theta <- theta - eta (g + mu v), a look ahead along v"
+    GRADIENT_AVERAGE = "running average of the gradient: m <- beta1 m + (1 - beta1) g"
+    SQUARED_GRADIENT_AVERAGE = "running average of the squared gradient: s <- rho s + (1 - rho) g^2"
+    RMSPROP_STEP = "RMSProp: theta <- theta - eta g / (sqrt(s) + epsilon)"
+    ADAM_STEP = (
+        "Adam: theta <- theta - eta m^ / (sqrt(s^) + epsilon), m^ and s^ divided by (1 - beta^t)"
+    )
+    L2_PENALTY = "L2 penalty (weight decay): d/dw (lambda/2) w^2 = lambda w"
+    L1_PENALTY = "L1 penalty: d/dw lambda_1 |w| = lambda_1 sign(w)"
     # --- the matrix level (networks of layers); not offered in scalar worksheets ------------
     TRANSPOSE_PRODUCT = "transpose rule of a product: for Y = A B, dA = dY B^T and dB = A^T dY"
     HADAMARD_DERIVATIVE = "elementwise function: dZ = dA o f'(Z) (Hadamard product with f')"

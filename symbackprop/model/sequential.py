@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -20,6 +20,7 @@ from symbackprop.model.errors import NumericError, ShapeError, SpecError, shorte
 from symbackprop.model.layers import Elementwise, SelfAttention, Softmax, checked_layers
 from symbackprop.model.losses import get_loss
 from symbackprop.model.matrix_program import TARGET_NAME, MatrixProgram, ProgramBuilder
+from symbackprop.model.penalty import NO_PENALTY, Penalty
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +30,7 @@ class LayerNetwork:
     n_inputs: int
     layers: tuple[Any, ...]
     loss_name: str
+    penalty: Penalty = NO_PENALTY  # L2 / L1 on the weight matrices (not biases, not gamma/beta)
 
     def __post_init__(self) -> None:
         if isinstance(self.n_inputs, bool) or not isinstance(self.n_inputs, (int, np.integer)):
@@ -43,6 +45,10 @@ class LayerNetwork:
         get_loss(self.loss_name)
         self.n_outputs  # noqa: B018 (walks the sizes: a size mismatch is refused here)
         _check_output(self)
+
+    def with_penalty(self, penalty: Penalty) -> LayerNetwork:
+        """Return this network with ``penalty`` on its weight matrices in place of its own."""
+        return replace(self, penalty=penalty)
 
     @property
     def program(self) -> MatrixProgram:
@@ -81,8 +87,10 @@ class LayerNetwork:
     def describe(self) -> str:
         """Return a one-line summary, e.g. 'layers 4 -> dense 8, relu, dense 3, softmax'."""
         inner = ", ".join(layer.describe() for layer in self.layers)
-        return f"network of layers {self.n_inputs} -> {inner} ({self.n_outputs} outputs), " + (
-            f"{self.loss_name}"
+        penalty = f", {self.penalty.describe()}" if not self.penalty.is_zero else ""
+        return (
+            f"network of layers {self.n_inputs} -> {inner} ({self.n_outputs} outputs), "
+            f"{self.loss_name}{penalty}"
         )
 
     def init_params(self, seed: int = 0) -> dict[str, np.ndarray]:
@@ -132,14 +140,22 @@ class LayerNetwork:
         return out
 
 
-def sequential(n_inputs: int, layers: Sequence[Any], loss: str = "cross_entropy") -> LayerNetwork:
+def sequential(
+    n_inputs: int,
+    layers: Sequence[Any],
+    loss: str = "cross_entropy",
+    weight_decay: float = 0.0,
+    l1: float = 0.0,
+) -> LayerNetwork:
     """Build a network of layers applied in order, as PyTorch's ``nn.Sequential``.
 
     ``layers`` holds layer values (``Dense(8)``, ``LayerNorm()``, ``Residual([...])``,
-    ``SelfAttention()``, ...) or activation names ("relu", "softmax").
+    ``SelfAttention()``, ...) or activation names ("relu", "softmax"). ``weight_decay``
+    (lambda) and ``l1`` (lambda_1) add Omega = (lambda/2) sum ||W||^2 + lambda_1 sum |W| over
+    the weight matrices to the loss.
     """
     listed = tuple(layers) if isinstance(layers, (list, tuple)) else layers
-    return LayerNetwork(n_inputs, listed, loss)  # type: ignore[arg-type]
+    return LayerNetwork(n_inputs, listed, loss, Penalty(weight_decay, l1))  # type: ignore[arg-type]
 
 
 @functools.lru_cache(maxsize=64)
@@ -158,6 +174,7 @@ def _program(network: LayerNetwork) -> MatrixProgram:
         output=out,
         loss_name=network.loss_name,
         sequence=network.is_sequence,
+        penalty=network.penalty,
     )
 
 

@@ -182,9 +182,11 @@ class _ScalarBackend:
         per_sample = [
             s for s in derivation.steps if s.stage not in (Stage.UPDATE,) and s.lhs != LOSS
         ]
-        lines = [(s.lhs, s.rhs) for s in derivation.steps if s.stage is Stage.FORWARD]
+        # The forward pass and the loss side (E_o1 := ...) come before L, which may read them.
+        before_loss = (Stage.FORWARD, Stage.LOSS)
+        lines = [(s.lhs, s.rhs) for s in per_sample if s.stage in before_loss]
         lines.append((LOSS, sp.Add(*program.loss_terms)))
-        lines += [(s.lhs, s.rhs) for s in per_sample if s.stage is not Stage.FORWARD]
+        lines += [(s.lhs, s.rhs) for s in per_sample if s.stage not in before_loss]
         gradients = [sp.Symbol(notation.gradient_name(name)) for name in self.param_names]
         args = list(program.params) + list(program.inputs) + list(program.targets)
         self._gradient = straight_line_function(args, lines, [LOSS, *gradients])
@@ -220,14 +222,11 @@ class _ScalarBackend:
 
 
 def _forward_function(network: Network) -> Callable[..., Any]:
+    """Compile the forward pass: the assignments that use no target, up to the outputs."""
     program = network.program
-    loss_symbols = program.loss.free_symbols
-    outputs = [a.lhs for a in program.assignments if a.lhs in loss_symbols]
-    lines = [(a.lhs, a.rhs) for a in program.assignments]
+    lines = [(a.lhs, a.rhs) for a in program.forward_assignments]
     args = list(program.params) + list(program.inputs)
-    if any(t in a.rhs.free_symbols for a in program.assignments for t in program.targets):
-        raise SymbackpropError("a forward assignment uses a target; targets belong in the loss")
-    return straight_line_function(args, lines, outputs)
+    return straight_line_function(args, lines, list(program.outputs()))
 
 
 _KINKED = ("Relu", "LeakyRelu", "Abs", "Max", "Min", "Step", "LeakyStep", "Heaviside")
@@ -237,12 +236,12 @@ def _kink_function(network: Network) -> tuple[list[str], Callable[..., Any]]:
     """Compile the arguments of every kinked function call (relu's z) of the program."""
     program = network.program
     arguments: list[sp.Expr] = []
-    for assignment in program.assignments:
+    for assignment in program.forward_assignments:
         for call in assignment.rhs.atoms(sp.Function):
             if type(call).__name__ in _KINKED:
                 arguments.append(call.args[0])
     names = [f"{notation.LOSS}_kink{i}" for i in range(len(arguments))]
-    lines = [(a.lhs, a.rhs) for a in program.assignments]
+    lines = [(a.lhs, a.rhs) for a in program.forward_assignments]
     args = list(program.params) + list(program.inputs)
     return names, straight_line_function(args, lines, arguments or [sp.Integer(0)])
 
@@ -282,19 +281,36 @@ class _LayerBackend:
         return self._forward_all(params, X)[-1]
 
     def loss(self, params: dict[str, FloatArray], X: FloatArray, Y: FloatArray) -> float:
-        return float(np.mean(self.loss_form(self.forward(params, X), Y)))
+        return float(np.mean(self.loss_form(self.forward(params, X), Y))) + self._penalty(params)
+
+    def _penalty(self, params: dict[str, FloatArray]) -> float:
+        """Omega = (lambda/2) sum w^2 + lambda_1 sum |w| over every weight matrix."""
+        penalty = self.arch.penalty
+        if penalty.is_zero:
+            return 0.0
+        weights = [params[notation.weight_matrix_name(layer.index)] for layer in self.layers]
+        squares = sum(float(np.sum(W * W)) for W in weights)
+        sizes = sum(float(np.sum(np.abs(W))) for W in weights)
+        return penalty.weight_decay / 2 * squares + penalty.l1 * sizes
+
+    def _penalty_gradient(self, W: FloatArray) -> FloatArray | float:
+        """dOmega/dW = lambda W + lambda_1 sign(W), elementwise."""
+        penalty = self.arch.penalty
+        return penalty.weight_decay * W + penalty.l1 * np.sign(W) if not penalty.is_zero else 0.0
 
     def loss_and_gradient(
         self, params: dict[str, FloatArray], X: FloatArray, Y: FloatArray
     ) -> tuple[float, dict[str, FloatArray]]:
         values = self._forward_all(params, X)
         batch = X.shape[0]
-        loss = float(np.mean(self.loss_form(values[-1], Y)))
+        loss = float(np.mean(self.loss_form(values[-1], Y))) + self._penalty(params)
         delta = self.output(values[-2], values[-1], Y)  # BP1
         grads: dict[str, FloatArray] = {}
         for layer in reversed(self.layers):
             A_previous = values[2 * layer.index - 2]
-            grads[notation.weight_matrix_name(layer.index)] = delta.T @ A_previous / batch  # BP4
+            W_name = notation.weight_matrix_name(layer.index)
+            penalty = self._penalty_gradient(params[W_name])
+            grads[W_name] = delta.T @ A_previous / batch + penalty  # BP4, plus dOmega/dW
             if self.arch.bias == "per_neuron":
                 grads[notation.bias_vector_name(layer.index)] = delta.mean(axis=0)  # BP3
             elif self.arch.bias == "shared":

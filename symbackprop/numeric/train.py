@@ -17,9 +17,12 @@ from symbackprop.model.architecture import layer_arrays_to_names, names_to_layer
 from symbackprop.model.errors import NumericError, SymbackpropError, unknown_name
 from symbackprop.model.functions import FloatArray
 from symbackprop.model.network import Network
+from symbackprop.model.optimizers import Optimizer, get_optimizer
+from symbackprop.model.penalty import Penalty
 from symbackprop.model.sequential import LayerNetwork
 from symbackprop.model.validate import data_arrays, is_layer_form
 from symbackprop.numeric.compiled import compile
+from symbackprop.numeric.optimize import Stepper
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +38,7 @@ class TrainResult:
     epochs: int
     batch_size: int | None
     frozen: tuple[str, ...]
+    optimizer: str = "sgd"
 
     @property
     def final_loss(self) -> float:
@@ -52,13 +56,21 @@ def train(
     freeze: Iterable[str] = (),
     seed: int = 0,
     progress: Callable[[int, float], None] | None = None,
+    weight_decay: float | None = None,
+    l1: float | None = None,
+    optimizer: str | Optimizer = "sgd",
 ) -> TrainResult:
-    """Run gradient descent theta <- theta - eta dL/dtheta for ``epochs`` passes over the data.
+    """Run an optimiser for ``epochs`` passes over the data: theta <- theta - eta dL/dtheta.
 
     With ``batch_size`` the data is shuffled (seeded) every epoch and split into mini-batches;
-    ``progress(epoch, loss)`` is called after every epoch.
+    each mini-batch is one optimiser step. ``optimizer`` is sgd, momentum, nesterov, rmsprop or
+    adam (or an Optimizer with its settings, e.g. get_optimizer("adam").configured(beta2=0.99)),
+    each as torch.optim computes it. ``progress(epoch, loss)`` is called after every epoch.
+    ``weight_decay`` and ``l1`` set the loss's penalty Omega = (lambda/2) sum w^2 +
+    lambda_1 sum |w| (None keeps the network's own); the losses reported include it.
     """
     _check_settings(learning_rate, epochs, batch_size)
+    network = _with_penalty(network, weight_decay, l1)
     frozen = tuple(freeze)
     known = network.parameter_names()
     for name in frozen:
@@ -70,23 +82,24 @@ def train(
     state = compiled.native(params)
     if compiled.view in ("layers", "matrix"):
         state = {k: np.array(v, dtype=np.float64) for k, v in state.items()}
-    mask = _frozen_mask(network, state, frozen)
+    chosen = get_optimizer(optimizer)
+    stepper = Stepper(chosen, learning_rate, state, _frozen_mask(network, state, frozen))
     rng = np.random.default_rng(seed)
     with np.errstate(over="ignore", invalid="ignore"):
         # A diverging run overflows: it is reported below as one error, not as warnings.
-        losses = _descend(compiled, state, mask, X2, Y2, learning_rate, epochs, batch_size,
-                          rng, progress)  # fmt: skip
+        losses = _descend(compiled, state, stepper, X2, Y2, epochs, batch_size, rng, progress)
     result = _outward(network, losses[1], arrays_in)
-    return TrainResult(result, tuple(losses[0]), learning_rate, epochs, batch_size, frozen)
+    return TrainResult(
+        result, tuple(losses[0]), learning_rate, epochs, batch_size, frozen, chosen.name
+    )
 
 
 def _descend(
     compiled: Any,
     state: dict[str, Any],
-    mask: dict[str, Any],
+    stepper: Stepper,
     X2: FloatArray,
     Y2: FloatArray,
-    learning_rate: float,
     epochs: int,
     batch_size: int | None,
     rng: np.random.Generator,
@@ -96,16 +109,30 @@ def _descend(
     for epoch in range(1, epochs + 1):
         for rows in _batches(X2.shape[0], batch_size, rng):
             _, grads = compiled.raw_loss_and_gradient(state, X2[rows], Y2[rows])
-            state = {k: state[k] - learning_rate * grads[k] * mask[k] for k in state}
+            state = stepper.step(state, grads)
         losses.append(compiled.raw_loss(state, X2, Y2))
         if not np.isfinite(losses[-1]):
             raise NumericError(
                 f"training diverged at epoch {epoch} (loss {losses[-1]}); "
-                f"lower the learning rate (now {learning_rate})"
+                f"lower the learning rate (now {stepper.learning_rate})"
             )
         if progress is not None:
             progress(epoch, losses[-1])
     return losses, state
+
+
+def _with_penalty(
+    network: Network | LayerNetwork, weight_decay: float | None, l1: float | None
+) -> Network | LayerNetwork:
+    if weight_decay is None and l1 is None:
+        return network
+    own = network.penalty
+    return network.with_penalty(
+        Penalty(
+            own.weight_decay if weight_decay is None else weight_decay,
+            own.l1 if l1 is None else l1,
+        )
+    )
 
 
 def _check_settings(learning_rate: float, epochs: int, batch_size: int | None) -> None:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import sympy as sp
 
 from symbackprop.checks.gradcheck import gradcheck
 from symbackprop.derivation.derive import derive
@@ -22,7 +23,9 @@ from symbackprop.derivation.equations import layer_equations
 from symbackprop.model import notation
 from symbackprop.model.architecture import Architecture
 from symbackprop.model.network import Network
+from symbackprop.model.optimizers import Optimizer
 from symbackprop.model.printing import format_number, to_latex
+from symbackprop.model.program import Program
 from symbackprop.model.validate import data_arrays, params_by_name
 from symbackprop.numeric.compiled import compile
 from symbackprop.numeric.train import train
@@ -60,8 +63,8 @@ def _scalar_view(network: Network, params: dict[str, float], x: Any, y: Any) -> 
     *inner, n_out = arch.sizes
     kept_out = n_out if n_out <= OUTPUTS_KEPT else SUBSET_NEURONS
     sizes = tuple(min(n, SUBSET_NEURONS) for n in inner) + (kept_out,)
-    small = Network(architecture=Architecture(sizes, arch.activations, arch.bias, arch.loss),
-                    loss_name=network.loss_name)  # fmt: skip
+    small_arch = Architecture(sizes, arch.activations, arch.bias, arch.loss, arch.penalty)
+    small = Network(architecture=small_arch, loss_name=network.loss_name)
     sub_params = {name: params[name] for name in small.parameter_names()}
     full = "-".join(str(n) for n in arch.sizes)
     part = "-".join(str(n) for n in sizes)
@@ -89,6 +92,7 @@ def context(
     batch_size: int | None = None,
     seed: int = 0,
     title: str | None = None,
+    optimizer: str | Optimizer = "sgd",
 ) -> dict[str, Any]:
     """Return the report as plain data (str, int, float, lists, dicts); math is LaTeX (*_tex)."""
     values = params_by_name(network, params)
@@ -97,13 +101,13 @@ def context(
     frozen = tuple(freeze)
     view = _scalar_view(network, values, x0, y0)
     view_frozen = [n for n in frozen if n in view.params]
-    d = derive(view.network, freeze=view_frozen)
+    d = derive(view.network, freeze=view_frozen, optimizer=optimizer)
     ev = d.evaluate(view.params, view.x, view.y, learning_rate=learning_rate)
     compiled = compile(network)
     loss_before, gradient = compiled.loss_and_gradient(values, x0[None, :], y0[None, :])
-    updated = {n: v - (0.0 if n in frozen else learning_rate * gradient[n])
-               for n, v in values.items()}  # fmt: skip
-    loss_after = compiled.loss(updated, x0[None, :], y0[None, :])
+    one_step = train(network, values, x0[None, :], y0[None, :], learning_rate, 1,
+                     freeze=frozen, optimizer=optimizer)  # fmt: skip
+    loss_after = one_step.final_loss
     return {
         "title": title or f"Backpropagation through a {_short_name(network)}",
         "summary": network.describe(),
@@ -125,7 +129,7 @@ def context(
         },
         "gradcheck": _gradcheck_part(network, values, x0, y0, seed),
         "training": _training_part(
-            network, values, X, Y, learning_rate, epochs, batch_size, frozen, seed
+            network, values, X, Y, learning_rate, epochs, batch_size, frozen, seed, optimizer
         ),  # fmt: skip
     }
 
@@ -178,13 +182,17 @@ def _network_part(network: Network, ev: Any, view: _ScalarView) -> dict[str, Any
     }
 
 
+def _node_meaning(program: Program, node: sp.Symbol) -> str:
+    return "loss term (uses the targets)" if node in program.loss_nodes else "intermediate node"
+
+
 def _notation_rows(network: Network) -> list[dict[str, str]]:
     if network.architecture is None:
         program = network.program
         rows = [{"symbol_tex": to_latex(s), "meaning": "input"} for s in program.inputs]
         rows += [{"symbol_tex": to_latex(s), "meaning": "parameter"} for s in program.params]
         rows += [{"symbol_tex": to_latex(s), "meaning": "target"} for s in program.targets]
-        rows += [{"symbol_tex": to_latex(a.lhs), "meaning": "intermediate node"}
+        rows += [{"symbol_tex": to_latex(a.lhs), "meaning": _node_meaning(program, a.lhs)}
                  for a in program.assignments]  # fmt: skip
         rows.append({"symbol_tex": notation.latex_name("L"), "meaning": "one sample's loss"})
         rows.append(
@@ -305,10 +313,13 @@ def _large_network_sample(network: Network, names: list[str], seed: int) -> list
 def _training_part(
     network: Network, values: dict[str, float], X: Any, Y: Any, learning_rate: float,
     epochs: int | None, batch_size: int | None, frozen: tuple[str, ...], seed: int,
+    optimizer: str | Optimizer = "sgd",
 ) -> dict[str, Any]:  # fmt: skip
     if epochs is None:
         return {}
-    result = train(network, values, X, Y, learning_rate, epochs, batch_size, frozen, seed)
+    result = train(network, values, X, Y, learning_rate, epochs, batch_size, frozen, seed,
+                   optimizer=optimizer)  # fmt: skip
+    how = "gradient descent" if result.optimizer == "sgd" else result.optimizer
     rows = [{"name_tex": notation.latex_name(n), "before": format_number(values[n]),
              "after": format_number(float(v))}
             for n, v in list(result.params.items())[:PARAMS_SHOWN]]  # fmt: skip
@@ -317,7 +328,7 @@ def _training_part(
     return {
         "epochs": epochs,
         "description": (
-            f"{epochs:,} epochs of gradient descent "
+            f"{epochs:,} epochs of {how} "
             + (f"over all {X.shape[0]} samples " if X.shape[0] != 1 else "on the one sample ")
             + f"({batches}, η = {format_number(learning_rate)}, seed {seed})."
         ),

@@ -23,6 +23,7 @@ from symbackprop.derivation.matrix_derivation import MatrixDerivation
 from symbackprop.derivation.matrix_evaluation import MatrixEvaluation
 from symbackprop.model.errors import SymbackpropError
 from symbackprop.model.network import Network
+from symbackprop.model.optimizers import Optimizer
 from symbackprop.model.sequential import LayerNetwork
 from symbackprop.render import diagrams
 from symbackprop.render.context import context, explain_blame
@@ -49,6 +50,7 @@ def render(
     batch_size: int | None = None,
     seed: int = 0,
     title: str | None = None,
+    optimizer: str | Optimizer = "sgd",
     figure_stem: str = "report",
 ) -> str:
     """Render the report as text: ``fmt`` is "html", "tex" or "md".
@@ -63,7 +65,8 @@ def render(
         ctx = matrix_context(network, params, data, learning_rate=learning_rate, title=title)
         return _render_matrix_context(ctx, fmt)
     ctx = context(network, params, data, learning_rate=learning_rate, freeze=freeze,
-                  epochs=epochs, batch_size=batch_size, seed=seed, title=title)  # fmt: skip
+                  epochs=epochs, batch_size=batch_size, seed=seed, title=title,
+                  optimizer=optimizer)  # fmt: skip
     return _render_context(ctx, fmt, figure_stem)
 
 
@@ -89,6 +92,7 @@ def report(
     batch_size: int | None = None,
     seed: int = 0,
     title: str | None = None,
+    optimizer: str | Optimizer = "sgd",
 ) -> Path:
     """Write the derivation report to ``path``; its suffix picks .html, .tex, .pdf or .md.
 
@@ -109,7 +113,8 @@ def report(
         ctx = matrix_context(network, params, data, learning_rate=learning_rate, title=title)
         return _write_matrix_report(ctx, fmt, target)
     ctx = context(network, params, data, learning_rate=learning_rate, freeze=freeze,
-                  epochs=epochs, batch_size=batch_size, seed=seed, title=title)  # fmt: skip
+                  epochs=epochs, batch_size=batch_size, seed=seed, title=title,
+                  optimizer=optimizer)  # fmt: skip
     if fmt in ("html", "md"):
         return atomic_write(target, _render_context(ctx, fmt, target.stem))
     if fmt == "tex":

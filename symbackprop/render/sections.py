@@ -102,8 +102,11 @@ def derivation_sections(d: Derivation, ev: Any) -> list[dict[str, Any]]:
             blame = _blame_rows(d, next(adjoints), ev) if stage is Stage.ADJOINT else []
             note = line.note if stage is Stage.LOSS else ""
             lines.append({"rows": _line_rows(line), "note": note, "blame": blame})
+        intro = _INTROS[stage]
+        if stage is Stage.UPDATE and d.optimizer.name != "sgd":
+            intro = f"The {d.optimizer.name} optimiser: {d.optimizer.summary}."
         out.append({"number": number + 1, "title": section.title, "tag": section.tag,
-                    "intro": _INTROS[stage], "lines": lines,
+                    "intro": intro, "lines": lines,
                     "is_gradients": stage is Stage.GRADIENT})  # fmt: skip
     return out
 

@@ -15,6 +15,7 @@ import sympy as sp
 
 from symbackprop.derivation.derivation import Derivation
 from symbackprop.derivation.steps import Stage, Step
+from symbackprop.model import notation
 from symbackprop.model.functions import LeakyStep
 from symbackprop.model.functions import Step as StepFunction
 from symbackprop.model.printing import format_number, to_latex, to_text
@@ -49,6 +50,17 @@ RULE_WORDS: dict[Rule, str] = {
     Rule.WEIGHT_PICKS_INPUT: "a weight picks up its input",
     Rule.WEIGHT_CARRIES_BLAME: "blame flows back along each weight",
     Rule.GRADIENT_DESCENT: "gradient descent",
+    Rule.ADD_GATE: "add gate: passes the gradient on",
+    Rule.MUL_GATE: "mul gate: swaps its inputs",
+    Rule.MOMENTUM_VELOCITY: "momentum: v ← μv + g",
+    Rule.MOMENTUM_STEP: "heavy ball: the step follows v",
+    Rule.NESTEROV_STEP: "Nesterov: the step follows g + μv",
+    Rule.GRADIENT_AVERAGE: "running average of g",
+    Rule.SQUARED_GRADIENT_AVERAGE: "running average of g²",
+    Rule.RMSPROP_STEP: "RMSProp: the step is g/(√s + ε)",
+    Rule.ADAM_STEP: "Adam: bias-corrected m/(1 − β₁ᵗ), s/(1 − β₂ᵗ)",
+    Rule.L2_PENALTY: "L2 penalty: ∂/∂w (λ/2)w² = λw",
+    Rule.L1_PENALTY: "L1 penalty: ∂/∂w λ₁|w| = λ₁ sign(w)",
     # the matrix level (networks of layers): a bar marks an adjoint, e.g. Ā = ∂(B·L)/∂A
     Rule.TRANSPOSE_PRODUCT: "a product Y = A B sends back Ȳ Bᵀ to A and Aᵀ Ȳ to B",
     Rule.HADAMARD_DERIVATIVE: "an elementwise function A = f(Z) sends back Ā ⊙ f′(Z)",
@@ -70,7 +82,8 @@ RULE_WORDS: dict[Rule, str] = {
 _LATEX_WORDS = {
     "σ′": r"$\sigma'$", "σ": r"$\sigma$", "′": "'", "−": "-", "²": r"$^2$", "½": r"$\frac{1}{2}$",
     "δᵢₖ": r"$\delta_{ik}$", "δ": r"$\delta$", "∂": r"$\partial$", "ᵢ": r"$_i$", "ₖ": r"$_k$",
-    "ᵘ": r"$^u$", "aᵢ": r"$a_i$", "aₖ": r"$a_k$",
+    "ᵘ": r"$^u$", "aᵢ": r"$a_i$", "aₖ": r"$a_k$", "λ₁": r"$\lambda_1$", "λ": r"$\lambda$",
+    "←": r"$\leftarrow$", "β₁ᵗ": r"$\beta_1^t$", "β₂ᵗ": r"$\beta_2^t$",
     "⊙": r"$\odot$", "𝟏": r"$\mathbf{1}$", "ᵀ": r"$^{\top}$", "Δ": r"$\Delta$",
     "Ā": r"$\bar{A}$", "V̄": r"$\bar{V}$", "X̂": r"$\hat{X}$", "√": r"$\surd$",
     "Ȳ": r"$\bar{Y}$", "×": r"$\times$",
@@ -145,7 +158,15 @@ def _loss_section(
     line = Line(p(step.lhs), [(p(step.rhs), "")], numbers, _value(values, "L"), note)
     if ev is not None and len(ev.terms) > 1:
         line.note += " · terms: " + " + ".join(format_number(t) for t in ev.terms)
-    return Section("Error", lines=[line])
+    lines = []
+    for term in d.stage(Stage.LOSS):
+        if term is not step:
+            # The program's own loss terms (E_o1 = ...), in its order, before L itself.
+            numbers = p(term.rhs, values) if values else ""
+            lines.append(
+                Line(p(term.lhs), [(p(term.rhs), "")], numbers, _value(values, term.lhs.name))
+            )
+    return Section("Error", lines=[*lines, line])
 
 
 def _backward_sections(
@@ -234,8 +255,22 @@ def _gradient_section(
 
 
 def _update_section(d: Derivation, ev: Evaluation, values: dict[str, float], p: Printer) -> Section:
-    section = Section("Update (gradient descent uses what backpropagation computed)")
+    optimizer = d.optimizer
+    how = "gradient descent" if optimizer.name == "sgd" else optimizer.name
+    section = Section(f"Update ({how} uses what backpropagation computed)")
     shown = {**values, "eta": float(ev.learning_rate or 0.0)}
+    if optimizer.state:
+        settings = ", ".join(
+            f"{notation.unicode_name(name)} = {format_number(value)}"
+            for name, value in optimizer.hyperparameters().items()
+        )
+        section.lines.append(
+            Line(
+                "",
+                note=f"the first step: t = 1, the state {', '.join(optimizer.state)} starts at 0; "
+                f"{settings}; the new state (⁺) is carried to the next step",
+            )
+        )
     for step in d.stage(Stage.UPDATE):
         section.lines.append(
             Line(

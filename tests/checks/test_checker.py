@@ -14,6 +14,10 @@ from symbackprop.checks.mistakes import MISTAKES, MistakeContext, get_mistake
 from symbackprop.model.functions import Sigmoid
 
 MAZUR = sb.mlp([2, 2, 2], bias="shared")
+DECAYED = sb.mlp([2, 2, 2], bias="shared", weight_decay=0.1)  # dOmega/dw = w/10
+BCE = sb.mlp([2, 2, 2], bias="shared", loss="bce")  # delta = a - y: sigma' cancels
+SOFTMAX_CE = sb.mlp([2, 2, 2], ["sigmoid", "softmax"], "cross_entropy", bias="shared")
+MSE = sb.mlp([2, 2, 2], bias="shared", loss="mse")
 TANH = sb.mlp([2, 3, 3, 2], activation="tanh")
 # Mazur's w1..w8, b1, b2 (0.15 .. 0.60) in the book's names.
 MAZUR_PARAMS = dict(
@@ -170,6 +174,14 @@ CATALOGUE = [
         ),  # noqa: E501
         "updated_weights",
     ),
+    # the output activation's derivative applied where the loss cancels it
+    (BCE, "w2_1_1", a1_1 * m_out_delta(1), "cancelled_derivative_applied"),
+    (BCE, "w1_2_1", x1 * m_hidden_delta(2), "cancelled_derivative_applied"),
+    (SOFTMAX_CE, "w2_2_1", a1_1 * m_out_delta(2), "cancelled_derivative_applied"),
+    # the weight penalty's gradient forgotten, halved or doubled
+    (DECAYED, "w2_1_1", a1_1 * m_out_delta(1), "penalty_gradient"),
+    (DECAYED, "w1_2_1", x1 * m_hidden_delta(2) + w["w1_2_1"] / 20, "penalty_gradient"),
+    (DECAYED, "w2_2_2", a1_2 * m_out_delta(2) + w["w2_2_2"] / 5, "penalty_gradient"),
     # a term from the wrong layer
     (MAZUR, "w2_1_1", a2_1 * d2_1, "wrong_layer_term"),
     (MAZUR, "w1_1_1", a1_1 * d1_1, "wrong_layer_term"),
@@ -439,3 +451,10 @@ def test_zero_gradient_wording_only_for_a_gradient_that_is_zero():
     explanation = get_mistake("wrong_factor").detect(context)
     assert explanation is not None and "undefined" in explanation
     assert "0 at every probe point" not in explanation
+
+
+def test_mse_without_its_mean_is_named_as_such_not_as_a_lost_half():
+    verdict = check_gradient(MSE, "w2_1_1", a1_1 * m_out_delta(1) * 2)
+    assert verdict.diagnosis.name == "constant_factor"
+    assert "the 1/2 of the mean over 2 outputs was dropped" in verdict.diagnosis.explanation
+    assert "half squared error" not in verdict.diagnosis.explanation

@@ -333,3 +333,49 @@ def test_parameters_with_nan_are_refused() -> None:
     X, Y = data(net, 3, 0)
     with pytest.raises(sb.NumericError, match="'2.bias' holds NaN"):
         sb.compile(net).loss(params, X, Y)
+
+
+# --- a weight penalty and the optimisers ------------------------------------------------------
+def test_weight_penalty_matches_torch_and_shows_in_the_derivation() -> None:
+    net = sb.sequential(3, [sb.Dense(4), sb.LayerNorm(), "tanh", sb.Dense(2), "softmax"],
+                        weight_decay=0.01, l1=0.002)  # fmt: skip
+    params = jittered_params(net, 7)
+    X, Y = data(net, 5, 7)
+    loss, grad = sb.compile(net).loss_and_gradient(params, X, Y)
+    torch_loss, torch_grad = torch_loss_and_gradient(describe(net.layers), params, X, Y,
+                                                     net.loss_name)  # fmt: skip
+    weights = ("0.weight", "3.weight")  # the penalty skips biases and layer norm's gamma, beta
+    penalty = sum(0.01 / 2 * np.sum(params[w] ** 2) + 0.002 * np.sum(np.abs(params[w]))
+                  for w in weights)  # fmt: skip
+    assert loss == pytest.approx(torch_loss + penalty, rel=1e-12)
+    for name, expected in torch_grad.items():
+        if name in weights:
+            expected = expected + 0.01 * params[name] + 0.002 * np.sign(params[name])
+        np.testing.assert_allclose(grad[name], expected, rtol=1e-10, atol=1e-14, err_msg=name)
+    d = sb.derive(net)
+    assert sb.Rule.L2_PENALTY in d.gradient_step("0.weight").rules
+    assert sb.Rule.L2_PENALTY not in d.gradient_step("0.bias").rules
+    assert sb.gradcheck(net, params, X, Y).ok
+
+
+@pytest.mark.parametrize("optimizer", ["momentum", "adam"])
+def test_layer_networks_train_with_every_optimiser_as_torch_optim(optimizer: str) -> None:
+    net = LAYER_KINDS["layer norm"]
+    params = jittered_params(net, 1)
+    X, Y = data(net, 6, 1)
+    result = sb.train(net, params, X, Y, learning_rate=0.05, epochs=20, optimizer=optimizer)
+    tensors = {k: torch.tensor(v, requires_grad=True) for k, v in params.items()}
+    # The package's default settings are torch.optim's own (momentum 0.9 is its usual choice).
+    settings = {"momentum": (torch.optim.SGD, {"momentum": 0.9}), "adam": (torch.optim.Adam, {})}
+    cls, options = settings[optimizer]
+    opt = cls(tensors.values(), lr=0.05, **options)
+    for _ in range(20):
+        opt.zero_grad()
+        _, grads = torch_loss_and_gradient(describe(net.layers), {k: t.detach().numpy() for k, t
+                                           in tensors.items()}, X, Y, net.loss_name)  # fmt: skip
+        for name, tensor in tensors.items():
+            tensor.grad = torch.tensor(grads[name])
+        opt.step()
+    for name, tensor in tensors.items():
+        np.testing.assert_allclose(result.params[name], tensor.detach().numpy(), rtol=1e-10,
+                                   atol=1e-12, err_msg=name)  # fmt: skip

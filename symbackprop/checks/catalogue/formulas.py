@@ -26,8 +26,10 @@ from symbackprop.checks.mistakes import (
 from symbackprop.derivation.steps import Step
 from symbackprop.model import notation
 from symbackprop.model.activations import ACTIVATIONS, Activation
+from symbackprop.model.penalty import PENALTY
 from symbackprop.model.printing import format_number, to_text
 from symbackprop.model.program import NodeKind
+from symbackprop.model.rulebook import Rule
 
 
 def _name(expr: sp.Expr) -> str:
@@ -62,6 +64,54 @@ def _sign_error(context: MistakeContext) -> str | None:
 
 
 SIGN_ERROR = register_mistake(Mistake("sign_error", "sign error", _sign_error))
+
+
+_CANCELLING = {
+    Rule.SIGMOID_CROSS_ENTROPY: "sigmoid outputs and binary cross-entropy",
+    Rule.SOFTMAX_CROSS_ENTROPY: "softmax outputs and cross-entropy",
+}
+
+
+def _cancelled_derivative_applied(context: MistakeContext) -> str | None:
+    fused = [
+        step
+        for step in context.chain_adjoints()
+        if step.node is not None and any(rule in _CANCELLING for rule in step.rules)
+    ]
+    return first_match(
+        context,
+        grouped_candidates(
+            context,
+            fused,
+            lambda step: step.rhs * _output_prime(step),
+            lambda where, step: (
+                f"the output activation's derivative {_name(_output_prime(step))} is applied "
+                f"again ({where}): with {_CANCELLING[_fused_rule(step)]} the loss cancels it, "
+                f"so {_name(step.lhs)} = {_name(step.rhs)}"
+            ),
+        ),
+    )
+
+
+def _fused_rule(step: Step) -> Rule:
+    return next(rule for rule in step.rules if rule in _CANCELLING)
+
+
+def _output_prime(step: Step) -> sp.Expr:
+    """a_j (1 - a_j): sigma'(z_j), or the diagonal of softmax's Jacobian, students reach for."""
+    assert step.node is not None and step.layer is not None
+    j = int(step.node.name.rsplit("_", 1)[1])
+    a = sp.Symbol(notation.a_name(step.layer, j))
+    return a * (1 - a)
+
+
+CANCELLED_DERIVATIVE_APPLIED = register_mistake(
+    Mistake(
+        "cancelled_derivative_applied",
+        "output derivative applied where the loss cancels it",
+        _cancelled_derivative_applied,
+    )
+)
 
 
 def _missing_activation_derivative(context: MistakeContext) -> str | None:
@@ -239,6 +289,41 @@ def _transposed_weight(context: MistakeContext) -> str | None:
 
 TRANSPOSED_WEIGHT = register_mistake(
     Mistake("transposed_weight", "transposed weight index", _transposed_weight)
+)
+
+
+def _penalty_gradient(context: MistakeContext) -> str | None:
+    gradient = context.gradient_step
+    penalty = next((path for path in gradient.paths if path.via == PENALTY), None)
+    if penalty is None:
+        return None
+    term = _name(penalty.term)
+    candidates: list[Candidate] = [
+        (
+            f"the weight penalty's gradient is missing: the loss has the term Ω "
+            f"({context.derivation.network.penalty.describe()}), so the gradient gains "
+            f"∂Ω/∂{_name(context.wrt)} = {term}",
+            gradient.rhs - penalty.term,
+        )
+    ]
+    if not context.derivation.network.penalty.l1:
+        candidates += [
+            (
+                f"the weight penalty's gradient is halved: ∂/∂w (λ/2)w² = λw, so the gradient "
+                f"gains {term}",
+                gradient.rhs - penalty.term / 2,
+            ),
+            (
+                f"the weight penalty's gradient is doubled: the ½ of (λ/2)w² cancels the 2, so "
+                f"the gradient gains {term}",
+                gradient.rhs + penalty.term,
+            ),
+        ]
+    return first_match(context, candidates)
+
+
+PENALTY_GRADIENT = register_mistake(
+    Mistake("penalty_gradient", "forgotten or mis-scaled penalty gradient", _penalty_gradient)
 )
 
 

@@ -50,7 +50,15 @@ def _constant_factor(context: MistakeContext) -> str | None:
     if c is None or c == 0 or abs(abs(c) - 1) <= RTOL:
         return None
     n = context.derivation.network.n_outputs
-    if abs(c - 2) <= 2 * RTOL:
+    loss = context.derivation.network.loss_name
+    if loss == "mse" and n > 1 and abs(c - n) <= n * RTOL:
+        return (
+            f"{format_number(c)} times the gradient: the 1/{n} of the mean over {n} outputs "
+            "was dropped"
+        )
+    if loss == "mse" and n > 1 and abs(c * n - 1) <= RTOL:
+        return f"1/{n} of the gradient: the mean over {n} outputs divided by {n} twice"
+    if abs(c - 2) <= 2 * RTOL and loss != "mse":
         return "twice the gradient: the 1/2 of the half squared error was dropped"
     if abs(c - 0.5) <= RTOL:
         return "half the gradient: d/da (a - y)^2 = 2 (a - y) lost its 2, or a 1/2 was added"
@@ -75,6 +83,8 @@ def chain_factors(context: MistakeContext) -> list[tuple[str, sp.Expr]]:
     delta = context.derivation.step(path.adjoint.name) if path.adjoint.is_Symbol else None
     if delta is not None and len(delta.factors) == 2 and delta.paths:
         a = context.activation_of(delta)
+        if a is None and len(delta.paths) == 1:
+            a = delta.paths[0].via  # a program's own node (f of f = sigma(sum1)), not "a"
         a_name = _name(a) if a is not None else "a"
         factors += [(f"∂L/∂{a_name}", delta.factors[0]), (f"∂{a_name}/∂{z}", delta.factors[1])]
     else:
@@ -97,13 +107,23 @@ def _wrong_factor(context: MistakeContext) -> str | None:
                 return f"the factor {label} = {_name(factor)} of the chain appears twice"
             replaced = _replaced_by(context, ratio * values, ratio_usable)
             if replaced is not None:
-                return f"the factor {label} should be {_name(factor)}, not {_name(replaced)}"
+                shown = _name(_defined(context, factor))
+                return f"the factor {label} should be {shown}, not {_name(replaced)}"
     labels = ", ".join(label for label, _ in chain_factors(context))
     low, high = format_number(float(np.min(ratio))), format_number(float(np.max(ratio)))
     return (
         f"the ratio yours/correct varies from {low} to {high} and tracks no single factor of "
         f"the chain ({labels}); recheck each factor"
     )
+
+
+def _defined(context: MistakeContext, factor: sp.Expr) -> sp.Expr:
+    """Return an adjoint's definition (dL/df f (1 - f)) where the factor is its name."""
+    if factor.is_Symbol:
+        for step in context.derivation.stage(Stage.ADJOINT):
+            if step.lhs == factor:
+                return step.rhs
+    return factor
 
 
 def _no_usable_ratio(context: MistakeContext) -> str:
@@ -125,7 +145,7 @@ def _replaced_by(
     derivation = context.derivation
     program = derivation.network.program
     symbols = [*program.params, *program.inputs, *program.targets]
-    symbols += [s.lhs for s in derivation.steps if s.stage in (Stage.FORWARD, Stage.ADJOINT)]
+    symbols += [s.lhs for s in derivation.steps if s.is_named_value]
     for symbol in symbols:
         if bool(np.all(close(values, context.evaluate(symbol)[usable]))):
             return symbol

@@ -38,6 +38,7 @@ from symbackprop.model.activations import ACTIVATIONS
 from symbackprop.model.errors import SpecError, shorten, unknown_name
 from symbackprop.model.functions import FloatArray
 from symbackprop.model.layers import LAYER_KINDS, Elementwise, Residual
+from symbackprop.model.penalty import Penalty
 from symbackprop.model.sequential import LayerNetwork
 from symbackprop.model.specs.source import Source, kind_of, number_array, optional, table_of
 
@@ -94,7 +95,12 @@ def read_layer_network(source: Source, table: Mapping[str, Any]) -> LayerNetwork
     walker = _Walker(source, start)
     layers, _ = walker.layers(table["layers"], n_inputs, "the network", 0, start)
     with source.at(source.value(_PATH, "loss", loss) if "loss" in table else walker.cursor):
-        return LayerNetwork(n_inputs, tuple(layers), loss)
+        network = LayerNetwork(n_inputs, tuple(layers), loss)
+    weight_decay = optional(source, table, _PATH, "weight_decay", (int, float), 0.0)
+    l1 = optional(source, table, _PATH, "l1", (int, float), 0.0)
+    with source.at(source.key(_PATH, "weight_decay" if "weight_decay" in table else "l1")
+                   if {"weight_decay", "l1"} & set(table) else walker.cursor):  # fmt: skip
+        return network.with_penalty(Penalty(weight_decay, l1))
 
 
 class _Walker:

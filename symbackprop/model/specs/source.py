@@ -38,13 +38,18 @@ MAX_SPEC_CHARS = 2_000_000
 
 _KEYS: dict[tuple[str, ...], tuple[str, ...]] = {
     (): ("name", "description", "network", "program", "params", "init", "data", "training"),
-    ("network",): ("sizes", "activation", "loss", "bias", "inputs", "layers"),
-    ("program",): ("inputs", "targets", "params", "assign", "loss"),
+    ("network",): ("sizes", "activation", "loss", "bias", "weight_decay", "l1", "inputs", "layers"),
+    ("program",): (
+        "inputs", "targets", "params", "assign", "loss", "weight_decay", "l1", "stages",
+    ),
     ("init",): ("seed", "scheme"),
     ("data",): (
         "X", "Y", "csv", "inputs", "targets", "one_hot", "classes", "standardize",
     ),
-    ("training",): ("learning_rate", "epochs", "batch_size", "freeze", "seed"),
+    ("training",): (
+        "learning_rate", "epochs", "batch_size", "freeze", "seed", "optimizer",
+        "momentum", "rho", "beta1", "beta2", "epsilon",
+    ),
 }  # fmt: skip
 _TOML_POSITION = re.compile(r"^(.*?)\s*\(at line (\d+), column (\d+)\)$")
 

@@ -14,6 +14,8 @@ sizes = [2, 2, 1]                 # input size, then each layer's size
 activation = "sigmoid"            # one name, or one per layer (layer 1 first); default sigmoid
 loss = "half_sse"                 # a registered loss; default half_sse
 bias = "per_neuron"               # "per_neuron" (b1_1), "shared" (b1) or "none"
+weight_decay = 0.0                # lambda of the L2 penalty (lambda/2) sum w^2 on the weights
+l1 = 0.0                          # lambda_1 of the L1 penalty lambda_1 sum |w| on the weights
 
 # ... or a network of layers (see symbackprop.model.specs.layer_spec for every layer kind) ...
 [network]
@@ -28,7 +30,10 @@ inputs = ["x1", "x2"]
 targets = ["y"]                   # optional
 params = ["w1", "w2", "b"]
 assign = ["h = sigmoid(w1*x1 + w2*x2 + b)"]   # "name = expression", in order; optional
-loss = "(h - y)**2 / 2"           # one sample's loss
+loss = "(h - y)**2 / 2"           # one sample's loss; assignments may use targets (E = ...)
+weight_decay = 0.0                # L2 and L1 penalties as in [network], on every parameter
+l1 = 0.0
+stages = "as_written"             # or "functions" (sigma(u) recognised), "gates" (a circuit)
 
 [params]                          # initial values by ASCII name; layered networks also take
 w1_1_1 = 0.15                     # layer arrays: W1 = [[...], ...] (n1 x n0) and b1 = [...]
@@ -53,6 +58,9 @@ epochs = 1000
 batch_size = 0                    # 0 (the default): the full batch each epoch
 freeze = ["b1", "b2"]             # parameters gradient descent leaves alone
 seed = 0                          # shuffling of mini-batches
+optimizer = "sgd"                 # sgd, momentum, nesterov, rmsprop, adam (as torch.optim)
+# momentum = 0.9 (momentum, nesterov); rho = 0.99, epsilon = 1e-8 (rmsprop);
+# beta1 = 0.9, beta2 = 0.999, epsilon = 1e-8 (adam): the optimiser's settings, if not these
 ```
 """
 
@@ -84,7 +92,9 @@ from symbackprop.model.errors import (
 from symbackprop.model.functions import FloatArray
 from symbackprop.model.losses import get_loss
 from symbackprop.model.network import Network, mlp
+from symbackprop.model.optimizers import OPTIMIZER_SETTINGS, SGD, Optimizer, get_optimizer
 from symbackprop.model.parsing import parser as parsing
+from symbackprop.model.penalty import Penalty
 from symbackprop.model.sequential import LayerNetwork
 from symbackprop.model.specs.data import read_data
 from symbackprop.model.specs.layer_spec import (
@@ -102,6 +112,7 @@ from symbackprop.model.specs.source import (
     required,
     table_of,
 )
+from symbackprop.model.staging import STAGES
 
 # Ten million epochs of even the smallest network take hours; more is a typo.
 MAX_EPOCHS = 10_000_000
@@ -120,6 +131,7 @@ class Training:
     batch_size: int | None = None
     freeze: tuple[str, ...] = ()
     seed: int = 0
+    optimizer: Optimizer = SGD  # with its settings (get_optimizer(name).configured(...))
 
     def __post_init__(self) -> None:
         rate = self.learning_rate
@@ -220,8 +232,20 @@ def _layered(source: Source, table: Mapping[str, Any]) -> Network:
         for layer, name in enumerate(activation, start=1):
             with source.at(source.value(path, "activation", str(name))):
                 get_activation(name, where=f"for layer {layer}")
+    penalty = _penalty(source, table, path)
     with source.at(source.key(path, "activation")):
-        return mlp(sizes, activation=activation, loss=loss, bias=bias)
+        network = mlp(sizes, activation=activation, loss=loss, bias=bias)
+    return network.with_penalty(penalty)
+
+
+def _penalty(source: Source, table: Mapping[str, Any], path: tuple[str, ...]) -> Penalty:
+    """Read weight_decay and l1 (the L2 and L1 penalties of the loss); 0 where left out."""
+    values = {}
+    for key in ("weight_decay", "l1"):
+        values[key] = optional(source, table, path, key, (float, int), 0.0)
+        with source.at(source.key(path, key) if key in table else source.key(path)):
+            Penalty(**{key: values[key]})
+    return Penalty(**values)
 
 
 def _check_sizes(sizes: Any) -> None:
@@ -278,12 +302,19 @@ def _program(source: Source, table: Mapping[str, Any]) -> Network:
         symbols[lhs.name] = lhs
     loss_offset = source.value(path, "loss", loss_text)
     loss = parsing.parse(loss_text, symbols=symbols, strict=True, **_located(source, loss_offset))
+    penalty = _penalty(source, table, path)
+    stages = optional(source, table, path, "stages", str, "as_written")
+    if stages not in STAGES:
+        with source.at(source.key(path, "stages")):
+            raise unknown_name("staging", stages, STAGES)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", SymbackpropWarning)
         with source.at(source.key(path)):
-            network = Network.from_expressions(assignments, loss, params, inputs, targets)
+            network = Network.from_expressions(
+                assignments, loss, params, inputs, targets, stages=stages
+            )
     _relay_warnings(source, caught, params)
-    return network
+    return network.with_penalty(penalty)
 
 
 def _located(source: Source, offset: int) -> dict[str, Any]:
@@ -421,4 +452,17 @@ def _training(
         if name not in known:
             with source.at(source.value(path, "freeze", name)):
                 raise unknown_name("parameter to freeze", name, known)
-    return Training(freeze=tuple(freeze), **settings)
+    return Training(freeze=tuple(freeze), optimizer=_optimizer(source, table, path), **settings)
+
+
+def _optimizer(source: Source, table: Mapping[str, Any], path: tuple[str, ...]) -> Optimizer:
+    """Read [training] optimizer and the settings given for it (momentum, beta1, ...)."""
+    name = optional(source, table, path, "optimizer", str, "sgd")
+    with source.at(source.value(path, "optimizer", name) if "optimizer" in table else 0):
+        optimizer = get_optimizer(name)
+    for key in OPTIMIZER_SETTINGS:
+        if key in table:
+            value = optional(source, table, path, key, (float, int), 0.0)
+            with source.at(source.key(path, key)):
+                optimizer = optimizer.configured(**{key: value})
+    return optimizer
