@@ -127,7 +127,7 @@ def test_a_bad_layer_spec_is_one_line_exit_2(tmp_path, capsys):
     assert cli.main(["gradcheck", str(path)]) == 2
     err = capsys.readouterr().err
     assert err == (
-        "symbackprop: error: bad.toml:3:25: unknown layer 'sofmax'; known: activation, "
+        "symbackprop: error: bad.toml:3:24: unknown layer 'sofmax'; known: activation, "
         "batch_norm, dense, dropout, identity, layer_norm, leaky_relu, relu, residual, "
         "self_attention, sigmoid, softmax, ... (2 more) (did you mean 'softmax')\n"
     )

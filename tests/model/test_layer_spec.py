@@ -127,8 +127,8 @@ BAD = [
         UnknownNameError,
         "unknown layer kind 'dense_layer'; known: .* \\(did you mean 'dense'\\)",
     ),
-    ('{dense = 2}, "rleu", "softmax"', "rleu", UnknownNameError, "did you mean 'relu'"),
-    ('{dense = 2}, "softmx"', "softmx", UnknownNameError, "did you mean 'softmax'"),
+    ('{dense = 2}, "rleu", "softmax"', '"rleu"', UnknownNameError, "did you mean 'relu'"),
+    ('{dense = 2}, "softmx"', '"softmx"', UnknownNameError, "did you mean 'softmax'"),
     (
         '{dense = 2}, {layer_nrom = {}}, "softmax"',
         "layer_nrom",
@@ -157,7 +157,7 @@ BAD = [
         "layers of a residual block are a table",
     ),
     ('{dropout = {p = 1.5}}, {dense = 2}, "softmax"', "dropout", SpecError, "dropout p 1.5"),
-    ('"dropout", {dense = 2}, "softmax"', 'dropout", {', SpecError, "needs settings"),
+    ('"dropout", {dense = 2}, "softmax"', '"dropout"', SpecError, "needs settings"),
     (
         '{dense = 2, bias = false}, "softmax"',
         "dense = 2, bias",
@@ -259,3 +259,12 @@ def test_huge_or_deeply_nested_layers_are_refused_before_any_array_is_made(tmp_p
     nested = "{residual = [" * 30 + '"tanh"' + "]}" * 30 + ', {dense = 2}, "softmax"'
     with pytest.raises(SpecError, match="nested more than 20 deep"):
         load_spec(_spec(tmp_path, nested))
+
+
+def test_a_name_in_a_comment_does_not_move_the_position(tmp_path):
+    text = '[network]\ninputs = 3\nlayers = [\n    {dense = 2},  # then "tanh", not relu\n'
+    text += '    "rleu",\n    "softmax",\n]\n'
+    where = _located(tmp_path, text, '"rleu"')
+    with pytest.raises(UnknownNameError, match="did you mean 'relu'") as caught:
+        load_spec(tmp_path / "net.toml")
+    assert str(caught.value).startswith(where)

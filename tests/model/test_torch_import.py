@@ -82,7 +82,7 @@ def test_from_torch_equals_torch_autograd(case):
     model.zero_grad()
     expected = _torch_loss(loss, model(torch.tensor(X)), torch.tensor(Y))
     expected.backward()
-    assert value == pytest.approx(float(expected), rel=RTOL)
+    assert value == pytest.approx(expected.item(), rel=RTOL)
     for name, parameter in model.named_parameters():
         np.testing.assert_allclose(
             grads[name], parameter.grad.numpy(), rtol=RTOL, atol=ATOL, err_msg=name
@@ -95,7 +95,7 @@ def test_params_are_float64_copies():
     assert params["0.weight"].dtype == np.float64
     np.testing.assert_array_equal(params["0.weight"], model[0].weight.detach().double().numpy())
     params["0.weight"][0, 0] = 99.0
-    assert float(model[0].weight[0, 0]) != 99.0
+    assert model[0].weight[0, 0].item() != 99.0
     assert net.describe().startswith("network of layers 3 -> dense 2, softmax")
 
 

@@ -118,6 +118,15 @@ class _Walker:
             return found
         return self.cursor
 
+    def find_name(self, name: str) -> int:
+        """Find a layer given by name, quoted as TOML writes it (not a word in a comment)."""
+        places = [self.source.text.find(f"{q}{name}{q}", self.cursor) for q in "\"'"]
+        found = [place for place in places if place >= 0]
+        if not found:
+            return self.find(name)
+        self.cursor = min(found) + len(name) + 2
+        return min(found)
+
     def layers(
         self, value: Any, width: int, owner: str, depth: int, at: int
     ) -> tuple[list[Any], int]:
@@ -148,7 +157,7 @@ class _Walker:
     def layer(self, item: Any, width: int, depth: int) -> tuple[int, Any]:
         """Return (offset, layer) of one item: a name or a one-key table {kind = settings}."""
         if isinstance(item, str):
-            offset = self.find(item)
+            offset = self.find_name(item)
             with self.source.at(offset):
                 return offset, _named_layer(item)
         if not isinstance(item, dict) or len(item) != 1:
