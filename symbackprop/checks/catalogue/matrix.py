@@ -530,6 +530,38 @@ MISSING_CONSTANT = register_matrix_mistake(
 )
 
 
+def _wrong_node(context: MatrixMistakeContext) -> str | None:
+    return first_match(context, _node_swaps(context))
+
+
+def _node_swaps(context: MatrixMistakeContext) -> Iterator[Candidate]:
+    """Yield each forward node of a step replaced by the node it is computed from (Z for
+    A = f(Z), the input of a layer for its output), then by any other node of its shape."""
+    program = context.derivation.program
+    sources: dict[sp.Basic, list[sp.Basic]] = {}
+    for assignment in program.assignments:
+        operands = sorted(assignment.rhs.atoms(sp.MatrixSymbol), key=str)
+        same = [m for m in operands if m.shape == assignment.lhs.shape]
+        sources[assignment.lhs] = same
+    nodes = [program.input, *(a.lhs for a in program.assignments)]
+    for step in context.steps_to_edit():
+        for used in sorted(step.rhs.atoms(sp.MatrixSymbol), key=str):
+            if used not in sources:
+                continue
+            others = [n for n in nodes if n.shape == used.shape and n != used]
+            for other in dict.fromkeys([*sources[used], *others]):
+                yield (
+                    f"{formula_text(other)} stands where {formula_text(used)} belongs in "
+                    f"{equation(step)}",
+                    {step.name: _replace(step.rhs, used, other)},
+                )
+
+
+WRONG_NODE = register_matrix_mistake(
+    MatrixMistake("wrong_node", "one matrix used for another", _wrong_node)
+)
+
+
 def _transpose_slip(context: MatrixMistakeContext) -> str | None:
     return first_match(context, _transposes(context))
 
