@@ -135,6 +135,7 @@ WRONG = [
     ("attention", "dV1", "dH1 @ P1", "transpose"),
     ("attention", "dP1", "dH1.T @ V1", "transposed_result"),
     ("attention", "dS1", "P1 * dP1", "missing_term"),
+    ("attention", "dS1", "(P1 - P1 * P1) * dP1", "missing_sum"),
     ("attention", "dS1", "P1 * (dP1 - sum(dP1, axis=0))", "missing_factor"),
     ("attention", "dS1", "P1 @ (dP1 - sum(P1 * dP1, axis=0))", "product_kind"),
     ("attention", "0.q.bias", "sum(dQ1, axis=1)", "missing_batch_mean"),

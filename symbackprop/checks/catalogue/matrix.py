@@ -497,6 +497,33 @@ MISSING_TERM = register_matrix_mistake(
 )
 
 
+def _missing_sum(context: MatrixMistakeContext) -> str | None:
+    return first_match(context, _sum_drops(context))
+
+
+def _sum_drops(context: MatrixMistakeContext) -> Iterator[Candidate]:
+    """Yield each step with one broadcast sum left out: sum(M, axis=0) written as M."""
+    for step in context.steps_to_edit():
+        for node in sp.preorder_traversal(step.rhs):
+            if not isinstance(node, sp.MatMul):
+                continue
+            coefficient, factors = node.as_coeff_matrices()
+            kept = [f for f in factors if not isinstance(f, sp.OneMatrix)]
+            if len(kept) == len(factors) or not kept:
+                continue
+            body = kept[0] if len(kept) == 1 else sp.MatMul(*kept)
+            if body.shape != node.shape:
+                continue
+            yield (
+                f"the sum in {formula_text(node)} is left out (written as "
+                f"{formula_text(coefficient * body)}): {equation(step)}",
+                {step.name: _replace(step.rhs, node, coefficient * body)},
+            )
+
+
+MISSING_SUM = register_matrix_mistake(MatrixMistake("missing_sum", "a sum left out", _missing_sum))
+
+
 def _missing_constant(context: MatrixMistakeContext) -> str | None:
     return first_match(context, _constant_drops(context))
 
@@ -613,6 +640,8 @@ def _product_swaps(context: MatrixMistakeContext) -> Iterator[Candidate]:
                     )
             if isinstance(node, sp.MatMul):
                 coefficient, factors = node.as_coeff_matrices()
+                if any(isinstance(f, sp.OneMatrix) for f in factors):
+                    continue  # a sum or a broadcast, not a product a person writes with @
                 if len(factors) == 2 and factors[0].shape == factors[1].shape:
                     swapped = coefficient * sp.HadamardProduct(*factors)
                     yield (
