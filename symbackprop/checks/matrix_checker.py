@@ -81,6 +81,7 @@ class MatrixGradientVerdict:
     method: str = "numeric"
     points: int = 0
     batches: tuple[int, ...] = ()
+    given_text: str | None = None  # the formula as typed (shown when its shapes do not fit)
 
     def to_text(self) -> str:
         """Return a short readable report (the `symbackprop check` output)."""
@@ -88,6 +89,8 @@ class MatrixGradientVerdict:
         lines.append(f"  expected: {formula_text(self.expected)}")
         if self.given is not None:
             lines.append(f"  given:    {formula_text(self.given)}")
+        elif self.given_text is not None:
+            lines.append(f"  given:    {' '.join(self.given_text.split())}")
         if self.correct:
             sizes = ", ".join(str(b) for b in self.batches)
             lines.append(f"  equal at {self.points} random points (batches of {sizes} samples)")
@@ -128,7 +131,8 @@ def check_layer_gradient(
         given = _given(expression, matrices | refused_symbols(derivation, refused), scalars,
                        source)  # fmt: skip
     except FormulaShapeError as problem:
-        return _shape_verdict(wrt, target, problem.explanation)
+        text = expression if isinstance(expression, str) else None
+        return _shape_verdict(wrt, target, problem.explanation, text)
     _check_not_refused(given, refused, source)
     aligned = _aligned(derivation, target, given)
     points = probe(network, seed)
@@ -253,9 +257,13 @@ def _aligned(derivation: MatrixDerivation, target: MatrixStep, given: sp.MatrixE
     return given
 
 
-def _shape_verdict(wrt: str, target: MatrixStep, explanation: str) -> MatrixGradientVerdict:
+def _shape_verdict(
+    wrt: str, target: MatrixStep, explanation: str, text: str | None
+) -> MatrixGradientVerdict:
     diagnosis = Diagnosis(SHAPE_MISMATCH, "the shapes do not fit", explanation)
-    return MatrixGradientVerdict(wrt, target.name, False, target.rhs, None, diagnosis)
+    return MatrixGradientVerdict(
+        wrt, target.name, False, target.rhs, None, diagnosis, given_text=text
+    )
 
 
 def _counterexample(

@@ -91,6 +91,9 @@ WRONG = [
     ("dense", "2.bias", "Delta2", "missing_batch_sum"),
     ("dense", "2.bias", "sum(Delta2, axis=0) / B", "missing_batch_sum"),
     ("dense", "Delta1", "W2.T @ Delta2", "missing_activation_derivative"),
+    ("dense", "2.weight", "Delta2 @ Z1.T / B", "wrong_node"),
+    ("batchnorm", "3.weight", "Delta3 @ N2.T / B", "wrong_node"),
+    ("batchnorm", "1.weight", "sum(dN2 * Z1, axis=1) / B", "wrong_node"),
     ("dense", "Delta1", "(W2.T @ Delta2) * A1", "wrong_activation_derivative"),
     ("dense", "Delta1", "(W2.T @ Delta2) * sigmoid_prime(A1)", "wrong_activation_derivative"),
     ("dense", "Delta1", "(W2.T @ Delta2) * tanh_prime(Z1)", "wrong_activation_derivative"),
@@ -132,6 +135,7 @@ WRONG = [
     ("attention", "dV1", "dH1 @ P1", "transpose"),
     ("attention", "dP1", "dH1.T @ V1", "transposed_result"),
     ("attention", "dS1", "P1 * dP1", "missing_term"),
+    ("attention", "dS1", "(P1 - P1 * P1) * dP1", "missing_sum"),
     ("attention", "dS1", "P1 * (dP1 - sum(dP1, axis=0))", "missing_factor"),
     ("attention", "dS1", "P1 @ (dP1 - sum(P1 * dP1, axis=0))", "product_kind"),
     ("attention", "0.q.bias", "sum(dQ1, axis=1)", "missing_batch_mean"),
@@ -214,6 +218,7 @@ def test_a_shape_mismatch_is_a_wrong_verdict_naming_the_operands():
         "did you mean Delta2 @ A1.T?"
     )
     assert "Traceback" not in verdict.to_text()
+    assert "  given:    Delta2 @ A1 / B" in verdict.to_text().splitlines()
 
 
 def test_batch_norm_is_probed_with_batches_of_two_or_more():

@@ -135,8 +135,9 @@ SHAPE_ERRORS = [
     ("A1.T @ Delta2", "did you mean Delta2 @ A1.T (the other order)"),
     ("Delta2 * A1.T", "did you mean Delta2 @ A1.T (the matrix product)?"),
     ("Delta2 + A1", "Delta2 + A1 adds (2×B) and (4×B) elementwise"),
+    ("A1 @ mu1.T", "did you mean A1 * mu1 (the elementwise product) or"),
     ("W2 @ Delta2", "(2×4) by (2×B): the inner sizes 4 and 2 differ; did you mean W2.T @ Delta2"),
-    ("(W2 @ A1) @ Delta2", "did you mean (W2 @ A1) @ Delta2.T or (W2 @ A1).T @ Delta2?"),
+    ("(W2 @ A1) @ Delta2", "did you mean (W2 @ A1) @ Delta2.T or (W2 @ A1).T @ Delta2 or"),
 ]  # fmt: skip
 
 

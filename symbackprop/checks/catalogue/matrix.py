@@ -497,6 +497,33 @@ MISSING_TERM = register_matrix_mistake(
 )
 
 
+def _missing_sum(context: MatrixMistakeContext) -> str | None:
+    return first_match(context, _sum_drops(context))
+
+
+def _sum_drops(context: MatrixMistakeContext) -> Iterator[Candidate]:
+    """Yield each step with one broadcast sum left out: sum(M, axis=0) written as M."""
+    for step in context.steps_to_edit():
+        for node in sp.preorder_traversal(step.rhs):
+            if not isinstance(node, sp.MatMul):
+                continue
+            coefficient, factors = node.as_coeff_matrices()
+            kept = [f for f in factors if not isinstance(f, sp.OneMatrix)]
+            if len(kept) == len(factors) or not kept:
+                continue
+            body = kept[0] if len(kept) == 1 else sp.MatMul(*kept)
+            if body.shape != node.shape:
+                continue
+            yield (
+                f"the sum in {formula_text(node)} is left out (written as "
+                f"{formula_text(coefficient * body)}): {equation(step)}",
+                {step.name: _replace(step.rhs, node, coefficient * body)},
+            )
+
+
+MISSING_SUM = register_matrix_mistake(MatrixMistake("missing_sum", "a sum left out", _missing_sum))
+
+
 def _missing_constant(context: MatrixMistakeContext) -> str | None:
     return first_match(context, _constant_drops(context))
 
@@ -527,6 +554,38 @@ def _constant_drops(context: MatrixMistakeContext) -> Iterator[Candidate]:
 
 MISSING_CONSTANT = register_matrix_mistake(
     MatrixMistake("missing_constant", "a constant factor left out", _missing_constant)
+)
+
+
+def _wrong_node(context: MatrixMistakeContext) -> str | None:
+    return first_match(context, _node_swaps(context))
+
+
+def _node_swaps(context: MatrixMistakeContext) -> Iterator[Candidate]:
+    """Yield each forward node of a step replaced by the node it is computed from (Z for
+    A = f(Z), the input of a layer for its output), then by any other node of its shape."""
+    program = context.derivation.program
+    sources: dict[sp.Basic, list[sp.Basic]] = {}
+    for assignment in program.assignments:
+        operands = sorted(assignment.rhs.atoms(sp.MatrixSymbol), key=str)
+        same = [m for m in operands if m.shape == assignment.lhs.shape]
+        sources[assignment.lhs] = same
+    nodes = [program.input, *(a.lhs for a in program.assignments)]
+    for step in context.steps_to_edit():
+        for used in sorted(step.rhs.atoms(sp.MatrixSymbol), key=str):
+            if used not in sources:
+                continue
+            others = [n for n in nodes if n.shape == used.shape and n != used]
+            for other in dict.fromkeys([*sources[used], *others]):
+                yield (
+                    f"{formula_text(other)} stands where {formula_text(used)} belongs in "
+                    f"{equation(step)}",
+                    {step.name: _replace(step.rhs, used, other)},
+                )
+
+
+WRONG_NODE = register_matrix_mistake(
+    MatrixMistake("wrong_node", "one matrix used for another", _wrong_node)
 )
 
 
@@ -581,6 +640,8 @@ def _product_swaps(context: MatrixMistakeContext) -> Iterator[Candidate]:
                     )
             if isinstance(node, sp.MatMul):
                 coefficient, factors = node.as_coeff_matrices()
+                if any(isinstance(f, sp.OneMatrix) for f in factors):
+                    continue  # a sum or a broadcast, not a product a person writes with @
                 if len(factors) == 2 and factors[0].shape == factors[1].shape:
                     swapped = coefficient * sp.HadamardProduct(*factors)
                     yield (

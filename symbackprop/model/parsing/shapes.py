@@ -76,10 +76,13 @@ def product_mismatch(left_text: str, right_text: str, left: Shape, right: Shape)
             f"{toggle_transpose(left_text)} @ {toggle_transpose(right_text)}",
         ),
     ]
-    fits = [text for a, b, text in tries if a[1] == b[0]]
-    if left == right:
+    fits = [text for a, b, text in tries if a[1] == b[0]][:2]
+    if broadcast_shape(left, right) is not None:
         fits.append(f"{left_text} * {right_text} (the elementwise product)")
-    return message + (f"; did you mean {' or '.join(fits[:2])}?" if fits else "")
+    elif broadcast_shape(left, transposed(right)) is not None and 1 in right:
+        # a row or column times a matrix: a scale per row or column, written with *
+        fits.insert(0, f"{left_text} * {toggle_transpose(right_text)} (the elementwise product)")
+    return message + (f"; did you mean {' or '.join(fits)}?" if fits else "")
 
 
 def elementwise_mismatch(
