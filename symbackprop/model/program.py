@@ -176,9 +176,10 @@ def _symbols(items: Sequence[sp.Symbol | str], role: str) -> list[sp.Symbol]:
         name = item.name if isinstance(item, sp.Symbol) else item
         if not isinstance(name, str):
             raise SpecError(f"{role} {shorten(repr(item))} is not a name; pass a str or a Symbol")
-        if not name.isidentifier() or keyword.iskeyword(name) or name.startswith("_"):
+        usable = name.isascii() and name.isidentifier() and not keyword.iskeyword(name)
+        if not usable or name.startswith("_"):
             raise SpecError(
-                f"{role} name {shorten(name)!r} is not usable; use letters, digits and inner "
+                f"{role} name {shorten(name)!r} is not usable; use ASCII letters, digits and "
                 "underscores, starting with a letter"
             )
         if name in _RESERVED or notation.is_generated_name(name):

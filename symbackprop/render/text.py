@@ -7,6 +7,7 @@ data out. The full reports (HTML/PDF, templates) build on the same sections.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -313,11 +314,39 @@ def derivation_latex(d: Derivation, ev: Evaluation | None = None) -> str:
     return "\n".join(out) + "\n"
 
 
+# TeX's special characters, each as the command that prints it literally. ``^`` and ``~`` matter
+# most: ``^^5c`` is TeX's notation for a backslash, so an unescaped ``^`` lets text run commands.
+_LATEX_SPECIAL = {
+    "\\": r"\textbackslash{}", "{": r"\{", "}": r"\}", "$": r"\$", "&": r"\&", "#": r"\#",
+    "%": r"\%", "_": r"\_", "^": r"\textasciicircum{}", "~": r"\textasciitilde{}",
+    "<": r"\textless{}", ">": r"\textgreater{}", "|": r"\textbar{}",
+}  # fmt: skip
+# Characters beyond ASCII that print: Latin-1 letters (pdflatex's utf8 input, the templates'
+# fonts) and the symbols both TeX templates declare with \DeclareUnicodeCharacter.
+_LATEX_LETTERS = frozenset(chr(c) for c in range(0xC0, 0x100)) - set("×÷ÐðÞþ")
+_LATEX_DECLARED = frozenset("σδηθ∂′−∑Σ—∘⋮…×·⁺ᵀ½²")
+_LATEX_TOKEN = re.compile(
+    "|".join(re.escape(k) for k in sorted(_LATEX_WORDS, key=len, reverse=True)) + "|.", re.DOTALL
+)
+
+
+def _latex_char(match: re.Match[str]) -> str:
+    text = match[0]
+    if text in _LATEX_WORDS:
+        return _LATEX_WORDS[text]
+    if text in _LATEX_SPECIAL:
+        return _LATEX_SPECIAL[text]
+    if " " <= text <= "~" or text in _LATEX_LETTERS or text in _LATEX_DECLARED:
+        return text
+    # Line breaks and other control characters become spaces (a blank line would end the
+    # argument of \title); characters the fonts lack become "?" rather than a failed build.
+    return " " if text.isspace() or ord(text) < 0x20 or text == "\x7f" else "?"
+
+
 def latex_text(words: str) -> str:
-    """Escape prose for LaTeX text mode, turning the rule words' Unicode into math."""
-    escaped = words.replace("\\", r"\textbackslash{}")
-    for char in "&%#_{}":
-        escaped = escaped.replace(char, "\\" + char)
-    for unicode_text, latex in sorted(_LATEX_WORDS.items(), key=lambda kv: -len(kv[0])):
-        escaped = escaped.replace(unicode_text, latex)
-    return escaped
+    """Escape any text for LaTeX text mode so that it prints literally and runs nothing.
+
+    TeX's special characters become the commands that print them, the rule words' Unicode
+    becomes math, control characters become spaces and characters the fonts lack become "?".
+    """
+    return _LATEX_TOKEN.sub(_latex_char, words)

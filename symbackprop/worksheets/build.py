@@ -185,7 +185,7 @@ def compile_pdf(tex: Path) -> Path:
     template's ``\\pdfinfoomitdate`` and ``\\pdftrailerid{}`` make the PDF byte-identical on
     every run; SOURCE_DATE_EPOCH fixes any date a later template might print.
     """
-    command = ["pdflatex", "-interaction=nonstopmode", "-halt-on-error"]
+    command = ["pdflatex", "-no-shell-escape", "-interaction=nonstopmode", "-halt-on-error"]
     return run_latex(tex, command, tex.name, PDFLATEX_TIMEOUT, dict(_TEX_ENV))
 
 
