@@ -350,3 +350,22 @@ def latex_text(words: str) -> str:
     becomes math, control characters become spaces and characters the fonts lack become "?".
     """
     return _LATEX_TOKEN.sub(_latex_char, words)
+
+
+# Markdown's characters that can start markup: emphasis, code, links and images, raw HTML and
+# autolinks, entities, tables, strikethrough, math ($ in Jupyter). Each gets a backslash.
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>|~$&])")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
+# What makes a line a heading, a list item or a rule when it starts one: "# ", "- ", "+ ",
+# "1. ", "---", "===". (A number such as -0.25 starts none, so it stays as it is.)
+_BLOCK_START = re.compile(r"^(\s*\d{0,9})([#+\-=.)])(?=[\s#+\-=]|$)")
+
+
+def markdown_text(words: str) -> str:
+    """Escape any text for Markdown (reports and notebook cells) so that it shows literally.
+
+    No raw HTML, link, image or math survives; line breaks and control characters become one
+    space, so text cannot start a heading, a list or a quote of its own.
+    """
+    escaped = _MARKDOWN_SPECIAL.sub(r"\\\1", _CONTROL.sub(" ", words))
+    return _BLOCK_START.sub(r"\1\\\2", escaped, count=1)

@@ -15,6 +15,7 @@ from typing import Any
 
 from symbackprop.model.errors import SymbackpropError
 from symbackprop.model.printing import format_number
+from symbackprop.render.text import markdown_text
 from symbackprop.worksheets.render import points_text, prompt
 from symbackprop.worksheets.variants import LETTERS, Variant
 
@@ -45,8 +46,9 @@ def _cell(cell_type: str, source: str, grade_id: str, **flags: Any) -> dict[str,
 
 def _header_cell(variant: Variant, manifest: Mapping[str, Any]) -> dict[str, Any]:
     return _cell("markdown",
-        f"# {manifest['title']}\n\nStudent `{variant.student_id}` · variant `{manifest['seed']}`"
-        f"\n\n{variant.network.describe()}\n\nGiven values: "
+        f"# {markdown_text(manifest['title'])}\n\nStudent {markdown_text(variant.student_id)} · "
+        f"variant `{manifest['seed']}`\n\n{markdown_text(variant.network.describe())}\n\n"
+        "Given values: "
         + ", ".join(f"`{n} = {format_number(v)}`" for n, v in variant.shown.items())
         + f"\n\nRound every intermediate to {variant.decimals} decimals. Give formulas as "
         "strings, choices as one letter.", "header", locked=True)  # fmt: skip
@@ -55,9 +57,10 @@ def _header_cell(variant: Variant, manifest: Mapping[str, Any]) -> dict[str, Any
 def _blank_cells(blank: Mapping[str, Any], variant: Variant, release: bool) -> list[dict[str, Any]]:
     """Return the question, the answer cell and the graded test cell of one blank."""
     prose, math = prompt(blank, variant)
-    options = "".join(f"\n- ({LETTERS[i]}) {t}" for i, t in enumerate(blank["options"]))
-    question = (f"**{blank['id']}** ({points_text(blank['points'])}). {prose} ${math}$"
-                f"{options}")  # fmt: skip
+    options = "".join(f"\n- ({LETTERS[i]}) {markdown_text(t)}"
+                      for i, t in enumerate(blank["options"]))  # fmt: skip
+    question = (f"**{markdown_text(blank['id'])}** ({points_text(blank['points'])}). "
+                f"{markdown_text(prose)} ${math}${options}")  # fmt: skip
     if release:
         body = f"answer_{blank['id']} = None  # YOUR ANSWER HERE"
     else:

@@ -1,8 +1,10 @@
-"""Hostile text in what we render: every user string reaches LaTeX literally and runs nothing."""
+"""Hostile text in what we render: every user string shows literally and runs nothing."""
 
 from __future__ import annotations
 
 import dataclasses
+import html
+import json
 import re
 import shutil
 import subprocess
@@ -16,8 +18,9 @@ from hypothesis import strategies as st
 
 import symbackprop as sb
 from symbackprop.model import notation
-from symbackprop.render.text import latex_text
+from symbackprop.render.text import latex_text, markdown_text
 
+WEEK5 = Path(__file__).resolve().parents[2] / "examples" / "worksheets" / "week5.toml"
 HAVE_LATEX = all(shutil.which(t) for t in ("latexmk", "pdflatex", "pdftotext"))
 needs_latex = pytest.mark.skipif(not HAVE_LATEX, reason="latexmk, pdflatex and pdftotext needed")
 
@@ -28,6 +31,9 @@ HOSTILE_PIECES = [
     "input", "\\input{canary}", "^^5cinput^^7bcanary^^7d", "\\write18{touch pwned}",
     "\\immediate", "\\\\", "\n", "\n\n", "\t", "\x00", "\x0c", "\x7f", "\x1b]0;x\x07", "é",
     "σ", "😀", "中", "a", " ", "50%", "#1", "$a$", "\\end{document}", "\\csname", "\\catcode",
+    "<script>alert(1)</script>", "[x](javascript:alert(1))", "![i](http://e/x.png)", "<b>",
+    "javascript:", "`", "*", "**", "- ", "# ", "1. ", "---", "===", "> ", "| a |", "&lt;", "-0.5",
+    "\u2028", "\r\n", "<!--", "<https://e>", "[^1]", "~~s~~", "    ",
 ]  # fmt: skip
 hostile_text = st.lists(st.sampled_from(HOSTILE_PIECES), min_size=1, max_size=12).map("".join)
 any_text = st.one_of(hostile_text, st.text(max_size=40))
@@ -78,16 +84,62 @@ def test_non_ascii_names_are_refused_before_they_reach_latex():
                                     inputs=[x], targets=[])  # fmt: skip
 
 
-# --- compiled: nothing is read from outside the build folder ------------------------------------
-def _pdf_text(path: Path) -> str:
-    done = subprocess.run(["pdftotext", str(path), "-"], capture_output=True, check=True)
-    return done.stdout.decode()
-
-
 @pytest.fixture(scope="module")
 def tiny():
     net = sb.mlp([1, 1])
     return net, net.init_params(seed=0), (np.array([[0.5]]), np.array([[1.0]]))
+
+
+# --- Markdown: reports and notebook cells -----------------------------------------------------
+def _markdown_html(text: str) -> str:
+    markdown_it = pytest.importorskip("markdown_it", reason="markdown-it-py renders the Markdown")
+    md = markdown_it.MarkdownIt("commonmark").enable(["table", "strikethrough"])
+    return str(md.render(text))
+
+
+def _tags(page: str) -> set[str]:
+    return set(re.findall(r"</?([a-zA-Z0-9]+)", page))
+
+
+@given(any_text)
+@settings(max_examples=200, deadline=None)
+def test_markdown_text_shows_literally_with_no_markup(text):
+    page = _markdown_html(markdown_text(text))
+    assert _tags(page) <= {"p", "pre", "code"}, (text, page)
+    shown = html.unescape(re.sub(r"<[^>]+>", "", page))
+    flat = re.sub(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]", " ", text)
+    assert shown.split() == flat.replace("\x00", "\ufffd").split(), (text, page)
+
+
+@given(title=hostile_text)
+@settings(max_examples=25, deadline=None)
+def test_markdown_report_title_makes_no_markup(tiny, title):
+    page = _markdown_html(sb.render.report.render(*tiny, "md", title=title))
+    assert _tags(page) <= {"h1", "h2", "h3", "p", "em", "strong", "code", "pre", "ul", "li", "br",
+                           "blockquote", "table", "thead", "tbody", "tr", "th", "td"}  # fmt: skip
+    assert "javascript:" not in re.sub(r"<[^>]*>", "", page) or "href" not in page
+
+
+def test_notebook_cells_escape_the_title(tmp_path):
+    from symbackprop.worksheets.generate import worksheet
+    from symbackprop.worksheets.notebook import render_notebook
+    from symbackprop.worksheets.spec import load_worksheet_spec
+
+    title = "<script>alert(1)</script> [x](javascript:alert(1)) $\\href{javascript:x}{y}$\n# h"
+    spec = dataclasses.replace(load_worksheet_spec(WEEK5), title=title)
+    ws = worksheet(spec, ["ann"], "salt")
+    notebook = json.loads(render_notebook(ws.variants[0], ws.manifests[0], release=True))
+    for cell in notebook["cells"]:
+        if cell["cell_type"] == "markdown":
+            page = _markdown_html("".join(cell["source"]))
+            assert not _tags(page) & {"script", "a", "img", "h2"}, page
+            assert "<h1>" not in page or page.count("<h1>") == 1
+
+
+# --- compiled: nothing is read from outside the build folder ------------------------------------
+def _pdf_text(path: Path) -> str:
+    done = subprocess.run(["pdftotext", str(path), "-"], capture_output=True, check=True)
+    return done.stdout.decode()
 
 
 @needs_latex
@@ -126,8 +178,7 @@ def test_worksheet_title_and_student_ids_print_literally(tmp_path):
     from symbackprop.worksheets.generate import worksheet
     from symbackprop.worksheets.spec import load_worksheet_spec
 
-    examples = Path(__file__).resolve().parents[2] / "examples" / "worksheets"
-    spec = load_worksheet_spec(examples / "week5.toml")
+    spec = load_worksheet_spec(WEEK5)
     title = r"^^5cinput^^7b/etc/hostname^^7d X ~^ 50% & #1 \\ {x} $a$"
     spec = dataclasses.replace(spec, title=title)
     out = worksheet(spec, ["a_b@c-d"], "salt").write(tmp_path / "out", parts=("student",))
