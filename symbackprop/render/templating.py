@@ -17,7 +17,7 @@ from typing import Any
 import jinja2
 from markupsafe import Markup
 
-from symbackprop.render.text import latex_text, markdown_text
+from symbackprop.render.escape import latex_text, markdown_text
 
 
 def _load_template(name: str) -> str:

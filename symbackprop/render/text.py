@@ -7,7 +7,6 @@ data out. The full reports (HTML/PDF, templates) build on the same sections.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -20,6 +19,7 @@ from symbackprop.model.functions import LeakyStep
 from symbackprop.model.functions import Step as StepFunction
 from symbackprop.model.printing import format_number, to_latex, to_text
 from symbackprop.model.rulebook import Rule
+from symbackprop.render.escape import latex_text
 
 if TYPE_CHECKING:
     from symbackprop.derivation.evaluation import Evaluation
@@ -51,12 +51,6 @@ RULE_WORDS: dict[Rule, str] = {
     Rule.WEIGHT_CARRIES_BLAME: "blame flows back along each weight",
     Rule.GRADIENT_DESCENT: "gradient descent",
 }
-# Unicode in rule words -> LaTeX, for \text{...}.
-_LATEX_WORDS = {
-    "σ′": r"$\sigma'$", "σ": r"$\sigma$", "′": "'", "−": "-", "²": r"$^2$", "½": r"$\frac{1}{2}$",
-    "δᵢₖ": r"$\delta_{ik}$", "δ": r"$\delta$", "∂": r"$\partial$", "ᵢ": r"$_i$", "ₖ": r"$_k$",
-    "ᵘ": r"$^u$", "aᵢ": r"$a_i$", "aₖ": r"$a_k$",
-}  # fmt: skip
 
 
 @dataclass
@@ -312,60 +306,3 @@ def derivation_latex(d: Derivation, ev: Evaluation | None = None) -> str:
         out.append(" \\\\\n".join(rows))
         out.append(r"\end{align*}")
     return "\n".join(out) + "\n"
-
-
-# TeX's special characters, each as the command that prints it literally. ``^`` and ``~`` matter
-# most: ``^^5c`` is TeX's notation for a backslash, so an unescaped ``^`` lets text run commands.
-_LATEX_SPECIAL = {
-    "\\": r"\textbackslash{}", "{": r"\{", "}": r"\}", "$": r"\$", "&": r"\&", "#": r"\#",
-    "%": r"\%", "_": r"\_", "^": r"\textasciicircum{}", "~": r"\textasciitilde{}",
-    "<": r"\textless{}", ">": r"\textgreater{}", "|": r"\textbar{}",
-}  # fmt: skip
-# Characters beyond ASCII that print: Latin-1 letters (pdflatex's utf8 input, the templates'
-# fonts) and the symbols both TeX templates declare with \DeclareUnicodeCharacter.
-_LATEX_LETTERS = frozenset(chr(c) for c in range(0xC0, 0x100)) - set("×÷ÐðÞþ")
-_LATEX_DECLARED = frozenset("σδηθ∂′−∑Σ—∘⋮…×·⁺ᵀ½²")
-_LATEX_TOKEN = re.compile(
-    "|".join(re.escape(k) for k in sorted(_LATEX_WORDS, key=len, reverse=True)) + "|.", re.DOTALL
-)
-
-
-def _latex_char(match: re.Match[str]) -> str:
-    text = match[0]
-    if text in _LATEX_WORDS:
-        return _LATEX_WORDS[text]
-    if text in _LATEX_SPECIAL:
-        return _LATEX_SPECIAL[text]
-    if " " <= text <= "~" or text in _LATEX_LETTERS or text in _LATEX_DECLARED:
-        return text
-    # Line breaks and other control characters become spaces (a blank line would end the
-    # argument of \title); characters the fonts lack become "?" rather than a failed build.
-    return " " if text.isspace() or ord(text) < 0x20 or text == "\x7f" else "?"
-
-
-def latex_text(words: str) -> str:
-    """Escape any text for LaTeX text mode so that it prints literally and runs nothing.
-
-    TeX's special characters become the commands that print them, the rule words' Unicode
-    becomes math, control characters become spaces and characters the fonts lack become "?".
-    """
-    return _LATEX_TOKEN.sub(_latex_char, words)
-
-
-# Markdown's characters that can start markup: emphasis, code, links and images, raw HTML and
-# autolinks, entities, tables, strikethrough, math ($ in Jupyter). Each gets a backslash.
-_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>|~$&])")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
-# What makes a line a heading, a list item or a rule when it starts one: "# ", "- ", "+ ",
-# "1. ", "---", "===". (A number such as -0.25 starts none, so it stays as it is.)
-_BLOCK_START = re.compile(r"^(\s*\d{0,9})([#+\-=.)])(?=[\s#+\-=]|$)")
-
-
-def markdown_text(words: str) -> str:
-    """Escape any text for Markdown (reports and notebook cells) so that it shows literally.
-
-    No raw HTML, link, image or math survives; line breaks and control characters become one
-    space, so text cannot start a heading, a list or a quote of its own.
-    """
-    escaped = _MARKDOWN_SPECIAL.sub(r"\\\1", _CONTROL.sub(" ", words))
-    return _BLOCK_START.sub(r"\1\\\2", escaped, count=1)

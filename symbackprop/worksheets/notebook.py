@@ -15,7 +15,7 @@ from typing import Any
 
 from symbackprop.model.errors import SymbackpropError
 from symbackprop.model.printing import format_number
-from symbackprop.render.text import markdown_text
+from symbackprop.render.escape import markdown_text
 from symbackprop.worksheets.render import points_text, prompt
 from symbackprop.worksheets.variants import LETTERS, Variant
 

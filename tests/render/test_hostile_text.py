@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 import symbackprop as sb
 from symbackprop.model import notation
-from symbackprop.render.text import latex_text, markdown_text
+from symbackprop.render.escape import latex_text, markdown_text
 
 WEEK5 = Path(__file__).resolve().parents[2] / "examples" / "worksheets" / "week5.toml"
 HAVE_LATEX = all(shutil.which(t) for t in ("latexmk", "pdflatex", "pdftotext"))

@@ -184,13 +184,13 @@ def _csv_numbers(
                 number = float(cell)
             except ValueError:
                 raise NumericError(
-                    f"{file_name}:{line}:{column + 1}: column {header[column]!r} holds "
+                    f"{file_name}:{line}:{column + 1}: column {shorten(header[column])!r} holds "
                     f"{shorten(cell)!r}, not a number; fix the cell or choose other columns"
                 ) from None
             if not math.isfinite(number):
                 raise NumericError(
-                    f"{file_name}:{line}:{column + 1}: column {header[column]!r} holds "
-                    f"{cell!r}; remove or replace non-finite values"
+                    f"{file_name}:{line}:{column + 1}: column {shorten(header[column])!r} holds "
+                    f"{shorten(cell)!r}; remove or replace non-finite values"
                 )
             values[i, c] = number
     return values
@@ -222,7 +222,7 @@ def _one_hot(
         if cell not in classes:
             raise UnknownNameError(
                 f"{file_name}:{line}:{column + 1}: class {shorten(cell)!r} is not in classes "
-                f"({', '.join(classes)}); add it to classes or fix the cell"
+                f"({shorten(', '.join(classes), 80)}); add it to classes or fix the cell"
             )
         Y[i, classes.index(cell)] = 1.0
     return Y
