@@ -24,6 +24,7 @@ from symbackprop.model.architecture import (
     init_layer_arrays,
     layer_arrays_to_names,
 )
+from symbackprop.model.caps import check_sizes
 from symbackprop.model.errors import SpecError, shorten, unknown_name
 from symbackprop.model.losses import get_loss
 from symbackprop.model.program import (
@@ -208,8 +209,13 @@ def _checked_sizes(sizes: Sequence[int]) -> tuple[int, ...]:
         )
     for n in sizes_t:
         if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-            raise SpecError(f"layer size {n!r} in sizes {list(sizes_t)} is not a positive integer")
-    return tuple(int(n) for n in sizes_t)
+            raise SpecError(
+                f"layer size {n!r} in sizes {shorten(repr(list(sizes_t)))} is not a positive "
+                "integer"
+            )
+    sizes_int = tuple(int(n) for n in sizes_t)
+    check_sizes(sizes_int)
+    return sizes_int
 
 
 def _checked_activations(activation: str | Sequence[str], depth: int) -> tuple[str, ...]:

@@ -19,6 +19,7 @@ from symbackprop.model.architecture import (
     layer_arrays_to_names,
     names_to_layer_arrays,
 )
+from symbackprop.model.caps import check_memory, parameter_count
 from symbackprop.model.errors import NumericError, ShapeError, shorten
 from symbackprop.model.functions import FloatArray
 from symbackprop.model.losses import get_loss
@@ -126,12 +127,21 @@ def data_arrays(network: Network, X: Any, Y: Any) -> tuple[FloatArray, FloatArra
         raise ShapeError(
             f"X has {X2.shape[0]} rows but Y has {Y2.shape[0]}; give one target row per sample"
         )
+    _check_memory(network, X2.shape[0])
     loss_name = network.architecture.loss if network.architecture else network.loss_name
     if loss_name is not None:
         problem = get_loss(loss_name).check_targets(Y2)
         if problem:
             raise NumericError(problem)
     return X2, Y2
+
+
+def _check_memory(network: Network, batch: int) -> None:
+    arch = network.architecture
+    if arch is not None:
+        check_memory(parameter_count(arch.sizes), sum(arch.sizes), batch)
+    else:
+        check_memory(len(network.params), len(network.assignments), batch)
 
 
 def input_array(network: Network, X: Any) -> FloatArray:

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from symbackprop.model.architecture import layer_arrays_to_names, names_to_layer_arrays
+from symbackprop.model.caps import check_epochs
 from symbackprop.model.errors import NumericError, SymbackpropError, unknown_name
 from symbackprop.model.functions import FloatArray
 from symbackprop.model.network import Network
@@ -114,6 +115,7 @@ def _check_settings(learning_rate: float, epochs: int, batch_size: int | None) -
         raise SymbackpropError(f"learning_rate {learning_rate} must be positive, e.g. 0.5")
     if not isinstance(epochs, int) or isinstance(epochs, bool) or epochs < 0:
         raise SymbackpropError(f"epochs {epochs!r} must be a whole number >= 0")
+    check_epochs(epochs)
     if batch_size is not None and (not isinstance(batch_size, int) or batch_size < 1):
         raise SymbackpropError(f"batch_size {batch_size!r} must be a whole number >= 1 or None")
 

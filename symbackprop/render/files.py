@@ -1,4 +1,4 @@
-"""Files in and out (render stage): atomic writes, and users' UTF-8 text files read with one error.
+"""Files out (render stage): atomic writes (files in: :mod:`symbackprop.model.inputs`).
 
 Output is written to a temporary file beside the target, then renamed: an interrupted or failed
 run leaves no half-written file and never clobbers an existing good one.
@@ -36,18 +36,6 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     finally:
         if os.path.exists(temporary):
             os.unlink(temporary)
-
-
-def read_utf8(path: Path, what: str, error: type[Exception]) -> str:
-    """Read a user's text file (a BOM is allowed); raise ``error`` with one line on failure."""
-    try:
-        return path.read_bytes().decode("utf-8-sig")
-    except OSError as problem:
-        raise error(f"cannot read {what} {str(path)!r}: {problem.strerror}") from None
-    except UnicodeDecodeError as problem:
-        raise error(
-            f"{path.name}: byte {problem.start} is not UTF-8; save the {what} as UTF-8"
-        ) from None
 
 
 def _about(error: OSError, target: Path) -> OSError:

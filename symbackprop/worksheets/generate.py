@@ -20,8 +20,8 @@ import numpy as np
 
 from symbackprop.model import notation
 from symbackprop.model.errors import SymbackpropError, shorten
+from symbackprop.model.inputs import read_input_text
 from symbackprop.numeric.compiled import compile as compile_network
-from symbackprop.render.files import read_utf8
 from symbackprop.worksheets.build import Worksheet
 from symbackprop.worksheets.manifest import build_manifest, validate_manifest
 from symbackprop.worksheets.spec import WorksheetSpec, load_worksheet_spec
@@ -75,7 +75,7 @@ def read_roster(roster: str | os.PathLike[str] | Sequence[str]) -> tuple[list[st
     """Return the usable student ids and one message per skipped row."""
     if isinstance(roster, (str, os.PathLike)):
         path = Path(roster)
-        text = read_utf8(path, "roster", RosterError)
+        text = read_input_text(path, "roster", RosterError)
         rows = [(f"{path.name}:{n}", r[0].strip() if r else "")
                 for n, r in enumerate(csv.reader(io.StringIO(text)), start=1)]  # fmt: skip
         if rows and rows[0][1].lower() in ("student_id", "student", "id"):

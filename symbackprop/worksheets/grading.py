@@ -23,8 +23,8 @@ from typing import Any
 from symbackprop.derivation.steps import LEARNING_RATE
 from symbackprop.model import notation
 from symbackprop.model.errors import SymbackpropError, shorten
+from symbackprop.model.inputs import read_input_text
 from symbackprop.model.network import Network
-from symbackprop.render.files import read_utf8
 from symbackprop.worksheets.grades import BlankResult, Grades, StudentGrade
 from symbackprop.worksheets.manifest import network_of, validate_manifest
 from symbackprop.worksheets.notebook import notebook_answers
@@ -86,14 +86,25 @@ def load_manifests(
                     "`worksheet generate` "
                     "wrote"
                 )
-            items = [json.loads(f.read_text(encoding="utf-8")) for f in files]
+            items = [_manifest_json(f) for f in files]
         else:
-            items = [json.loads(path.read_text(encoding="utf-8"))]
+            items = [_manifest_json(path)]
     else:
         items = list(key)
     for item in items:
         validate_manifest(item)
     return {item["student_id"]: item for item in items}
+
+
+def _manifest_json(path: Path) -> Any:
+    text = read_input_text(path, "manifest")
+    try:
+        return json.loads(text)
+    except (json.JSONDecodeError, RecursionError):
+        raise SymbackpropError(
+            f"{shorten(str(path), 80)} is not valid JSON (cut short?); regenerate the key with "
+            "`symbackprop worksheet generate`"
+        ) from None
 
 
 def grade(
@@ -238,7 +249,7 @@ def _rows_from(path: Path) -> list[tuple[str, str, dict[str, Any]]]:
         for notebook in sorted(path.glob("*.ipynb")):
             rows += _rows_from(notebook)
         return rows
-    data = read_utf8(path, "answers", AnswerError)
+    data = read_input_text(path, "answers", AnswerError)
     if path.suffix == ".ipynb":
         student_id, cells = notebook_answers(data, path.name)
         return [(path.name, student_id, cells)]

@@ -19,6 +19,7 @@ import numpy as np
 from symbackprop.derivation.steps import Stage
 from symbackprop.model import notation
 from symbackprop.model.errors import SpecError, SymbackpropError, shorten
+from symbackprop.model.inputs import read_input_text
 from symbackprop.model.network import Network, mlp
 from symbackprop.worksheets.step_program import program_for
 
@@ -107,11 +108,9 @@ def load_worksheet_spec(spec: str | os.PathLike[str] | Mapping[str, Any]) -> Wor
         document = dict(spec)
     else:
         where = os.fspath(spec)
+        text = read_input_text(where, "worksheet spec", SpecError)
         try:
-            with open(where, "rb") as handle:
-                document = tomllib.load(handle)
-        except OSError as error:
-            raise SpecError(f"cannot read worksheet spec {where!r}: {error.strerror}") from None
+            document = tomllib.loads(text)
         except tomllib.TOMLDecodeError as error:
             raise SpecError(f"{where}: not valid TOML: {error}") from None
     return _spec_from(document, where)

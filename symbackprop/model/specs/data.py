@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from symbackprop.model.caps import CAPS
 from symbackprop.model.errors import (
     NumericError,
     ShapeError,
@@ -22,6 +23,7 @@ from symbackprop.model.errors import (
     unknown_name,
 )
 from symbackprop.model.functions import FloatArray
+from symbackprop.model.inputs import read_input_text
 from symbackprop.model.network import Network
 from symbackprop.model.specs.source import (
     Source,
@@ -118,16 +120,9 @@ def _csv_data(
     file_name = optional(source, table, path, "csv", str, "")
     csv_path = source.path.parent / file_name
     offset = source.value(path, "csv", file_name)
-    try:
-        text = csv_path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
-        reason = getattr(error, "strerror", None) or "not UTF-8 text"
-        source.fail(
-            SpecError,
-            offset,
-            f"cannot read the CSV file {shorten(file_name)!r} ({reason}); "
-            "give a path relative to the spec",
-        )
+    with source.at(offset):
+        text = read_input_text(csv_path, "the CSV file", SpecError, CAPS.max_data_file_bytes,
+                               shown=file_name)  # fmt: skip
     reader = csv.reader(text.splitlines())
     header = next(reader, None)
     if not header:

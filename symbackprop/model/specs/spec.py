@@ -66,6 +66,7 @@ import sympy as sp
 from symbackprop.model import notation
 from symbackprop.model.activations import get_activation
 from symbackprop.model.architecture import BIAS_MODES, INIT_SCHEMES
+from symbackprop.model.caps import check_epochs, check_sizes
 from symbackprop.model.errors import (
     SpecError,
     SymbackpropWarning,
@@ -88,11 +89,6 @@ from symbackprop.model.specs.source import (
     required,
     table_of,
 )
-
-# Ten million epochs of even the smallest network take hours; more is a typo.
-MAX_EPOCHS = 10_000_000
-# More parameters than this would need gigabytes before anything is derived.
-MAX_PARAMETERS = 2_000_000
 
 _LAYER_ARRAY = re.compile(r"^([Wb])(\d+)$")
 
@@ -117,11 +113,7 @@ class Training:
             value = getattr(self, key)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise SpecError(f"{key} {value!r} is not a whole number >= 0; give e.g. 100")
-        if self.epochs > MAX_EPOCHS:
-            raise SpecError(
-                f"epochs {self.epochs} is more than {MAX_EPOCHS:,}; give fewer epochs "
-                "(a run that long would not finish in a session)"
-            )
+        check_epochs(self.epochs)
         size = self.batch_size
         if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 1):
             raise SpecError(f"batch_size {size!r} is not a whole number >= 1 (or 0: full batch)")
@@ -209,12 +201,7 @@ def _check_sizes(sizes: Any) -> None:
     for n in sizes:
         if isinstance(n, bool) or not isinstance(n, int) or n < 1:
             raise SpecError(f"layer size {n!r} in sizes is not a positive whole number; e.g. 2")
-    count = sum(sizes[i] * sizes[i - 1] + sizes[i] for i in range(1, len(sizes)))
-    if count > MAX_PARAMETERS:
-        raise SpecError(
-            f"sizes {shorten(repr(sizes))} make {count} parameters (limit {MAX_PARAMETERS}); "
-            "choose smaller layers"
-        )
+    check_sizes(sizes)
 
 
 def _program(source: Source, table: Mapping[str, Any]) -> Network:
