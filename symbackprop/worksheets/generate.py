@@ -76,8 +76,11 @@ def read_roster(roster: str | os.PathLike[str] | Sequence[str]) -> tuple[list[st
     if isinstance(roster, (str, os.PathLike)):
         path = Path(roster)
         text = read_input_text(path, "roster", RosterError)
-        rows = [(f"{path.name}:{n}", r[0].strip() if r else "")
-                for n, r in enumerate(csv.reader(io.StringIO(text)), start=1)]  # fmt: skip
+        try:
+            rows = [(f"{path.name}:{n}", r[0].strip() if r else "")
+                    for n, r in enumerate(csv.reader(io.StringIO(text)), start=1)]  # fmt: skip
+        except csv.Error as error:
+            raise RosterError(f"{path.name}: not readable as CSV: {error}") from None
         if rows and rows[0][1].lower() in ("student_id", "student", "id"):
             rows = rows[1:]
     else:

@@ -95,6 +95,10 @@ def render_notebook(variant: Variant, manifest: Mapping[str, Any], release: bool
     return str(nbformat.writes(notebook)) + "\n"
 
 
+# literal_eval builds a tree many times the text's size; answers are short.
+_LITERAL_CHARS = 1_000
+
+
 def _answer_literal(blank: Mapping[str, Any]) -> str:
     return repr(blank["answer"])
 
@@ -104,17 +108,29 @@ def notebook_answers(text: str, name: str) -> tuple[str, dict[str, Any]]:
     try:
         notebook = json.loads(text)
         student_id = str(notebook["metadata"]["symbackprop"]["student_id"])
-    except (json.JSONDecodeError, KeyError, TypeError):
+        cells = notebook.get("cells", [])
+        if not isinstance(cells, list):
+            raise TypeError
+    except (json.JSONDecodeError, RecursionError, KeyError, TypeError, AttributeError):
         raise SymbackpropError(f"{name}: not a worksheet notebook from symbackprop") from None
     answers: dict[str, Any] = {}
-    for cell in notebook.get("cells", []):
-        meta = cell.get("metadata", {}).get("nbgrader", {})
-        grade_id = str(meta.get("grade_id", ""))
-        if not (meta.get("solution") and grade_id.startswith("answer_")):
+    for cell in cells:
+        meta = _table(_table(cell).get("metadata")).get("nbgrader")
+        grade_id = str(_table(meta).get("grade_id", ""))
+        if not (_table(meta).get("solution") and grade_id.startswith("answer_")):
             continue
-        source = "".join(cell.get("source", ""))
+        source = cell.get("source", "")
+        if isinstance(source, list) and all(isinstance(line, str) for line in source):
+            source = "".join(source)
+        if not isinstance(source, str):
+            raise SymbackpropError(f"{name}: cell {grade_id!r} has no text source; re-save it")
         answers[grade_id.removeprefix("answer_")] = _assigned_text(source)
     return student_id, answers
+
+
+def _table(value: Any) -> dict[str, Any]:
+    """A JSON object of a notebook, or {} for anything else (a hand-edited notebook)."""
+    return value if isinstance(value, dict) else {}
 
 
 def _assigned_text(source: str) -> str:
@@ -123,6 +139,8 @@ def _assigned_text(source: str) -> str:
     if not lines or "=" not in lines[-1]:
         return ""
     right = lines[-1].split("=", 1)[1].split("#", 1)[0].strip()
+    if len(right) > _LITERAL_CHARS:
+        return right  # too long for any answer: graded as text (and refused), never parsed
     try:
         value = ast.literal_eval(right)
     except (ValueError, SyntaxError, MemoryError, RecursionError):

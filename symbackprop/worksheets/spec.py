@@ -113,6 +113,8 @@ def load_worksheet_spec(spec: str | os.PathLike[str] | Mapping[str, Any]) -> Wor
             document = tomllib.loads(text)
         except tomllib.TOMLDecodeError as error:
             raise SpecError(f"{where}: not valid TOML: {error}") from None
+        except RecursionError:
+            raise SpecError(f"{where}: arrays or tables nested too deeply; fix the file") from None
     return _spec_from(document, where)
 
 

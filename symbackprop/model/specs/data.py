@@ -124,7 +124,12 @@ def _csv_data(
         text = read_input_text(csv_path, "the CSV file", SpecError, CAPS.max_data_file_bytes,
                                shown=file_name)  # fmt: skip
     reader = csv.reader(text.splitlines())
-    header = next(reader, None)
+    try:
+        header = next(reader, None)
+        rows = [(reader.line_num, row) for row in reader if row]
+    except csv.Error as error:
+        source.fail(SpecError, offset, f"{shorten(file_name)!r} line {reader.line_num} is not "
+                    f"readable as CSV ({error}); fix that line")  # fmt: skip
     if not header:
         source.fail(
             SpecError,
@@ -134,7 +139,6 @@ def _csv_data(
     inputs = _columns(source, table, "inputs", header, network.n_inputs)
     one_hot = optional(source, table, path, "one_hot", bool, False)
     targets = _columns(source, table, "targets", header, 1 if one_hot else network.n_outputs)
-    rows = [(reader.line_num, row) for row in reader if row]
     if not rows:
         source.fail(SpecError, offset, f"{shorten(file_name)!r} has no data rows below its header")
     X = _csv_numbers(csv_path.name, rows, inputs, header)

@@ -84,6 +84,10 @@ class Source:
             raise SpecError(
                 f"{where}: invalid TOML: {shorten(what, 80)}; fix the syntax (see examples/)"
             ) from None
+        except RecursionError:
+            raise SpecError(
+                f"{self.name}:1:1: arrays or tables nested too deeply; fix the syntax"
+            ) from None
 
     # -- positions --
     def where(self, offset: int) -> str:
