@@ -32,10 +32,11 @@ from symbackprop.checks.probing import N_POINTS, Counterexample, derivation_of
 from symbackprop.derivation.derivation import Derivation
 from symbackprop.derivation.steps import Stage
 from symbackprop.model import notation
-from symbackprop.model.errors import ParseError, unknown_name
+from symbackprop.model.errors import ParseError, shorten, unknown_name
 from symbackprop.model.network import Network
 from symbackprop.model.parsing import parser as parsing
 from symbackprop.model.printing import format_number, to_text
+from symbackprop.model.validate import require_network
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,9 +104,15 @@ def check_gradient(
     for). A formula that uses a gradient, an update or a forbidden name, or that is not real at
     the probe points, raises :class:`~symbackprop.model.errors.ParseError`.
     """
+    network = require_network(network, "check_gradient")
     names = network.parameter_names()
     if wrt not in names:
         raise unknown_name("parameter", wrt, names)
+    if not isinstance(expression, (str, sp.Expr)):
+        raise ParseError(
+            f"expression {shorten(repr(expression))} is neither text nor a SymPy expression; "
+            "give e.g. 'a1_1*delta2_1'"
+        )
     derivation = derivation_of(network)
     refused = _refused_symbols(derivation, wrt, forbidden)
     known = {name: sp.Symbol(name) for name in refused} | allowed_symbols(derivation)

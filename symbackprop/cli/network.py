@@ -9,7 +9,9 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import shutil
 import sys
+import textwrap
 from collections.abc import Callable, Iterator
 from typing import Any, TextIO
 
@@ -18,7 +20,7 @@ import numpy as np
 from symbackprop.checks.gradcheck import gradcheck
 from symbackprop.derivation.derivation import Derivation
 from symbackprop.derivation.derive import derive
-from symbackprop.model.errors import SpecError
+from symbackprop.model.errors import SpecError, counted
 from symbackprop.model.network import mlp
 from symbackprop.model.specs.spec import Spec, load_spec
 from symbackprop.model.specs.writer import spec_toml
@@ -133,7 +135,7 @@ def _gradcheck(args: argparse.Namespace) -> int:
     if result.ok:
         lines.append(
             f"ok: every gradient{sampled} agrees with central differences over "
-            f"{X.shape[0]} samples (largest relative error {result.max_rel_error:.1e})"
+            f"{counted(X.shape[0], 'sample')} (largest relative error {result.max_rel_error:.1e})"
         )
     else:
         bad = [row.name for row in result.rows if not row.ok]
@@ -186,7 +188,8 @@ def _train(args: argparse.Namespace) -> int:
     batch = f"mini-batches of {settings.batch_size}" if settings.batch_size else "full batch"
     lines = [
         f"{spec.name}: {spec.network.describe()} · η = {learning_rate} · {epochs} epochs · {batch}",
-        f"loss {result.losses[0]:.6g} -> {result.final_loss:.6g} over {X.shape[0]} samples",
+        f"loss {result.losses[0]:.6g} -> {result.final_loss:.6g} over "
+        f"{counted(X.shape[0], 'sample')}",
     ]
     if len(params) <= PRINT_PARAMS_UP_TO:
         lines += [f"  {name} = {value:.9g}" for name, value in params.items()]
@@ -286,11 +289,17 @@ def add_commands(commands: Any) -> None:
     _add_report(commands)
 
 
+def _wrapped(text: str) -> str:
+    """Wrap each paragraph to the terminal's width (the raw formatter keeps line breaks only)."""
+    width = min(shutil.get_terminal_size().columns, 100) - 2
+    return "\n\n".join(textwrap.fill(p, width) for p in text.split("\n\n"))
+
+
 def _command(commands: Any, name: str, help_text: str, description: str, example: str) -> Any:
     command = commands.add_parser(
         name,
         help=help_text,
-        description=description,
+        description=_wrapped(description),
         epilog=f"example: {example}",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

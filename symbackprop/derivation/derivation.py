@@ -19,6 +19,7 @@ from symbackprop.derivation.steps import BlameShare, Equation, Stage, Step
 from symbackprop.model import display, notation
 from symbackprop.model.errors import UnknownNameError, unknown_name
 from symbackprop.model.network import Network
+from symbackprop.model.validate import require_number
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,7 +45,7 @@ class Derivation:
     # --- looking steps up ------------------------------------------------------------------
     def step(self, name: str) -> Step:
         """Return the step whose left side is ``name`` (z2_1, delta2_1, dL_dw2_1_1, L, ...)."""
-        found = self._by_name.get(name)
+        found = self._by_name.get(name) if isinstance(name, str) else None
         if found is None:
             raise unknown_name("step", name, self._by_name)
         return found
@@ -67,7 +68,8 @@ class Derivation:
 
         The result is in parameters, inputs and targets only; it can be large for deep nets.
         """
-        step = self._by_name.get(name) or self._gradient_step(name)
+        found = self._by_name.get(name) if isinstance(name, str) else None
+        step = found or self._gradient_step(name)
         expr = step.rhs
         index = self.steps.index(step)
         for earlier in reversed(self.steps[:index]):
@@ -88,6 +90,8 @@ class Derivation:
         learning_rate: float | None = None,
     ) -> Evaluation:
         """Return the number for every node, adjoint, gradient (and update, given eta)."""
+        if learning_rate is not None:
+            learning_rate = require_number(learning_rate, "learning_rate")
         return evaluate(self.network, self.steps, self._compiled, params, x, y, learning_rate)
 
     def blame(self, name: str, evaluation: Evaluation | None = None) -> tuple[BlameShare, ...]:

@@ -25,6 +25,7 @@ from symbackprop.model.losses import get_loss
 from symbackprop.model.network import Network
 from symbackprop.model.program import Assignment, NodeKind
 from symbackprop.model.rulebook import Rule
+from symbackprop.model.validate import require_names, require_network
 
 
 # --- the sweep -------------------------------------------------------------------------------
@@ -34,7 +35,8 @@ def derive(network: Network, freeze: Iterable[str] = ()) -> Derivation:
     ``freeze`` names parameters gradient descent leaves alone (Mazur's biases): they get a
     gradient step but no update step.
     """
-    frozen = tuple(freeze)
+    network = require_network(network, "derive")
+    frozen = require_names(freeze, "freeze")
     known = set(network.parameter_names())
     for name in frozen:
         if name not in known:

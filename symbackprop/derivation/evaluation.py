@@ -146,7 +146,7 @@ def _assemble(
     start, count = layout["terms"]
     terms = tuple(shown(raw[start + i], mean=True) for i in range(count))
     if learning_rate is not None:
-        values.update(_updates(steps, values, params, float(learning_rate)))
+        values.update(_updates(steps, values, params, learning_rate))
     return Evaluation(values, factors, paths, terms, batch, learning_rate)
 
 

@@ -10,9 +10,10 @@ from __future__ import annotations
 import os
 import stat
 from pathlib import Path
+from typing import Any
 
 from symbackprop.model.caps import CAPS, MIB
-from symbackprop.model.errors import SymbackpropError, shorten
+from symbackprop.model.errors import SpecError, SymbackpropError, shorten
 
 
 def read_input_bytes(
@@ -74,3 +75,12 @@ _PATH_SHOWN = 80
 
 def _size(limit: int) -> str:
     return f"{limit // MIB} MiB" if limit % MIB == 0 else f"{limit:,} bytes"
+
+
+def require_path(value: Any, what: str, example: str = "examples/xor.toml") -> Path:
+    """Return a path given as str or os.PathLike; else SpecError saying what to pass."""
+    if isinstance(value, (str, os.PathLike)) and os.fspath(value):
+        return Path(value)
+    raise SpecError(
+        f"{what} {shorten(repr(value))} is not a path; pass a file name such as {example!r}"
+    )

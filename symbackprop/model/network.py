@@ -161,6 +161,8 @@ class Network:
         N(0, 1) ("normal", biases too, as Nielsen), U(-1/sqrt(n_in), 1/sqrt(n_in)) ("uniform");
         biases 0 except for "normal". Other programs: every parameter ~ N(0, 0.25).
         """
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+            raise SpecError(f"seed {shorten(repr(seed))} is not a whole number >= 0; give e.g. 0")
         if scheme not in INIT_SCHEMES:
             raise unknown_name("init scheme", scheme, INIT_SCHEMES)
         rng = np.random.default_rng(seed)
@@ -219,6 +221,11 @@ def _checked_sizes(sizes: Sequence[int]) -> tuple[int, ...]:
 
 
 def _checked_activations(activation: str | Sequence[str], depth: int) -> tuple[str, ...]:
+    if not isinstance(activation, (str, list, tuple)):
+        raise SpecError(
+            f"activation {shorten(repr(activation))} is not a name or a list of names; give "
+            "e.g. 'sigmoid' or ['tanh', 'sigmoid']"
+        )
     names = [activation] * depth if isinstance(activation, str) else list(activation)
     if len(names) != depth:
         raise SpecError(

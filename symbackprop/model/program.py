@@ -139,6 +139,11 @@ def program_from_expressions(
     targets: Sequence[sp.Symbol | str],
 ) -> Program:
     """Check a user's straight-line program of SymPy assignments and return it; names are kept."""
+    if not isinstance(assignments, (Mapping, list, tuple)):
+        raise SpecError(
+            f"assignments {shorten(repr(assignments))} is not a list of (name, expression) "
+            "pairs; pass e.g. [(h, sp.tanh(w*x))]"
+        )
     pairs = list(assignments.items()) if isinstance(assignments, Mapping) else list(assignments)
     param_syms = _symbols(params, "parameter")
     input_syms = _symbols(inputs, "input")
@@ -152,6 +157,10 @@ def program_from_expressions(
         _declare(defined, sym.name, role)
     program: list[Assignment] = []
     for pair in pairs:
+        if not (isinstance(pair, sp.Eq) or (isinstance(pair, (tuple, list)) and len(pair) == 2)):
+            raise SpecError(
+                f"assignment {shorten(repr(pair))} is not a (name, expression) pair or an sp.Eq"
+            )
         lhs, rhs = (pair.lhs, pair.rhs) if isinstance(pair, sp.Eq) else pair
         lhs_sym = _symbols([lhs], "assigned name")[0]
         rhs_expr = _expression(rhs, f"the right side of {lhs_sym.name}")

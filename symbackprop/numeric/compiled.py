@@ -42,6 +42,7 @@ from symbackprop.model.validate import (
     is_layer_form,
     layer_arrays,
     params_by_name,
+    require_network,
 )
 
 VIEWS = ("auto", "layers", "scalar")
@@ -124,6 +125,7 @@ def compile(network: Network, view: str = "auto") -> CompiledNetwork:  # noqa: A
 
     "auto" takes the layer view for a layered network and the scalar program otherwise.
     """
+    network = require_network(network, "compile")
     if view not in VIEWS:
         raise SymbackpropError(f"unknown view {view!r}; choose one of {', '.join(VIEWS)}")
     if view == "layers" and network.architecture is None:

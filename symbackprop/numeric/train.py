@@ -18,7 +18,12 @@ from symbackprop.model.caps import check_epochs
 from symbackprop.model.errors import NumericError, SymbackpropError, unknown_name
 from symbackprop.model.functions import FloatArray
 from symbackprop.model.network import Network
-from symbackprop.model.validate import data_arrays, is_layer_form
+from symbackprop.model.validate import (
+    data_arrays,
+    is_layer_form,
+    require_names,
+    require_network,
+)
 from symbackprop.numeric.compiled import compile
 
 
@@ -58,8 +63,9 @@ def train(
     With ``batch_size`` the data is shuffled (seeded) every epoch and split into mini-batches;
     ``progress(epoch, loss)`` is called after every epoch.
     """
+    network = require_network(network, "train")
     _check_settings(learning_rate, epochs, batch_size)
-    frozen = tuple(freeze)
+    frozen = require_names(freeze, "freeze")
     known = network.parameter_names()
     for name in frozen:
         if name not in known:
@@ -109,14 +115,18 @@ def _descend(
 
 
 def _check_settings(learning_rate: float, epochs: int, batch_size: int | None) -> None:
-    if not (isinstance(learning_rate, (int, float)) and np.isfinite(learning_rate)):
+    if isinstance(learning_rate, bool) or not (
+        isinstance(learning_rate, (int, float)) and np.isfinite(learning_rate)
+    ):
         raise SymbackpropError(f"learning_rate {learning_rate!r} is not a finite number")
     if learning_rate <= 0:
         raise SymbackpropError(f"learning_rate {learning_rate} must be positive, e.g. 0.5")
     if not isinstance(epochs, int) or isinstance(epochs, bool) or epochs < 0:
         raise SymbackpropError(f"epochs {epochs!r} must be a whole number >= 0")
     check_epochs(epochs)
-    if batch_size is not None and (not isinstance(batch_size, int) or batch_size < 1):
+    if batch_size is not None and (
+        isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1
+    ):
         raise SymbackpropError(f"batch_size {batch_size!r} must be a whole number >= 1 or None")
 
 

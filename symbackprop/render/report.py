@@ -20,6 +20,7 @@ from markupsafe import Markup
 
 from symbackprop.derivation.derivation import Derivation
 from symbackprop.model.errors import SymbackpropError
+from symbackprop.model.inputs import require_path
 from symbackprop.model.network import Network
 from symbackprop.render import diagrams
 from symbackprop.render.context import context, explain_blame
@@ -86,7 +87,7 @@ def report(
     A ``.tex`` gets its figures as PDF files beside it; a ``.pdf`` is compiled by pdflatex
     (through latexmk) in a temporary folder. The file is written atomically.
     """
-    target = Path(path)
+    target = require_path(path, "report path", "report.html")
     fmt = FORMATS.get(target.suffix.lower())
     if fmt is None:
         raise SymbackpropError(

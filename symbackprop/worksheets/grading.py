@@ -90,6 +90,11 @@ def load_manifests(
     """Return {student id: manifest} from a worksheet folder, a manifest file or dicts."""
     if isinstance(key, Mapping):
         items: list[Any] = [key]
+    elif not isinstance(key, (str, os.PathLike, list, tuple)):
+        raise SymbackpropError(
+            f"key {shorten(repr(key))} is not a worksheet folder, a manifest file or manifests; "
+            "pass the folder that `worksheet generate` wrote"
+        )
     elif isinstance(key, (str, os.PathLike)):
         path = Path(key)
         if path.is_dir():
@@ -126,6 +131,11 @@ def grade(
     answers: str | os.PathLike[str] | Mapping[str, Mapping[str, Any]],
 ) -> Grades:
     """Grade answers (CSV, JSON, notebooks, or {student: {blank: text}}) against the key."""
+    if not isinstance(answers, (str, os.PathLike, Mapping)):
+        raise AnswerError(
+            f"answers {shorten(repr(answers))} is not a path or a dict; pass a CSV, JSON or "
+            "notebook file, a folder of notebooks, or {student: {blank: answer}}"
+        )
     manifests = load_manifests(key)
     table, messages = read_answers(answers, manifests)
     students = []

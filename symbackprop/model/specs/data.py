@@ -19,6 +19,7 @@ from symbackprop.model.errors import (
     ShapeError,
     SpecError,
     UnknownNameError,
+    counted,
     shorten,
     unknown_name,
 )
@@ -69,7 +70,8 @@ def read_data(
             source.fail(
                 ShapeError,
                 source.key(path, "Y"),
-                f"X has {X.shape[0]} rows but Y has {Y.shape[0]}; give one target row per sample",
+                f"X has {counted(X.shape[0], 'row')} but Y has {Y.shape[0]}; give one target row "
+                "per sample",
             )
     if standardize:
         spread = X.std(axis=0)

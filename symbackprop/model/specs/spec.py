@@ -75,6 +75,7 @@ from symbackprop.model.errors import (
     unknown_name,
 )
 from symbackprop.model.functions import FloatArray
+from symbackprop.model.inputs import require_path
 from symbackprop.model.losses import get_loss
 from symbackprop.model.network import Network, mlp
 from symbackprop.model.parsing import parser as parsing
@@ -135,7 +136,7 @@ class Spec:
 
 def load_spec(path: str | os.PathLike[str]) -> Spec:
     """Read a TOML spec and return its network, parameters, data and training settings."""
-    source = Source.read(Path(path))
+    source = Source.read(require_path(path, "spec"))
     document = source.parse()
     check_keys(source, document, ())
     name = optional(source, document, (), "name", str, Path(path).stem)
@@ -159,11 +160,11 @@ def load_spec(path: str | os.PathLike[str]) -> Spec:
 # --- the network --------------------------------------------------------------------------------
 def _network(source: Source, document: Mapping[str, Any]) -> Network:
     if ("network" in document) == ("program" in document):
-        both = "both" if "network" in document else "neither"
+        both = "both [network] and" if "network" in document else "neither [network] nor"
         source.fail(
             SpecError,
-            source.key(("program",) if both == "both" else ()),
-            f"the spec has {both} [network] and [program]; give exactly one: a layered "
+            source.key(("program",) if "network" in document else ()),
+            f"the spec has {both} [program]; give exactly one: a layered "
             "network ([network] sizes = ...) or a custom program ([program] assign = ...)",
         )
     if "network" in document:
@@ -188,6 +189,9 @@ def _layered(source: Source, table: Mapping[str, Any]) -> Network:
         for layer, name in enumerate(activation, start=1):
             with source.at(source.value(path, "activation", str(name))):
                 get_activation(name, where=f"for layer {layer}")
+    elif isinstance(activation, str):
+        with source.at(source.value(path, "activation", activation)):
+            get_activation(activation)
     with source.at(source.key(path, "activation")):
         return mlp(sizes, activation=activation, loss=loss, bias=bias)
 
