@@ -12,7 +12,9 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import signal
 import sys
+import threading
 import warnings
 from collections.abc import Iterator, Sequence
 from typing import Any, TextIO
@@ -60,7 +62,7 @@ def _os_error_text(error: OSError) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; bad input is one line on stderr and exit status 2."""
-    with warnings.catch_warnings(), _terminal_safe():
+    with warnings.catch_warnings(), _terminal_safe(), _stopped_cleanly():
         args = build_parser().parse_args(argv)
         warnings.simplefilter("always", SymbackpropWarning)
         warnings.showwarning = _show_warning
@@ -103,6 +105,27 @@ class _TerminalStream:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._stream, name)
+
+
+@contextlib.contextmanager
+def _stopped_cleanly() -> Iterator[None]:
+    """Turn SIGTERM and SIGHUP into SystemExit, so that temporary folders are removed.
+
+    By default these signals end the process at once, leaving a half-made build folder.
+    """
+
+    def stop(number: int, frame: object) -> None:
+        raise SystemExit(128 + number)
+
+    if threading.current_thread() is not threading.main_thread():
+        yield  # only the main thread may set handlers (e.g. the command run from a test)
+        return
+    saved = {number: signal.signal(number, stop) for number in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for number, handler in saved.items():
+            signal.signal(number, handler)
 
 
 @contextlib.contextmanager

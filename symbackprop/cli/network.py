@@ -178,10 +178,10 @@ def _train(args: argparse.Namespace) -> int:
         )
     params = {name: float(value) for name, value in result.params.items()}
     outputs: list[tuple[str, str]] = []
-    if args.losses:
+    if args.losses is not None:
         table = "epoch,loss\n" + "".join(f"{i},{v!r}\n" for i, v in enumerate(result.losses))
         outputs.append((args.losses, table))
-    if args.output:
+    if args.output is not None:
         outputs.append((args.output, spec_toml(spec, params, args.output)))
     for path, text in outputs:
         _write(path, text)

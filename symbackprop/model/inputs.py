@@ -81,6 +81,8 @@ def require_path(value: Any, what: str, example: str = "examples/xor.toml") -> P
     """Return a path given as str or os.PathLike; else SpecError saying what to pass."""
     if isinstance(value, (str, os.PathLike)) and os.fspath(value):
         return Path(value)
+    if isinstance(value, (str, os.PathLike)):
+        raise SpecError(f"the {what} is empty; pass a file name such as {example!r}")
     raise SpecError(
         f"{what} {shorten(repr(value))} is not a path; pass a file name such as {example!r}"
     )

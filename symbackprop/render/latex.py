@@ -9,15 +9,14 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 from pathlib import Path
 
-from symbackprop.model.errors import SymbackpropError
+from symbackprop.render.tools import ToolError, run_tool
 
 _LATEX_TIMEOUT = 120
 
 
-class ReportEngineError(SymbackpropError):
+class ReportEngineError(ToolError):
     """A report format needs a program that is missing or failed (pdflatex for .pdf)."""
 
 
@@ -53,10 +52,8 @@ def run_latex(
 
     On failure raise ReportEngineError naming LaTeX's first error line.
     """
-    done = subprocess.run(
-        [*command, tex.name], cwd=tex.parent, capture_output=True, timeout=timeout, check=False,
-        env={**os.environ, **(env or {}), **RESTRICTED_TEX},
-    )  # fmt: skip
+    done = run_tool([*command, tex.name], what, timeout, cwd=tex.parent,
+                    env={**os.environ, **(env or {}), **RESTRICTED_TEX})  # fmt: skip
     pdf = tex.with_suffix(".pdf")
     if done.returncode != 0 or not pdf.exists():
         log = tex.with_suffix(".log")

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -24,7 +23,7 @@ from symbackprop.model.inputs import require_path
 from symbackprop.model.network import Network
 from symbackprop.render import diagrams
 from symbackprop.render.context import context, explain_blame
-from symbackprop.render.files import atomic_path, atomic_write
+from symbackprop.render.files import atomic_path, atomic_write, build_folder
 from symbackprop.render.latex import compile_latex, require_latex
 from symbackprop.render.sections import derivation_sections, symbolic_sections
 from symbackprop.render.templating import for_format, template_environment
@@ -103,8 +102,7 @@ def report(
     if fmt == "tex":
         _write_figures(network, ctx, target.parent, target.stem)
         return atomic_write(target, _render_context(ctx, "tex", target.stem))
-    with tempfile.TemporaryDirectory(prefix="symbackprop-report-") as folder:
-        build = Path(folder)
+    with build_folder(target, "build") as build:
         _write_figures(network, ctx, build, "report")
         (build / "report.tex").write_text(_render_context(ctx, "tex", "report"), encoding="utf-8")
         pdf = compile_latex(build / "report.tex")

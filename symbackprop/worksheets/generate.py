@@ -30,7 +30,9 @@ from symbackprop.worksheets.variants import Variant, draw_variant
 KEY_RTOL = 1e-6  # a key gradient and its central difference must agree to this (relative)
 KEY_ATOL = 1e-9  # ... or absolutely, for gradients near 0 (h = 1e-5: error ~1e-10)
 _FD_STEP = 1e-5
-_STUDENT_ID = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
+# An id names a folder: never "." or ".." (files beside or above the others' folders), nor a
+# hidden one. \Z rather than $, which would let "bob\n" through.
+_STUDENT_ID = re.compile(r"[A-Za-z0-9_@-][A-Za-z0-9_.@-]{0,63}\Z")
 
 
 class KeyCheckError(SymbackpropError):
@@ -92,7 +94,8 @@ def read_roster(roster: str | os.PathLike[str] | Sequence[str]) -> tuple[list[st
             messages.append(f"{where}: empty student id; row skipped")
         elif not _STUDENT_ID.match(student_id):
             messages.append(f"{where}: student id {shorten(student_id)!r} may use only letters, "
-                            "digits and _ . @ - (it names a folder); row skipped")  # fmt: skip
+                            "digits and _ . @ -, not starting with . (it names a folder); "
+                            "row skipped")  # fmt: skip
         elif student_id in ids:
             messages.append(f"{where}: duplicate student id {student_id!r}; the first one counts")
         else:
