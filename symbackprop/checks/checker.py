@@ -34,12 +34,13 @@ from symbackprop.checks.probing import N_POINTS, Counterexample, derivation_of
 from symbackprop.derivation.derivation import Derivation
 from symbackprop.derivation.steps import Stage
 from symbackprop.model import notation
-from symbackprop.model.errors import ParseError, unknown_name
+from symbackprop.model.errors import ParseError, shorten, unknown_name
 from symbackprop.model.functions import Tanh
 from symbackprop.model.network import Network
 from symbackprop.model.parsing import parser as parsing
 from symbackprop.model.printing import format_number, to_text
 from symbackprop.model.sequential import LayerNetwork
+from symbackprop.model.validate import require_network
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,9 +142,15 @@ def check_gradient(
         return check_layer_gradient(
             network, wrt, expression, source=source, seed=seed, forbidden=forbidden
         )
+    network = require_network(network, "check_gradient")
     names = network.parameter_names()
     if wrt not in names:
         raise unknown_name("parameter", wrt, names)
+    if not isinstance(expression, (str, sp.Expr)):
+        raise ParseError(
+            f"expression {shorten(repr(expression))} is neither text nor a SymPy expression; "
+            "give e.g. 'a1_1*delta2_1'"
+        )
     derivation = derivation_of(network)
     refused = _refused_symbols(derivation, wrt, forbidden)
     known = {name: sp.Symbol(name) for name in refused} | allowed_symbols(derivation)

@@ -18,7 +18,7 @@ import numpy as np
 from symbackprop.model.errors import unknown_name
 from symbackprop.model.network import Network
 from symbackprop.model.sequential import LayerNetwork
-from symbackprop.model.validate import data_arrays, params_by_name
+from symbackprop.model.validate import data_arrays, params_by_name, require_network
 from symbackprop.numeric.compiled import CompiledNetwork, compile
 
 # cbrt(machine epsilon) ~ 6e-6 balances the O(h^2) truncation error of central differences
@@ -116,6 +116,7 @@ def gradcheck(
     """
     if isinstance(network, LayerNetwork):
         return _gradcheck_arrays(network, params, X, Y, step, names, seed)
+    network = require_network(network, "gradcheck")
     compiled = compile(network)
     values = params_by_name(network, params)
     X2, Y2 = data_arrays(network, X, Y)

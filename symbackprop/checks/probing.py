@@ -23,7 +23,7 @@ from symbackprop.checks.mistakes import FloatArray, close
 from symbackprop.derivation.derivation import Derivation
 from symbackprop.derivation.derive import derive
 from symbackprop.derivation.steps import Stage
-from symbackprop.model.errors import ParseError
+from symbackprop.model.errors import NumericError, ParseError
 from symbackprop.model.functions import FUNCTIONS, Sigmoid, Softmax, numpy_namespace
 from symbackprop.model.network import Network
 
@@ -88,7 +88,15 @@ class Probe:
         """Return the 50-digit value of an expression at probe point ``i``."""
         if i not in self._exact:
             self._exact[i] = _exact_values(self.derivation, self.points[i])
-        return sp.N(expr.xreplace(self._exact[i]), DIGITS)
+        try:
+            return sp.N(expr.xreplace(self._exact[i]), DIGITS)
+        except (MemoryError, OverflowError, RecursionError):
+            # A tower such as exp(exp(exp(exp(x)))) has an exponent too large to hold in any
+            # precision: the allocation fails at once, and the formula cannot be a gradient.
+            raise NumericError(
+                "the formula's exact value is too large to compute (nested exponentials?); "
+                "write the gradient without them"
+            ) from None
 
 
 def _vector(result: FloatArray) -> FloatArray:

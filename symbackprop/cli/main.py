@@ -10,16 +10,20 @@ gradient is wrong); 2 bad input (a spec, an expression, a file), printed as one 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import signal
 import sys
+import threading
 import warnings
-from collections.abc import Sequence
-from typing import TextIO
+from collections.abc import Iterator, Sequence
+from typing import Any, TextIO
 
 from symbackprop import __version__
 from symbackprop.cli import network as cli_network
 from symbackprop.cli import worksheet as cli_worksheet
 from symbackprop.model.errors import SymbackpropError, SymbackpropWarning
+from symbackprop.render.escape import terminal_text
 
 
 def _show_warning(
@@ -58,23 +62,79 @@ def _os_error_text(error: OSError) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; bad input is one line on stderr and exit status 2."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), _terminal_safe(), _stopped_cleanly():
+        args = build_parser().parse_args(argv)
         warnings.simplefilter("always", SymbackpropWarning)
         warnings.showwarning = _show_warning
         try:
             return int(args.run(args))
         except SymbackpropError as error:
-            sys.stderr.write(f"symbackprop: error: {error}\n")
-            return 2
-        except OSError as error:
-            # A path the user gave cannot be read or written (missing folder, a file where a
-            # folder should be, no permission): bad input, not a bug.
-            sys.stderr.write(f"symbackprop: error: {_os_error_text(error)}\n")
+            _error_line(str(error))
             return 2
         except BrokenPipeError:
             # The reader (e.g. `| head`) left early: not an error of ours; silence the flush.
             devnull = os.open(os.devnull, os.O_WRONLY)
             os.dup2(devnull, sys.stdout.fileno())
             return 1
+        except OSError as error:
+            # A path the user gave cannot be read or written (missing folder, a file where a
+            # folder should be, no permission): bad input, not a bug.
+            _error_line(_os_error_text(error))
+            return 2
+
+
+# An error is one line; one that quotes a long value is cut here, whatever built it.
+_ERROR_LENGTH = 400
+
+
+def _error_line(message: str) -> None:
+    flat = " ".join(message.split())
+    if len(flat) > _ERROR_LENGTH:
+        flat = flat[: _ERROR_LENGTH - 3] + "..."
+    sys.stderr.write(f"symbackprop: error: {flat}\n")
+
+
+class _TerminalStream:
+    """A text stream that shows control characters as visible escapes (``\\x1b``)."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        return self._stream.write(terminal_text(text))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+@contextlib.contextmanager
+def _stopped_cleanly() -> Iterator[None]:
+    """Turn SIGTERM and SIGHUP into SystemExit, so that temporary folders are removed.
+
+    By default these signals end the process at once, leaving a half-made build folder.
+    """
+
+    def stop(number: int, frame: object) -> None:
+        raise SystemExit(128 + number)
+
+    if threading.current_thread() is not threading.main_thread():
+        yield  # only the main thread may set handlers (e.g. the command run from a test)
+        return
+    saved = {number: signal.signal(number, stop) for number in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for number, handler in saved.items():
+            signal.signal(number, handler)
+
+
+@contextlib.contextmanager
+def _terminal_safe() -> Iterator[None]:
+    """Filter what the command prints, so that text from files cannot drive a terminal."""
+    saved = sys.stdout, sys.stderr
+    sys.stdout = _TerminalStream(saved[0])  # type: ignore[assignment]
+    sys.stderr = _TerminalStream(saved[1])  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        sys.stdout, sys.stderr = saved

@@ -9,7 +9,9 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import shutil
 import sys
+import textwrap
 from collections.abc import Callable, Iterator
 from typing import Any, TextIO
 
@@ -18,7 +20,7 @@ import numpy as np
 from symbackprop.checks.gradcheck import gradcheck
 from symbackprop.derivation.derivation import Derivation
 from symbackprop.derivation.derive import derive
-from symbackprop.model.errors import SpecError
+from symbackprop.model.errors import SpecError, counted
 from symbackprop.model.network import mlp
 from symbackprop.model.optimizers import OPTIMIZERS, Optimizer, get_optimizer
 from symbackprop.model.sequential import LayerNetwork
@@ -185,7 +187,7 @@ def _gradcheck(args: argparse.Namespace) -> int:
     if result.ok:
         lines.append(
             f"ok: every gradient{sampled} agrees with central differences over "
-            f"{X.shape[0]} samples (largest relative error {result.max_rel_error:.1e})"
+            f"{counted(X.shape[0], 'sample')} (largest relative error {result.max_rel_error:.1e})"
         )
     else:
         bad = [row.name for row in result.rows if not row.ok]
@@ -230,10 +232,10 @@ def _train(args: argparse.Namespace) -> int:
         )
     params = {name: _plain(value) for name, value in result.params.items()}
     outputs: list[tuple[str, str]] = []
-    if args.losses:
+    if args.losses is not None:
         table = "epoch,loss\n" + "".join(f"{i},{v!r}\n" for i, v in enumerate(result.losses))
         outputs.append((args.losses, table))
-    if args.output:
+    if args.output is not None:
         outputs.append((args.output, spec_toml(spec, params, args.output)))
     for path, text in outputs:
         _write(path, text)
@@ -242,7 +244,8 @@ def _train(args: argparse.Namespace) -> int:
     lines = [
         f"{spec.name}: {spec.network.describe()} · {how}η = {learning_rate} · {epochs} epochs · "
         f"{batch}",
-        f"loss {result.losses[0]:.6g} -> {result.final_loss:.6g} over {X.shape[0]} samples",
+        f"loss {result.losses[0]:.6g} -> {result.final_loss:.6g} over "
+        f"{counted(X.shape[0], 'sample')}",
     ]
     if sum(np.size(value) for value in params.values()) <= PRINT_PARAMS_UP_TO:
         lines += [f"  {name} = {_shown(value)}" for name, value in params.items()]
@@ -373,11 +376,17 @@ def add_commands(commands: Any) -> None:
     _add_report(commands)
 
 
+def _wrapped(text: str) -> str:
+    """Wrap each paragraph to the terminal's width (the raw formatter keeps line breaks only)."""
+    width = min(shutil.get_terminal_size().columns, 100) - 2
+    return "\n\n".join(textwrap.fill(p, width) for p in text.split("\n\n"))
+
+
 def _command(commands: Any, name: str, help_text: str, description: str, example: str) -> Any:
     command = commands.add_parser(
         name,
         help=help_text,
-        description=description,
+        description=_wrapped(description),
         epilog=f"example: {example}",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

@@ -20,6 +20,7 @@ from symbackprop.model import display, notation
 from symbackprop.model.errors import UnknownNameError, unknown_name
 from symbackprop.model.network import Network
 from symbackprop.model.optimizers import SGD, Optimizer
+from symbackprop.model.validate import require_number
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,7 +47,7 @@ class Derivation:
     # --- looking steps up ------------------------------------------------------------------
     def step(self, name: str) -> Step:
         """Return the step whose left side is ``name`` (z2_1, delta2_1, dL_dw2_1_1, L, ...)."""
-        found = self._by_name.get(name)
+        found = self._by_name.get(name) if isinstance(name, str) else None
         if found is None:
             raise unknown_name("step", name, self._by_name)
         return found
@@ -69,7 +70,8 @@ class Derivation:
 
         The result is in parameters, inputs and targets only; it can be large for deep nets.
         """
-        step = self._by_name.get(name) or self._gradient_step(name)
+        found = self._by_name.get(name) if isinstance(name, str) else None
+        step = found or self._gradient_step(name)
         expr = step.rhs
         index = self.steps.index(step)
         for earlier in reversed(self.steps[:index]):
@@ -94,6 +96,8 @@ class Derivation:
         The update is the optimiser's first step: its state (v, m, s) starts at 0 and t = 1;
         the values include the hyperparameters and the state before and after the step.
         """
+        if learning_rate is not None:
+            learning_rate = require_number(learning_rate, "learning_rate")
         ev = evaluate(self.network, self.steps, self._compiled, params, x, y, learning_rate)
         if learning_rate is None or not self.stage(Stage.UPDATE):
             return ev

@@ -22,7 +22,7 @@ from symbackprop.derivation.matrix_derivation import MatrixDerivation, derive_la
 from symbackprop.derivation.rules import LocalDerivative, differentiate
 from symbackprop.derivation.steps import LOSS, Path, Stage, Step
 from symbackprop.model import notation
-from symbackprop.model.errors import SpecError, SymbackpropError, shorten, unknown_name
+from symbackprop.model.errors import SpecError, SymbackpropError, unknown_name
 from symbackprop.model.losses import get_loss
 from symbackprop.model.network import Network
 from symbackprop.model.optimizers import Optimizer, get_optimizer
@@ -30,6 +30,7 @@ from symbackprop.model.penalty import PENALTY
 from symbackprop.model.program import Assignment, NodeKind
 from symbackprop.model.rulebook import Rule
 from symbackprop.model.sequential import LayerNetwork
+from symbackprop.model.validate import require_names, require_network
 
 
 # --- the sweep -------------------------------------------------------------------------------
@@ -61,13 +62,9 @@ def derive(
                 "the update stage of a network of layers is plain gradient descent; train it "
                 "with another optimiser (sb.train(..., optimizer=...)) instead"
             )
-        return derive_layers(network, freeze)
-    if not isinstance(network, Network):
-        raise SymbackpropError(
-            f"derive() needs a network (sb.mlp, sb.sequential, Network.from_expressions), "
-            f"not {shorten(repr(network))}"
-        )
-    frozen = tuple(freeze)
+        return derive_layers(network, require_names(freeze, "freeze"))
+    network = require_network(network, "derive")
+    frozen = require_names(freeze, "freeze")
     known = set(network.parameter_names())
     for name in frozen:
         if name not in known:

@@ -24,6 +24,7 @@ from symbackprop.model.architecture import (
     init_layer_arrays,
     layer_arrays_to_names,
 )
+from symbackprop.model.caps import check_sizes
 from symbackprop.model.errors import SpecError, shorten, unknown_name
 from symbackprop.model.losses import get_loss
 from symbackprop.model.penalty import Penalty
@@ -187,6 +188,8 @@ class Network:
         N(0, 1) ("normal", biases too, as Nielsen), U(-1/sqrt(n_in), 1/sqrt(n_in)) ("uniform");
         biases 0 except for "normal". Other programs: every parameter ~ N(0, 0.25).
         """
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+            raise SpecError(f"seed {shorten(repr(seed))} is not a whole number >= 0; give e.g. 0")
         if scheme not in INIT_SCHEMES:
             raise unknown_name("init scheme", scheme, INIT_SCHEMES)
         rng = np.random.default_rng(seed)
@@ -243,11 +246,21 @@ def _checked_sizes(sizes: Sequence[int]) -> tuple[int, ...]:
         )
     for n in sizes_t:
         if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-            raise SpecError(f"layer size {n!r} in sizes {list(sizes_t)} is not a positive integer")
-    return tuple(int(n) for n in sizes_t)
+            raise SpecError(
+                f"layer size {n!r} in sizes {shorten(repr(list(sizes_t)))} is not a positive "
+                "integer"
+            )
+    sizes_int = tuple(int(n) for n in sizes_t)
+    check_sizes(sizes_int)
+    return sizes_int
 
 
 def _checked_activations(activation: str | Sequence[str], depth: int) -> tuple[str, ...]:
+    if not isinstance(activation, (str, list, tuple)):
+        raise SpecError(
+            f"activation {shorten(repr(activation))} is not a name or a list of names; give "
+            "e.g. 'sigmoid' or ['tanh', 'sigmoid']"
+        )
     names = [activation] * depth if isinstance(activation, str) else list(activation)
     if len(names) != depth:
         raise SpecError(

@@ -207,7 +207,9 @@ def _generic_latex(name: str) -> str:
 def _word_latex(word: str) -> str:
     if word in _GREEK:
         return "\\" + word
-    return word if len(word) == 1 else rf"\mathrm{{{word}}}"
+    # A name's own underscores (x_, Lambda_) are printed, not read as subscripts.
+    printed = word.replace("_", "\\_")
+    return word if len(word) == 1 else rf"\mathrm{{{printed}}}"
 
 
 def _subscript_latex(tail: str) -> str:

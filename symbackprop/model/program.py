@@ -188,6 +188,11 @@ def program_from_expressions(
 
     ``stages`` writes compound right sides as a circuit first (see :mod:`staging`).
     """
+    if not isinstance(assignments, (Mapping, list, tuple)):
+        raise SpecError(
+            f"assignments {shorten(repr(assignments))} is not a list of (name, expression) "
+            "pairs; pass e.g. [(h, sp.tanh(w*x))]"
+        )
     pairs = list(assignments.items()) if isinstance(assignments, Mapping) else list(assignments)
     param_syms = _symbols(params, "parameter")
     input_syms = _symbols(inputs, "input")
@@ -203,6 +208,10 @@ def program_from_expressions(
         _declare(defined, sym.name, role)
     program: list[Assignment] = []
     for pair in pairs:
+        if not (isinstance(pair, sp.Eq) or (isinstance(pair, (tuple, list)) and len(pair) == 2)):
+            raise SpecError(
+                f"assignment {shorten(repr(pair))} is not a (name, expression) pair or an sp.Eq"
+            )
         lhs, rhs = (pair.lhs, pair.rhs) if isinstance(pair, sp.Eq) else pair
         lhs_sym = _symbols([lhs], "assigned name")[0]
         rhs_expr = _expression(rhs, f"the right side of {lhs_sym.name}")
@@ -248,9 +257,10 @@ def _symbols(items: Sequence[sp.Symbol | str], role: str) -> list[sp.Symbol]:
         name = item.name if isinstance(item, sp.Symbol) else item
         if not isinstance(name, str):
             raise SpecError(f"{role} {shorten(repr(item))} is not a name; pass a str or a Symbol")
-        if not name.isidentifier() or keyword.iskeyword(name) or name.startswith("_"):
+        usable = name.isascii() and name.isidentifier() and not keyword.iskeyword(name)
+        if not usable or name.startswith("_"):
             raise SpecError(
-                f"{role} name {shorten(name)!r} is not usable; use letters, digits and inner "
+                f"{role} name {shorten(name)!r} is not usable; use ASCII letters, digits and "
                 "underscores, starting with a letter"
             )
         if name in _RESERVED or notation.is_generated_name(name):

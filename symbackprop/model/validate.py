@@ -7,6 +7,7 @@ layer arrays ({"W2": (n2, n1) array, "b2": (n2,) array or a scalar for a shared 
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from typing import Any, Protocol
@@ -19,7 +20,8 @@ from symbackprop.model.architecture import (
     layer_arrays_to_names,
     names_to_layer_arrays,
 )
-from symbackprop.model.errors import NumericError, ShapeError, shorten
+from symbackprop.model.caps import check_memory, parameter_count
+from symbackprop.model.errors import NumericError, ShapeError, SpecError, counted, shorten
 from symbackprop.model.functions import FloatArray
 from symbackprop.model.losses import get_loss
 from symbackprop.model.network import Network
@@ -27,8 +29,66 @@ from symbackprop.model.network import Network
 _LAYER_ARRAY = re.compile(r"^[Wb]\d+$")
 
 
+# --- arguments of the public functions ------------------------------------------------------------
+def require_network(network: Any, where: str) -> Network:
+    """Return ``network`` if it is a Network; else raise SpecError saying how to make one."""
+    if not isinstance(network, Network):
+        hint = " (for a spec, pass spec.network)" if hasattr(network, "network") else ""
+        raise SpecError(
+            f"{where} needs a Network, got {shorten(repr(network))}{hint}; make one with "
+            "sb.mlp([2, 2, 1]), sb.sequential(...), sb.Network.from_expressions(...) or "
+            "sb.load_spec(path).network"
+        )
+    return network
+
+
+def require_whole(value: Any, what: str, minimum: int = 0) -> int:
+    """Return ``value`` if it is a whole number >= ``minimum`` (not a bool); else SpecError."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise SpecError(
+            f"{what} {shorten(repr(value))} is not a whole number >= {minimum}; give e.g. "
+            f"{max(minimum, 1) if minimum else 0}"
+        )
+    return int(value)
+
+
+def require_number(value: Any, what: str) -> float:
+    """Return ``value`` as a float if it is a finite number (not a bool); else SpecError."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.number)):
+        raise SpecError(f"{what} {shorten(repr(value))} is not a number; give e.g. 0.5")
+    if not math.isfinite(float(value)):
+        raise SpecError(f"{what} {value!r} is not finite; give a finite number, e.g. 0.5")
+    return float(value)
+
+
+def require_names(value: Any, what: str) -> tuple[str, ...]:
+    """Return names given as one str or an iterable of str; else SpecError."""
+    if isinstance(value, str):
+        return (value,)
+    try:
+        names = tuple(value)
+    except TypeError:
+        names = (value,)
+    for name in names:
+        if not isinstance(name, str):
+            raise SpecError(
+                f"{what} holds {shorten(repr(name))}, not a name; give parameter names such as "
+                "['b1', 'b2']"
+            )
+    return names
+
+
+def _require_mapping(params: Any) -> None:
+    if not isinstance(params, Mapping):
+        kind = "None" if params is None else f"a {type(params).__name__}"
+        raise ShapeError(
+            f"params is {kind}, not a dict; pass {{name: value}} (e.g. from net.init_params())"
+        )
+
+
 def is_layer_form(network: HasData, params: Mapping[str, Any]) -> bool:
     """Tell whether a parameter set is given as layer arrays (W1, b1, ...)."""
+    _require_mapping(params)
     if network.architecture is None or not params:
         return False
     keys = list(params)
@@ -37,11 +97,6 @@ def is_layer_form(network: HasData, params: Mapping[str, Any]) -> bool:
 
 def params_by_name(network: Network, params: Mapping[str, Any]) -> dict[str, float]:
     """Return {name: float} for every parameter, from either form; reject missing or extra."""
-    if not isinstance(params, Mapping):
-        raise ShapeError(
-            f"params is a {type(params).__name__}, not a dict; pass {{name: value}} "
-            "(e.g. from net.init_params())"
-        )
     if is_layer_form(network, params):
         assert network.architecture is not None
         return layer_arrays_to_names(network.architecture, layer_arrays(network, params))
@@ -140,8 +195,10 @@ def data_arrays(network: HasData, X: Any, Y: Any) -> tuple[FloatArray, FloatArra
     Y2 = _matrix(Y, "Y", network.n_outputs, "outputs")
     if X2.shape[0] != Y2.shape[0]:
         raise ShapeError(
-            f"X has {X2.shape[0]} rows but Y has {Y2.shape[0]}; give one target row per sample"
+            f"X has {counted(X2.shape[0], 'row')} but Y has {Y2.shape[0]}; give one target row "
+            "per sample"
         )
+    _check_memory(network, X2.shape[0])
     architecture = getattr(network, "architecture", None)
     loss_name = architecture.loss if architecture is not None else network.loss_name
     if loss_name is not None:
@@ -149,6 +206,21 @@ def data_arrays(network: HasData, X: Any, Y: Any) -> tuple[FloatArray, FloatArra
         if problem:
             raise NumericError(problem)
     return X2, Y2
+
+
+def _check_memory(network: HasData, batch: int) -> None:
+    if isinstance(network, Network):
+        arch = network.architecture
+        if arch is not None:
+            check_memory(parameter_count(arch.sizes), sum(arch.sizes), batch)
+        else:
+            check_memory(len(network.params), len(network.assignments), batch)
+        return
+    # A network of layers: every node holds rows x batch numbers (attention's scores B x B).
+    shapes = network.parameter_shapes()  # type: ignore[attr-defined]
+    count = sum(int(np.prod(shape)) for shape in shapes.values())
+    rows = [a.lhs.shape[0] for a in network.program.assignments]  # type: ignore[attr-defined]
+    check_memory(count, sum(int(r) if r.is_Integer else batch for r in rows), batch)
 
 
 def input_array(network: HasData, X: Any) -> FloatArray:

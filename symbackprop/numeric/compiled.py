@@ -44,6 +44,7 @@ from symbackprop.model.validate import (
     is_layer_form,
     layer_arrays,
     params_by_name,
+    require_network,
 )
 
 VIEWS = ("auto", "layers", "scalar")
@@ -136,10 +137,7 @@ def compile(network: Network | LayerNetwork, view: str = "auto") -> CompiledNetw
         if view not in ("auto", "matrix"):
             raise SymbackpropError(f"a network of layers compiles its matrix view, not {view!r}")
         return CompiledNetwork(network, "matrix", _MatrixBackend(derive_layers(network)))
-    if not isinstance(network, Network):
-        raise SymbackpropError(
-            f"compile() needs a network (sb.mlp, sb.sequential, ...), not {type(network).__name__}"
-        )
+    network = require_network(network, "compile")
     if view not in VIEWS:
         raise SymbackpropError(f"unknown view {view!r}; choose one of {', '.join(VIEWS)}")
     if view == "layers" and network.architecture is None:

@@ -14,13 +14,19 @@ from typing import Any
 import numpy as np
 
 from symbackprop.model.architecture import layer_arrays_to_names, names_to_layer_arrays
+from symbackprop.model.caps import check_epochs
 from symbackprop.model.errors import NumericError, SymbackpropError, unknown_name
 from symbackprop.model.functions import FloatArray
 from symbackprop.model.network import Network
 from symbackprop.model.optimizers import Optimizer, get_optimizer
 from symbackprop.model.penalty import Penalty
 from symbackprop.model.sequential import LayerNetwork
-from symbackprop.model.validate import data_arrays, is_layer_form
+from symbackprop.model.validate import (
+    data_arrays,
+    is_layer_form,
+    require_names,
+    require_network,
+)
 from symbackprop.numeric.compiled import compile
 from symbackprop.numeric.optimize import Stepper
 
@@ -69,9 +75,11 @@ def train(
     ``weight_decay`` and ``l1`` set the loss's penalty Omega = (lambda/2) sum w^2 +
     lambda_1 sum |w| (None keeps the network's own); the losses reported include it.
     """
+    if not isinstance(network, LayerNetwork):
+        network = require_network(network, "train")
     _check_settings(learning_rate, epochs, batch_size)
     network = _with_penalty(network, weight_decay, l1)
-    frozen = tuple(freeze)
+    frozen = require_names(freeze, "freeze")
     known = network.parameter_names()
     for name in frozen:
         if name not in known:
@@ -136,13 +144,18 @@ def _with_penalty(
 
 
 def _check_settings(learning_rate: float, epochs: int, batch_size: int | None) -> None:
-    if not (isinstance(learning_rate, (int, float)) and np.isfinite(learning_rate)):
+    if isinstance(learning_rate, bool) or not (
+        isinstance(learning_rate, (int, float)) and np.isfinite(learning_rate)
+    ):
         raise SymbackpropError(f"learning_rate {learning_rate!r} is not a finite number")
     if learning_rate <= 0:
         raise SymbackpropError(f"learning_rate {learning_rate} must be positive, e.g. 0.5")
     if not isinstance(epochs, int) or isinstance(epochs, bool) or epochs < 0:
         raise SymbackpropError(f"epochs {epochs!r} must be a whole number >= 0")
-    if batch_size is not None and (not isinstance(batch_size, int) or batch_size < 1):
+    check_epochs(epochs)
+    if batch_size is not None and (
+        isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1
+    ):
         raise SymbackpropError(f"batch_size {batch_size!r} must be a whole number >= 1 or None")
 
 

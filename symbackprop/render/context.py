@@ -22,11 +22,12 @@ from symbackprop.derivation.derive import derive
 from symbackprop.derivation.equations import layer_equations
 from symbackprop.model import notation
 from symbackprop.model.architecture import Architecture
+from symbackprop.model.errors import ShapeError, SpecError, shorten
 from symbackprop.model.network import Network
 from symbackprop.model.optimizers import Optimizer
 from symbackprop.model.printing import format_number, to_latex
 from symbackprop.model.program import Program
-from symbackprop.model.validate import data_arrays, params_by_name
+from symbackprop.model.validate import data_arrays, params_by_name, require_network
 from symbackprop.numeric.compiled import compile
 from symbackprop.numeric.train import train
 from symbackprop.render import diagrams
@@ -95,6 +96,14 @@ def context(
     optimizer: str | Optimizer = "sgd",
 ) -> dict[str, Any]:
     """Return the report as plain data (str, int, float, lists, dicts); math is LaTeX (*_tex)."""
+    network = require_network(network, "report")
+    if not (isinstance(data, (tuple, list)) and len(data) == 2):
+        raise ShapeError(
+            f"data is {shorten(repr(data))}, not a pair; pass data=(X, Y) with X of shape "
+            f"(batch, {network.n_inputs}) and Y of shape (batch, {network.n_outputs})"
+        )
+    if title is not None and not isinstance(title, str):
+        raise SpecError(f"title {shorten(repr(title))} is not text; pass a str or None")
     values = params_by_name(network, params)
     X, Y = data_arrays(network, *data)
     x0, y0 = X[0], Y[0]

@@ -12,13 +12,14 @@ from __future__ import annotations
 import io
 import re
 import shutil
-import subprocess
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from symbackprop.model import notation
+from symbackprop.model.errors import shorten
 from symbackprop.model.network import Network
 from symbackprop.model.printing import format_number
+from symbackprop.render.tools import ToolError, run_tool
 
 DOT_MISSING = (
     "diagram not drawn: the Graphviz 'dot' program is not installed "
@@ -191,12 +192,10 @@ def run_dot(source: str, fmt: str) -> bytes | None:
     executable = shutil.which("dot")
     if executable is None:
         return None
-    done = subprocess.run(
-        [executable, f"-T{fmt}"], input=source.encode(), capture_output=True,
-        timeout=_DOT_TIMEOUT, check=False,
-    )  # fmt: skip
+    done = run_tool([executable, f"-T{fmt}"], "the diagram", _DOT_TIMEOUT, stdin=source.encode())
     if done.returncode != 0:
-        raise RuntimeError(f"dot failed: {done.stderr.decode(errors='replace').strip()}")
+        problem = done.stderr.decode(errors="replace").strip()
+        raise ToolError(f"dot could not draw the diagram: {shorten(problem, 120)}")
     return done.stdout
 
 

@@ -9,15 +9,14 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 from pathlib import Path
 
-from symbackprop.model.errors import SymbackpropError
+from symbackprop.render.tools import ToolError, run_tool
 
 _LATEX_TIMEOUT = 120
 
 
-class ReportEngineError(SymbackpropError):
+class ReportEngineError(ToolError):
     """A report format needs a program that is missing or failed (pdflatex for .pdf)."""
 
 
@@ -35,18 +34,26 @@ def require_latex(target: Path) -> None:
 def compile_latex(tex: Path) -> Path:
     """Compile a .tex with latexmk + pdflatex in its folder and return the PDF's path."""
     require_latex(tex.with_suffix(".pdf"))
-    command = ["latexmk", "-pdf", "-interaction=nonstopmode", "-halt-on-error"]
+    command = ["latexmk", "-pdf", "-interaction=nonstopmode", "-halt-on-error",
+               "-pdflatex=pdflatex -no-shell-escape %O %S"]  # fmt: skip
     return run_latex(tex, command, "the report", _LATEX_TIMEOUT)
+
+
+# kpathsea's settings for every TeX run: no shell escape, and files are read and written only
+# in the build folder (no dot files, no "..", no absolute paths), whatever a document asks for.
+# A second guard behind the escaping of every user string (render.text.latex_text).
+RESTRICTED_TEX = {"shell_escape": "f", "openin_any": "p", "openout_any": "p"}
 
 
 def run_latex(
     tex: Path, command: list[str], what: str, timeout: float, env: dict[str, str] | None = None
 ) -> Path:
-    """Run a LaTeX command on ``tex`` in its folder; on failure name LaTeX's first error line."""
-    done = subprocess.run(
-        [*command, tex.name], cwd=tex.parent, capture_output=True, timeout=timeout, check=False,
-        env=None if env is None else {**os.environ, **env},
-    )  # fmt: skip
+    """Run a LaTeX command on ``tex`` in its folder, restricted to it (:data:`RESTRICTED_TEX`).
+
+    On failure raise ReportEngineError naming LaTeX's first error line.
+    """
+    done = run_tool([*command, tex.name], what, timeout, cwd=tex.parent,
+                    env={**os.environ, **(env or {}), **RESTRICTED_TEX})  # fmt: skip
     pdf = tex.with_suffix(".pdf")
     if done.returncode != 0 or not pdf.exists():
         log = tex.with_suffix(".log")

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -22,12 +21,13 @@ from symbackprop.derivation.derivation import Derivation
 from symbackprop.derivation.matrix_derivation import MatrixDerivation
 from symbackprop.derivation.matrix_evaluation import MatrixEvaluation
 from symbackprop.model.errors import SymbackpropError
+from symbackprop.model.inputs import require_path
 from symbackprop.model.network import Network
 from symbackprop.model.optimizers import Optimizer
 from symbackprop.model.sequential import LayerNetwork
 from symbackprop.render import diagrams
 from symbackprop.render.context import context, explain_blame
-from symbackprop.render.files import atomic_path, atomic_write
+from symbackprop.render.files import atomic_path, atomic_write, build_folder
 from symbackprop.render.latex import compile_latex, require_latex
 from symbackprop.render.matrix_context import matrix_context, report_sections
 from symbackprop.render.matrix_sections import BAR_NOTE
@@ -99,7 +99,7 @@ def report(
     A ``.tex`` gets its figures as PDF files beside it; a ``.pdf`` is compiled by pdflatex
     (through latexmk) in a temporary folder. The file is written atomically.
     """
-    target = Path(path)
+    target = require_path(path, "report path", "report.html")
     fmt = FORMATS.get(target.suffix.lower())
     if fmt is None:
         raise SymbackpropError(
@@ -120,8 +120,7 @@ def report(
     if fmt == "tex":
         _write_figures(network, ctx, target.parent, target.stem)
         return atomic_write(target, _render_context(ctx, "tex", target.stem))
-    with tempfile.TemporaryDirectory(prefix="symbackprop-report-") as folder:
-        build = Path(folder)
+    with build_folder(target, "build") as build:
         _write_figures(network, ctx, build, "report")
         (build / "report.tex").write_text(_render_context(ctx, "tex", "report"), encoding="utf-8")
         pdf = compile_latex(build / "report.tex")
@@ -149,8 +148,8 @@ def _write_matrix_report(ctx: dict[str, Any], fmt: str, target: Path) -> Path:
     """Write a network of layers' report: text formats directly, a PDF through latexmk."""
     if fmt != "pdf":
         return atomic_write(target, _render_matrix_context(ctx, fmt))
-    with tempfile.TemporaryDirectory(prefix="symbackprop-report-") as folder:
-        tex = Path(folder) / "report.tex"
+    with build_folder(target, "build") as folder:
+        tex = folder / "report.tex"
         tex.write_text(_render_matrix_context(ctx, "tex"), encoding="utf-8")
         pdf = compile_latex(tex)
         with atomic_path(target) as temporary:

@@ -17,7 +17,7 @@ from typing import Any
 import jinja2
 from markupsafe import Markup
 
-from symbackprop.render.text import latex_text
+from symbackprop.render.escape import latex_text, markdown_text
 
 
 def _load_template(name: str) -> str:
@@ -60,7 +60,7 @@ def for_format(ctx: dict[str, Any], fmt: str) -> dict[str, Any]:
         if fmt == "tex":
             return latex_text(text)
         if fmt == "md":
-            return re.sub(r"([*_`\\])", r"\\\1", text)
+            return markdown_text(text)
         return text
 
     return _map_strings(copy.deepcopy(ctx), "", change)  # type: ignore[no-any-return]

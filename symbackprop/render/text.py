@@ -20,6 +20,7 @@ from symbackprop.model.functions import LeakyStep
 from symbackprop.model.functions import Step as StepFunction
 from symbackprop.model.printing import format_number, to_latex, to_text
 from symbackprop.model.rulebook import Rule
+from symbackprop.render.escape import latex_text
 
 if TYPE_CHECKING:
     from symbackprop.derivation.evaluation import Evaluation
@@ -78,17 +79,6 @@ RULE_WORDS: dict[Rule, str] = {
     Rule.NORM_MEAN_PATH: "normalisation: part of the blame goes back through the mean",
     Rule.NORM_VARIANCE_PATH: "normalisation: part of the blame goes back through the variance",
 }
-# Unicode in rule words -> LaTeX, for \text{...}.
-_LATEX_WORDS = {
-    "σ′": r"$\sigma'$", "σ": r"$\sigma$", "′": "'", "−": "-", "²": r"$^2$", "½": r"$\frac{1}{2}$",
-    "δᵢₖ": r"$\delta_{ik}$", "δ": r"$\delta$", "∂": r"$\partial$", "ᵢ": r"$_i$", "ₖ": r"$_k$",
-    "ᵘ": r"$^u$", "aᵢ": r"$a_i$", "aₖ": r"$a_k$", "λ₁": r"$\lambda_1$", "λ": r"$\lambda$",
-    "←": r"$\leftarrow$", "β₁ᵗ": r"$\beta_1^t$", "β₂ᵗ": r"$\beta_2^t$",
-    "⊙": r"$\odot$", "𝟏": r"$\mathbf{1}$", "ᵀ": r"$^{\top}$", "Δ": r"$\Delta$",
-    "Ā": r"$\bar{A}$", "V̄": r"$\bar{V}$", "X̂": r"$\hat{X}$", "√": r"$\surd$",
-    "Ȳ": r"$\bar{Y}$", "×": r"$\times$",
-    "γ": r"$\gamma$", "β": r"$\beta$", "ε": r"$\epsilon$", "μ": r"$\mu$",
-}  # fmt: skip
 
 
 @dataclass
@@ -366,13 +356,3 @@ def derivation_latex(d: Derivation, ev: Evaluation | None = None) -> str:
         out.append(" \\\\\n".join(rows))
         out.append(r"\end{align*}")
     return "\n".join(out) + "\n"
-
-
-def latex_text(words: str) -> str:
-    """Escape prose for LaTeX text mode, turning the rule words' Unicode into math."""
-    escaped = words.replace("\\", r"\textbackslash{}")
-    for char in "&%#_{}":
-        escaped = escaped.replace(char, "\\" + char)
-    for unicode_text, latex in sorted(_LATEX_WORDS.items(), key=lambda kv: -len(kv[0])):
-        escaped = escaped.replace(unicode_text, latex)
-    return escaped

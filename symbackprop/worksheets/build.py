@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -19,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from symbackprop.model.errors import SymbackpropError
-from symbackprop.render.files import atomic_write
+from symbackprop.render.files import build_folder, swap_in
 from symbackprop.render.latex import ReportEngineError, run_latex
 from symbackprop.worksheets.manifest import manifest_json
 from symbackprop.worksheets.notebook import render_notebook
@@ -69,6 +68,8 @@ class Worksheet:
         skips compiling and ``pdf_each_key`` compiles each student's key too. Nothing is
         written unless every file was made.
         """
+        if not os.fspath(folder):
+            raise SymbackpropError("the output folder is empty; give a folder name, e.g. week5")
         return write_worksheet(self, Path(folder), parts, pdf, jobs, progress, pdf_each_key)
 
 
@@ -81,23 +82,52 @@ def write_worksheet(
     progress: Callable[[int, int], None] | None,
     pdf_each_key: bool = False,
 ) -> Path:
-    """Make every file in a temporary folder, then move them all into place.
+    """Make every file in a new folder beside ``folder``, then swap it in as a whole.
 
-    PDFs compile ``jobs`` at a time in the background while the next students are rendered.
+    A run that fails or is killed leaves the previous folder as it was; parts this run does
+    not make (the students' files when only the key is made) are carried over from it. PDFs
+    compile ``jobs`` at a time in the background while the next students are rendered.
     """
+    folder = _output_folder(folder)
     if pdf:
         require_pdflatex(folder / "keys.pdf")
-    with tempfile.TemporaryDirectory(prefix="symbackprop-worksheet-") as build_name:
-        build = Path(build_name)
+    with build_folder(folder, "build") as build, build_folder(folder, "new") as new:
         total = _pdf_count(ws, parts, pdf_each_key) if pdf else 0
         with PdfQueue(jobs, total, progress) as queue:
             made = _render_all(ws, build, parts, queue if pdf else None, pdf_each_key)
             made += queue.wait()
-        for built in made:
-            final = folder / built.relative_to(build)
+        for built in made:  # the outputs only, not LaTeX's logs
+            final = new / built.relative_to(build)
             final.parent.mkdir(parents=True, exist_ok=True)
-            atomic_write(final, built.read_bytes())
+            os.replace(built, final)
+        _carry_over(folder, new, {PART_FOLDERS[part] for part in parts})
+        swap_in(new, folder)  # the old folder is now at `new`, removed on leaving
     return folder
+
+
+# The top-level folder each part writes.
+PART_FOLDERS = {"student": "students", "key": "key"}
+
+
+def _output_folder(folder: Path) -> Path:
+    if folder.exists() and not folder.is_dir():
+        raise SymbackpropError(f"{str(folder)!r} exists and is not a folder; give a folder path")
+    return folder
+
+
+def _carry_over(old: Path, new: Path, remade: set[str]) -> None:
+    """Copy what this run does not remake from the old folder (links as links, never followed)."""
+    if not old.is_dir():
+        return
+    for entry in old.iterdir():
+        if entry.name in remade:
+            continue
+        if entry.is_symlink():
+            os.symlink(os.readlink(entry), new / entry.name)
+        elif entry.is_dir():
+            shutil.copytree(entry, new / entry.name, symlinks=True)
+        else:
+            shutil.copy2(entry, new / entry.name)
 
 
 def _render_all(
@@ -185,7 +215,7 @@ def compile_pdf(tex: Path) -> Path:
     template's ``\\pdfinfoomitdate`` and ``\\pdftrailerid{}`` make the PDF byte-identical on
     every run; SOURCE_DATE_EPOCH fixes any date a later template might print.
     """
-    command = ["pdflatex", "-interaction=nonstopmode", "-halt-on-error"]
+    command = ["pdflatex", "-no-shell-escape", "-interaction=nonstopmode", "-halt-on-error"]
     return run_latex(tex, command, tex.name, PDFLATEX_TIMEOUT, dict(_TEX_ENV))
 
 

@@ -20,8 +20,8 @@ import numpy as np
 
 from symbackprop.model import notation
 from symbackprop.model.errors import SymbackpropError, shorten
+from symbackprop.model.inputs import read_input_text
 from symbackprop.numeric.compiled import compile as compile_network
-from symbackprop.render.files import read_utf8
 from symbackprop.worksheets.build import Worksheet
 from symbackprop.worksheets.manifest import build_manifest, validate_manifest
 from symbackprop.worksheets.spec import WorksheetSpec, load_worksheet_spec
@@ -30,7 +30,9 @@ from symbackprop.worksheets.variants import Variant, draw_variant
 KEY_RTOL = 1e-6  # a key gradient and its central difference must agree to this (relative)
 KEY_ATOL = 1e-9  # ... or absolutely, for gradients near 0 (h = 1e-5: error ~1e-10)
 _FD_STEP = 1e-5
-_STUDENT_ID = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
+# An id names a folder: never "." or ".." (files beside or above the others' folders), nor a
+# hidden one. \Z rather than $, which would let "bob\n" through.
+_STUDENT_ID = re.compile(r"[A-Za-z0-9_@-][A-Za-z0-9_.@-]{0,63}\Z")
 
 
 class KeyCheckError(SymbackpropError):
@@ -75,9 +77,12 @@ def read_roster(roster: str | os.PathLike[str] | Sequence[str]) -> tuple[list[st
     """Return the usable student ids and one message per skipped row."""
     if isinstance(roster, (str, os.PathLike)):
         path = Path(roster)
-        text = read_utf8(path, "roster", RosterError)
-        rows = [(f"{path.name}:{n}", r[0].strip() if r else "")
-                for n, r in enumerate(csv.reader(io.StringIO(text)), start=1)]  # fmt: skip
+        text = read_input_text(path, "roster", RosterError)
+        try:
+            rows = [(f"{path.name}:{n}", r[0].strip() if r else "")
+                    for n, r in enumerate(csv.reader(io.StringIO(text)), start=1)]  # fmt: skip
+        except csv.Error as error:
+            raise RosterError(f"{path.name}: not readable as CSV: {error}") from None
         if rows and rows[0][1].lower() in ("student_id", "student", "id"):
             rows = rows[1:]
     else:
@@ -89,7 +94,8 @@ def read_roster(roster: str | os.PathLike[str] | Sequence[str]) -> tuple[list[st
             messages.append(f"{where}: empty student id; row skipped")
         elif not _STUDENT_ID.match(student_id):
             messages.append(f"{where}: student id {shorten(student_id)!r} may use only letters, "
-                            "digits and _ . @ - (it names a folder); row skipped")  # fmt: skip
+                            "digits and _ . @ -, not starting with . (it names a folder); "
+                            "row skipped")  # fmt: skip
         elif student_id in ids:
             messages.append(f"{where}: duplicate student id {student_id!r}; the first one counts")
         else:

@@ -20,6 +20,7 @@ from typing import Any
 from markupsafe import Markup
 
 from symbackprop.model.errors import SymbackpropError
+from symbackprop.render.escape import csv_cell
 from symbackprop.render.files import atomic_write
 from symbackprop.worksheets.manifest import network_of
 from symbackprop.worksheets.render import points_text, template, worked_html
@@ -81,14 +82,18 @@ class Grades:
         raise SymbackpropError(f"no grades for student {student_id!r}")
 
     def to_csv(self) -> str:
-        """One row per student, one column of points per blank, then total, max and percent."""
+        """One row per student, one column of points per blank, then total, max and percent.
+
+        Ids and blank names are neutralised (:func:`~symbackprop.render.escape.csv_cell`): an id
+        such as ``@SUM`` or ``-1-1`` is shown by spreadsheets as text, not run as a formula.
+        """
         blanks = [r.blank for r in self.students[0].results] if self.students else []
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\n")
-        writer.writerow(["student_id", *blanks, "total", "max", "percent"])
+        writer.writerow(["student_id", *map(csv_cell, blanks), "total", "max", "percent"])
         for grade in self.students:
             points = [_points(r.points) for r in grade.results]
-            writer.writerow([grade.student_id, *points, _points(grade.score),
+            writer.writerow([csv_cell(grade.student_id), *points, _points(grade.score),
                              _points(grade.max_score), f"{grade.percent:.1f}"])  # fmt: skip
         return out.getvalue()
 

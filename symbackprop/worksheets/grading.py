@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -23,8 +24,8 @@ from typing import Any
 from symbackprop.derivation.steps import LEARNING_RATE
 from symbackprop.model import notation
 from symbackprop.model.errors import SymbackpropError, shorten
+from symbackprop.model.inputs import read_input_text
 from symbackprop.model.network import Network
-from symbackprop.render.files import read_utf8
 from symbackprop.worksheets.grades import BlankResult, Grades, StudentGrade
 from symbackprop.worksheets.manifest import network_of, validate_manifest
 from symbackprop.worksheets.notebook import notebook_answers
@@ -51,6 +52,24 @@ def parse_number(text: str) -> float:
     raw = text.strip().replace("−", "-").replace("\u2009", "").replace(" ", "")
     if len(raw) > 60:
         raise ValueError(f"{shorten(text)!r} is too long for a number")
+    try:
+        value = _number(raw, text)
+    except (OverflowError, ZeroDivisionError):
+        value = math.inf
+    if value is None:
+        if re.fullmatch(r"[+-]?\d+,\d+", raw):
+            raise ValueError(f"{shorten(text)!r} uses a decimal comma; write a point (0.25)")
+        raise ValueError(
+            f"{shorten(text)!r} is not a number; write a decimal (0.1234), scientific notation "
+            "(1.2e-3) or a fraction (3/8)"
+        )
+    if not math.isfinite(value):
+        raise ValueError(f"{shorten(text)!r} is out of range; give a finite number")
+    return value
+
+
+def _number(raw: str, text: str) -> float | None:
+    """The value of a number in one of the accepted forms, or None."""
     if _DECIMAL.match(raw):
         return float(raw)
     times = _TIMES_TEN.match(raw)
@@ -61,12 +80,7 @@ def parse_number(text: str) -> float:
         if int(fraction[2]) == 0:
             raise ValueError(f"{shorten(text)!r} divides by zero")
         return float(Fraction(int(fraction[1]), int(fraction[2])))
-    if re.fullmatch(r"[+-]?\d+,\d+", raw):
-        raise ValueError(f"{shorten(text)!r} uses a decimal comma; write a point (0.25)")
-    raise ValueError(
-        f"{shorten(text)!r} is not a number; write a decimal (0.1234), scientific notation "
-        "(1.2e-3) or a fraction (3/8)"
-    )
+    return None
 
 
 # --- grading ----------------------------------------------------------------
@@ -76,6 +90,11 @@ def load_manifests(
     """Return {student id: manifest} from a worksheet folder, a manifest file or dicts."""
     if isinstance(key, Mapping):
         items: list[Any] = [key]
+    elif not isinstance(key, (str, os.PathLike, list, tuple)):
+        raise SymbackpropError(
+            f"key {shorten(repr(key))} is not a worksheet folder, a manifest file or manifests; "
+            "pass the folder that `worksheet generate` wrote"
+        )
     elif isinstance(key, (str, os.PathLike)):
         path = Path(key)
         if path.is_dir():
@@ -86,9 +105,9 @@ def load_manifests(
                     "`worksheet generate` "
                     "wrote"
                 )
-            items = [json.loads(f.read_text(encoding="utf-8")) for f in files]
+            items = [_manifest_json(f) for f in files]
         else:
-            items = [json.loads(path.read_text(encoding="utf-8"))]
+            items = [_manifest_json(path)]
     else:
         items = list(key)
     for item in items:
@@ -96,11 +115,27 @@ def load_manifests(
     return {item["student_id"]: item for item in items}
 
 
+def _manifest_json(path: Path) -> Any:
+    text = read_input_text(path, "manifest")
+    try:
+        return json.loads(text)
+    except (json.JSONDecodeError, RecursionError):
+        raise SymbackpropError(
+            f"{shorten(str(path), 80)} is not valid JSON (cut short?); regenerate the key with "
+            "`symbackprop worksheet generate`"
+        ) from None
+
+
 def grade(
     key: str | os.PathLike[str] | Mapping[str, Any] | Sequence[Any],
     answers: str | os.PathLike[str] | Mapping[str, Mapping[str, Any]],
 ) -> Grades:
     """Grade answers (CSV, JSON, notebooks, or {student: {blank: text}}) against the key."""
+    if not isinstance(answers, (str, os.PathLike, Mapping)):
+        raise AnswerError(
+            f"answers {shorten(repr(answers))} is not a path or a dict; pass a CSV, JSON or "
+            "notebook file, a folder of notebooks, or {student: {blank: answer}}"
+        )
     manifests = load_manifests(key)
     table, messages = read_answers(answers, manifests)
     students = []
@@ -127,13 +162,32 @@ def grade_student(manifest: Mapping[str, Any], answers: Mapping[str, Any]) -> St
         text = _text(answers.get(blank["id"]))
         if not text:
             results.append(_result(blank, "blank", 0.0, text, "no answer"))
-        elif blank["type"] == "numeric":
-            results.append(_numeric(manifest, blank, text, program, base, own))
-        elif blank["type"] == "symbolic":
-            results.append(_symbolic(manifest, blank, text, network))
-        else:
-            results.append(_choice(blank, text))
+            continue
+        try:
+            results.append(_mark(manifest, blank, text, network, program, base, own))
+        except (SymbackpropError, ArithmeticError, ValueError, RecursionError) as error:
+            # One answer that cannot be marked (it overflows, it is too deep) is that blank's
+            # "invalid"; the student's other blanks and the rest of the class are still graded.
+            reason = shorten(str(error) or type(error).__name__, 120)
+            results.append(_result(blank, "invalid", 0.0, shorten(text, 200),
+                                   f"this answer could not be marked: {reason}"))  # fmt: skip
     return StudentGrade(manifest["student_id"], tuple(results))
+
+
+def _mark(
+    manifest: Mapping[str, Any],
+    blank: Mapping[str, Any],
+    text: str,
+    network: Network,
+    program: Any,
+    base: Mapping[str, float],
+    own: Mapping[str, float],
+) -> BlankResult:
+    if blank["type"] == "numeric":
+        return _numeric(manifest, blank, text, program, base, own)
+    if blank["type"] == "symbolic":
+        return _symbolic(manifest, blank, text, network)
+    return _choice(blank, text)
 
 
 def _text(value: Any) -> str:
@@ -225,26 +279,50 @@ def read_answers(
     manifests: Mapping[str, Mapping[str, Any]],
 ) -> tuple[dict[str, dict[str, Any]], list[str]]:
     """Return {student: {blank: text}} and one message per row or cell that was skipped."""
+    claims: list[str] = []
     if isinstance(answers, Mapping):
         rows = [(f"student {sid!r}", sid, dict(cells)) for sid, cells in answers.items()]
     else:
-        rows = _rows_from(Path(answers))
-    return _checked_rows(rows, manifests)
+        rows = _rows_from(Path(answers), manifests, claims)
+    table, messages = _checked_rows(rows, manifests)
+    return table, claims + messages
 
 
-def _rows_from(path: Path) -> list[tuple[str, str, dict[str, Any]]]:
+def _rows_from(
+    path: Path, manifests: Mapping[str, Any], claims: list[str]
+) -> list[tuple[str, str, dict[str, Any]]]:
     if path.is_dir():
         rows = []
-        for notebook in sorted(path.glob("*.ipynb")):
-            rows += _rows_from(notebook)
+        # <student>.ipynb, or <student>/<any name>.ipynb (nbgrader's submitted/ layout)
+        for notebook in sorted([*path.glob("*.ipynb"), *path.glob("*/*.ipynb")]):
+            rows += _rows_from(notebook, manifests, claims)
         return rows
-    data = read_utf8(path, "answers", AnswerError)
+    data = read_input_text(path, "answers", AnswerError)
     if path.suffix == ".ipynb":
-        student_id, cells = notebook_answers(data, path.name)
-        return [(path.name, student_id, cells)]
+        claimed, cells = notebook_answers(data, path.name)
+        student_id = submitter(path, manifests)
+        if claimed != student_id:
+            claims.append(f"{_where(path)}: the notebook says it is {shorten(claimed)!r}'s; "
+                          f"its location says {shorten(student_id)!r}, which counts")  # fmt: skip
+        return [(_where(path), student_id, cells)]
     if path.suffix == ".json":
         return _json_rows(data, path.name)
     return _csv_rows(data, path.name)
+
+
+def submitter(path: Path, manifests: Mapping[str, Any]) -> str:
+    """Whose notebook this is, from where it lies: ``<id>.ipynb``, else a ``<id>/`` folder.
+
+    What the notebook says about itself (its metadata) is never trusted: a student could
+    claim to be anyone.
+    """
+    if path.stem in manifests or path.parent.name not in manifests:
+        return path.stem
+    return path.parent.name
+
+
+def _where(path: Path) -> str:
+    return f"{path.parent.name}/{path.name}" if path.parent.name else path.name
 
 
 def _json_rows(data: str, name: str) -> list[tuple[str, str, dict[str, Any]]]:
@@ -252,10 +330,18 @@ def _json_rows(data: str, name: str) -> list[tuple[str, str, dict[str, Any]]]:
         document = json.loads(data)
     except json.JSONDecodeError as error:
         raise AnswerError(f"{name}:{error.lineno}: not valid JSON: {error.msg}") from None
+    except RecursionError:
+        raise AnswerError(f"{name}: nested too deeply to be answers; fix the file") from None
     if isinstance(document, Mapping):
         return [(f"{name}: {sid!r}", str(sid), dict(v) if isinstance(v, Mapping) else {})
                 for sid, v in document.items()]  # fmt: skip
     if isinstance(document, list):
+        for i, item in enumerate(document):
+            if not (isinstance(item, Mapping) and isinstance(item.get("answers", {}), Mapping)):
+                raise AnswerError(
+                    f"{name}: item {i + 1} is {shorten(json.dumps(item))}, not an object "
+                    '{"student_id": ..., "answers": {blank: answer}}; fix the item'
+                )
         return [(f"{name}: item {i + 1}", str(item.get("student_id", "")),
                  dict(item.get("answers", {}))) for i, item in enumerate(document)]  # fmt: skip
     raise AnswerError(f"{name}: expected {{student: {{blank: answer}}}} or a list of objects")
@@ -263,18 +349,22 @@ def _json_rows(data: str, name: str) -> list[tuple[str, str, dict[str, Any]]]:
 
 def _csv_rows(data: str, name: str) -> list[tuple[str, str, dict[str, Any]]]:
     reader = csv.reader(io.StringIO(data))
-    header = next(reader, None)
-    if not header or header[0].strip().lower() not in ("student_id", "student", "id"):
-        raise AnswerError(
-            f"{name}:1: the first column must be student_id, then one column per blank"
-        )
-    blanks = [h.strip() for h in header[1:]]
-    rows = []
-    for number, row in enumerate(reader, start=2):
-        if not any(cell.strip() for cell in row):
-            continue
-        cells = dict(zip(blanks, (c.strip() for c in row[1:]), strict=False))
-        rows.append((f"{name}:{number}", row[0].strip(), cells))
+    try:
+        header = next(reader, None)
+        if not header or header[0].strip().lower() not in ("student_id", "student", "id"):
+            raise AnswerError(
+                f"{name}:1: the first column must be student_id, then one column per blank"
+            )
+        blanks = [h.strip() for h in header[1:]]
+        rows = []
+        for row in reader:
+            if not any(cell.strip() for cell in row):
+                continue
+            cells = dict(zip(blanks, (c.strip() for c in row[1:]), strict=False))
+            rows.append((f"{name}:{reader.line_num}", row[0].strip(), cells))
+    except csv.Error as error:
+        # e.g. a field over the csv module's 128 KiB: no answer is that long
+        raise AnswerError(f"{name}:{reader.line_num}: not readable as CSV: {error}") from None
     return rows
 
 

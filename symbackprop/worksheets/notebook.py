@@ -15,6 +15,7 @@ from typing import Any
 
 from symbackprop.model.errors import SymbackpropError
 from symbackprop.model.printing import format_number
+from symbackprop.render.escape import markdown_text
 from symbackprop.worksheets.render import points_text, prompt
 from symbackprop.worksheets.variants import LETTERS, Variant
 
@@ -45,8 +46,9 @@ def _cell(cell_type: str, source: str, grade_id: str, **flags: Any) -> dict[str,
 
 def _header_cell(variant: Variant, manifest: Mapping[str, Any]) -> dict[str, Any]:
     return _cell("markdown",
-        f"# {manifest['title']}\n\nStudent `{variant.student_id}` · variant `{manifest['seed']}`"
-        f"\n\n{variant.network.describe()}\n\nGiven values: "
+        f"# {markdown_text(manifest['title'])}\n\nStudent {markdown_text(variant.student_id)} · "
+        f"variant `{manifest['seed']}`\n\n{markdown_text(variant.network.describe())}\n\n"
+        "Given values: "
         + ", ".join(f"`{n} = {format_number(v)}`" for n, v in variant.shown.items())
         + f"\n\nRound every intermediate to {variant.decimals} decimals. Give formulas as "
         "strings, choices as one letter.", "header", locked=True)  # fmt: skip
@@ -55,9 +57,10 @@ def _header_cell(variant: Variant, manifest: Mapping[str, Any]) -> dict[str, Any
 def _blank_cells(blank: Mapping[str, Any], variant: Variant, release: bool) -> list[dict[str, Any]]:
     """Return the question, the answer cell and the graded test cell of one blank."""
     prose, math = prompt(blank, variant)
-    options = "".join(f"\n- ({LETTERS[i]}) {t}" for i, t in enumerate(blank["options"]))
-    question = (f"**{blank['id']}** ({points_text(blank['points'])}). {prose} ${math}$"
-                f"{options}")  # fmt: skip
+    options = "".join(f"\n- ({LETTERS[i]}) {markdown_text(t)}"
+                      for i, t in enumerate(blank["options"]))  # fmt: skip
+    question = (f"**{markdown_text(blank['id'])}** ({points_text(blank['points'])}). "
+                f"{markdown_text(prose)} ${math}${options}")  # fmt: skip
     if release:
         body = f"answer_{blank['id']} = None  # YOUR ANSWER HERE"
     else:
@@ -92,6 +95,10 @@ def render_notebook(variant: Variant, manifest: Mapping[str, Any], release: bool
     return str(nbformat.writes(notebook)) + "\n"
 
 
+# literal_eval builds a tree many times the text's size; answers are short.
+_LITERAL_CHARS = 1_000
+
+
 def _answer_literal(blank: Mapping[str, Any]) -> str:
     return repr(blank["answer"])
 
@@ -101,17 +108,29 @@ def notebook_answers(text: str, name: str) -> tuple[str, dict[str, Any]]:
     try:
         notebook = json.loads(text)
         student_id = str(notebook["metadata"]["symbackprop"]["student_id"])
-    except (json.JSONDecodeError, KeyError, TypeError):
+        cells = notebook.get("cells", [])
+        if not isinstance(cells, list):
+            raise TypeError
+    except (json.JSONDecodeError, RecursionError, KeyError, TypeError, AttributeError):
         raise SymbackpropError(f"{name}: not a worksheet notebook from symbackprop") from None
     answers: dict[str, Any] = {}
-    for cell in notebook.get("cells", []):
-        meta = cell.get("metadata", {}).get("nbgrader", {})
-        grade_id = str(meta.get("grade_id", ""))
-        if not (meta.get("solution") and grade_id.startswith("answer_")):
+    for cell in cells:
+        meta = _table(_table(cell).get("metadata")).get("nbgrader")
+        grade_id = str(_table(meta).get("grade_id", ""))
+        if not (_table(meta).get("solution") and grade_id.startswith("answer_")):
             continue
-        source = "".join(cell.get("source", ""))
+        source = cell.get("source", "")
+        if isinstance(source, list) and all(isinstance(line, str) for line in source):
+            source = "".join(source)
+        if not isinstance(source, str):
+            raise SymbackpropError(f"{name}: cell {grade_id!r} has no text source; re-save it")
         answers[grade_id.removeprefix("answer_")] = _assigned_text(source)
     return student_id, answers
+
+
+def _table(value: Any) -> dict[str, Any]:
+    """A JSON object of a notebook, or {} for anything else (a hand-edited notebook)."""
+    return value if isinstance(value, dict) else {}
 
 
 def _assigned_text(source: str) -> str:
@@ -120,6 +139,8 @@ def _assigned_text(source: str) -> str:
     if not lines or "=" not in lines[-1]:
         return ""
     right = lines[-1].split("=", 1)[1].split("#", 1)[0].strip()
+    if len(right) > _LITERAL_CHARS:
+        return right  # too long for any answer: graded as text (and refused), never parsed
     try:
         value = ast.literal_eval(right)
     except (ValueError, SyntaxError, MemoryError, RecursionError):

@@ -8,6 +8,7 @@ is refused here, before any student's variant is drawn (:mod:`symbackprop.worksh
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 from collections.abc import Mapping
@@ -19,6 +20,7 @@ import numpy as np
 from symbackprop.derivation.steps import Stage
 from symbackprop.model import notation
 from symbackprop.model.errors import SpecError, SymbackpropError, shorten
+from symbackprop.model.inputs import read_input_text, require_path
 from symbackprop.model.network import Network, mlp
 from symbackprop.worksheets.step_program import program_for
 
@@ -106,14 +108,14 @@ def load_worksheet_spec(spec: str | os.PathLike[str] | Mapping[str, Any]) -> Wor
     if isinstance(spec, Mapping):
         document = dict(spec)
     else:
-        where = os.fspath(spec)
+        where = os.fspath(require_path(spec, "worksheet spec", "examples/worksheets/week5.toml"))
+        text = read_input_text(where, "worksheet spec", SpecError)
         try:
-            with open(where, "rb") as handle:
-                document = tomllib.load(handle)
-        except OSError as error:
-            raise SpecError(f"cannot read worksheet spec {where!r}: {error.strerror}") from None
+            document = tomllib.loads(text)
         except tomllib.TOMLDecodeError as error:
             raise SpecError(f"{where}: not valid TOML: {error}") from None
+        except RecursionError:
+            raise SpecError(f"{where}: arrays or tables nested too deeply; fix the file") from None
     return _spec_from(document, where)
 
 
@@ -134,10 +136,10 @@ def _spec_from(document: Mapping[str, Any], where: str) -> WorksheetSpec:
         losses=tuple(net.get("losses", ["half_sse"])),
         ranges=ranges,
         questions=tuple(_questions(document, where)),
-        decimals=int(sheet.get("decimals", 4)),
-        learning_rate=float(sheet.get("learning_rate", 0.5)),
-        ecf_credit=float(sheet.get("ecf_credit", 1.0)),
-        mistake_credit=float(sheet.get("mistake_credit", 0.0)),
+        decimals=int(_setting(sheet, "decimals", 4, where, (1, 8), whole=True)),
+        learning_rate=_setting(sheet, "learning_rate", 0.5, where, (0.0, math.inf)),
+        ecf_credit=_setting(sheet, "ecf_credit", 1.0, where, (0.0, 1.0)),
+        mistake_credit=_setting(sheet, "mistake_credit", 0.0, where, (0.0, 1.0)),
         source=document,
     )
     _check_spec(spec, where)
@@ -205,7 +207,21 @@ def _range(values: Mapping[str, Any], key: str, where: str) -> ValueRange:
 
 
 def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+    """A finite int or float (TOML's nan and inf are not numbers a worksheet can use)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _setting(sheet: Mapping[str, Any], key: str, default: float, where: str,
+             bounds: tuple[float, float], whole: bool = False) -> float:  # fmt: skip
+    """A [worksheet] number within ``bounds`` (a learning rate must be above 0)."""
+    value = sheet.get(key, default)
+    low, high = bounds
+    usable = _is_number(value) and low <= value <= high and (not whole or isinstance(value, int))
+    if not usable or (key == "learning_rate" and value <= 0):
+        shown = "above 0" if high == math.inf else f"from {low:g} to {high:g}"
+        kind = "a whole number" if whole else "a number"
+        raise SpecError(f"{where}: {key} = {shorten(repr(value))}; use {kind} {shown}")
+    return float(value)
 
 
 def _questions(document: Mapping[str, Any], where: str) -> list[Question]:

@@ -13,15 +13,18 @@ from typing import Any
 
 import numpy as np
 
+from symbackprop.model.caps import CAPS
 from symbackprop.model.errors import (
     NumericError,
     ShapeError,
     SpecError,
     UnknownNameError,
+    counted,
     shorten,
     unknown_name,
 )
 from symbackprop.model.functions import FloatArray
+from symbackprop.model.inputs import read_input_text
 from symbackprop.model.specs.source import (
     Source,
     kind_of,
@@ -66,7 +69,8 @@ def read_data(
             source.fail(
                 ShapeError,
                 source.key(path, "Y"),
-                f"X has {X.shape[0]} rows but Y has {Y.shape[0]}; give one target row per sample",
+                f"X has {counted(X.shape[0], 'row')} but Y has {Y.shape[0]}; give one target row "
+                "per sample",
             )
     if standardize:
         spread = X.std(axis=0)
@@ -117,18 +121,16 @@ def _csv_data(
     file_name = optional(source, table, path, "csv", str, "")
     csv_path = source.path.parent / file_name
     offset = source.value(path, "csv", file_name)
-    try:
-        text = csv_path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
-        reason = getattr(error, "strerror", None) or "not UTF-8 text"
-        source.fail(
-            SpecError,
-            offset,
-            f"cannot read the CSV file {shorten(file_name)!r} ({reason}); "
-            "give a path relative to the spec",
-        )
+    with source.at(offset):
+        text = read_input_text(csv_path, "the CSV file", SpecError, CAPS.max_data_file_bytes,
+                               shown=file_name)  # fmt: skip
     reader = csv.reader(text.splitlines())
-    header = next(reader, None)
+    try:
+        header = next(reader, None)
+        rows = [(reader.line_num, row) for row in reader if row]
+    except csv.Error as error:
+        source.fail(SpecError, offset, f"{shorten(file_name)!r} line {reader.line_num} is not "
+                    f"readable as CSV ({error}); fix that line")  # fmt: skip
     if not header:
         source.fail(
             SpecError,
@@ -138,7 +140,6 @@ def _csv_data(
     inputs = _columns(source, table, "inputs", header, network.n_inputs)
     one_hot = optional(source, table, path, "one_hot", bool, False)
     targets = _columns(source, table, "targets", header, 1 if one_hot else network.n_outputs)
-    rows = [(reader.line_num, row) for row in reader if row]
     if not rows:
         source.fail(SpecError, offset, f"{shorten(file_name)!r} has no data rows below its header")
     X = _csv_numbers(csv_path.name, rows, inputs, header)
@@ -183,13 +184,13 @@ def _csv_numbers(
                 number = float(cell)
             except ValueError:
                 raise NumericError(
-                    f"{file_name}:{line}:{column + 1}: column {header[column]!r} holds "
+                    f"{file_name}:{line}:{column + 1}: column {shorten(header[column])!r} holds "
                     f"{shorten(cell)!r}, not a number; fix the cell or choose other columns"
                 ) from None
             if not math.isfinite(number):
                 raise NumericError(
-                    f"{file_name}:{line}:{column + 1}: column {header[column]!r} holds "
-                    f"{cell!r}; remove or replace non-finite values"
+                    f"{file_name}:{line}:{column + 1}: column {shorten(header[column])!r} holds "
+                    f"{shorten(cell)!r}; remove or replace non-finite values"
                 )
             values[i, c] = number
     return values
@@ -221,7 +222,7 @@ def _one_hot(
         if cell not in classes:
             raise UnknownNameError(
                 f"{file_name}:{line}:{column + 1}: class {shorten(cell)!r} is not in classes "
-                f"({', '.join(classes)}); add it to classes or fix the cell"
+                f"({shorten(', '.join(classes), 80)}); add it to classes or fix the cell"
             )
         Y[i, classes.index(cell)] = 1.0
     return Y

@@ -27,14 +27,12 @@ from symbackprop.model.errors import (
     unknown_name,
 )
 from symbackprop.model.functions import FloatArray
+from symbackprop.model.inputs import read_input_bytes
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
-
-# A spec larger than this is not a hand-written spec (data that large belongs in a CSV).
-MAX_SPEC_CHARS = 2_000_000
 
 _KEYS: dict[tuple[str, ...], tuple[str, ...]] = {
     (): ("name", "description", "network", "program", "params", "init", "data", "training"),
@@ -65,21 +63,14 @@ class Source:
 
     @staticmethod
     def read(path: Path) -> Source:
-        try:
-            raw = path.read_bytes()
-        except FileNotFoundError:
+        if not path.exists():
             raise SpecError(
                 f"{path}: no such file; check the path (specs live in examples/, e.g. xor.toml)"
-            ) from None
-        except OSError as error:
-            raise SpecError(f"{path}: cannot read it ({error.strerror}); check the path") from None
-        if len(raw) > MAX_SPEC_CHARS:
-            raise SpecError(
-                f"{path}: {len(raw)} bytes is too large for a spec (limit {MAX_SPEC_CHARS}); "
-                "move large data to a CSV file and name it with [data] csv = ..."
             )
+        # Bounded (large data belongs in a CSV file named by [data] csv = ...).
+        raw = read_input_bytes(path, "spec", SpecError)
         try:
-            return Source(path, raw.decode("utf-8"))
+            return Source(path, raw.decode("utf-8-sig"))
         except UnicodeDecodeError as error:
             line = raw[: error.start].count(b"\n") + 1
             raise SpecError(
@@ -97,6 +88,10 @@ class Source:
             what = what[:1].lower() + what[1:]
             raise SpecError(
                 f"{where}: invalid TOML: {shorten(what, 80)}; fix the syntax (see examples/)"
+            ) from None
+        except RecursionError:
+            raise SpecError(
+                f"{self.name}:1:1: arrays or tables nested too deeply; fix the syntax"
             ) from None
 
     # -- positions --

@@ -82,6 +82,7 @@ import sympy as sp
 from symbackprop.model import notation
 from symbackprop.model.activations import get_activation
 from symbackprop.model.architecture import BIAS_MODES, INIT_SCHEMES
+from symbackprop.model.caps import CAPS, check_epochs, check_sizes
 from symbackprop.model.errors import (
     SpecError,
     SymbackpropWarning,
@@ -90,6 +91,7 @@ from symbackprop.model.errors import (
     unknown_name,
 )
 from symbackprop.model.functions import FloatArray
+from symbackprop.model.inputs import require_path
 from symbackprop.model.losses import get_loss
 from symbackprop.model.network import Network, mlp
 from symbackprop.model.optimizers import OPTIMIZER_SETTINGS, SGD, Optimizer, get_optimizer
@@ -113,11 +115,6 @@ from symbackprop.model.specs.source import (
     table_of,
 )
 from symbackprop.model.staging import STAGES
-
-# Ten million epochs of even the smallest network take hours; more is a typo.
-MAX_EPOCHS = 10_000_000
-# More parameters than this would need gigabytes before anything is derived.
-MAX_PARAMETERS = 2_000_000
 
 _LAYER_ARRAY = re.compile(r"^([Wb])(\d+)$")
 
@@ -143,11 +140,7 @@ class Training:
             value = getattr(self, key)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise SpecError(f"{key} {value!r} is not a whole number >= 0; give e.g. 100")
-        if self.epochs > MAX_EPOCHS:
-            raise SpecError(
-                f"epochs {self.epochs} is more than {MAX_EPOCHS:,}; give fewer epochs "
-                "(a run that long would not finish in a session)"
-            )
+        check_epochs(self.epochs)
         size = self.batch_size
         if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 1):
             raise SpecError(f"batch_size {size!r} is not a whole number >= 1 (or 0: full batch)")
@@ -172,7 +165,7 @@ class Spec:
 
 def load_spec(path: str | os.PathLike[str]) -> Spec:
     """Read a TOML spec and return its network, parameters, data and training settings."""
-    source = Source.read(Path(path))
+    source = Source.read(require_path(path, "spec"))
     document = source.parse()
     check_keys(source, document, ())
     name = optional(source, document, (), "name", str, Path(path).stem)
@@ -200,11 +193,11 @@ def load_spec(path: str | os.PathLike[str]) -> Spec:
 # --- the network --------------------------------------------------------------------------------
 def _network(source: Source, document: Mapping[str, Any]) -> Network | LayerNetwork:
     if ("network" in document) == ("program" in document):
-        both = "both" if "network" in document else "neither"
+        both = "both [network] and" if "network" in document else "neither [network] nor"
         source.fail(
             SpecError,
-            source.key(("program",) if both == "both" else ()),
-            f"the spec has {both} [network] and [program]; give exactly one: a layered "
+            source.key(("program",) if "network" in document else ()),
+            f"the spec has {both} [program]; give exactly one: a layered "
             "network ([network] sizes = ...) or a custom program ([program] assign = ...)",
         )
     if "network" in document:
@@ -232,6 +225,9 @@ def _layered(source: Source, table: Mapping[str, Any]) -> Network:
         for layer, name in enumerate(activation, start=1):
             with source.at(source.value(path, "activation", str(name))):
                 get_activation(name, where=f"for layer {layer}")
+    elif isinstance(activation, str):
+        with source.at(source.value(path, "activation", activation)):
+            get_activation(activation)
     penalty = _penalty(source, table, path)
     with source.at(source.key(path, "activation")):
         network = mlp(sizes, activation=activation, loss=loss, bias=bias)
@@ -257,21 +253,17 @@ def _check_sizes(sizes: Any) -> None:
     for n in sizes:
         if isinstance(n, bool) or not isinstance(n, int) or n < 1:
             raise SpecError(f"layer size {n!r} in sizes is not a positive whole number; e.g. 2")
-    count = sum(sizes[i] * sizes[i - 1] + sizes[i] for i in range(1, len(sizes)))
-    if count > MAX_PARAMETERS:
-        raise SpecError(
-            f"sizes {shorten(repr(sizes))} make {count} parameters (limit {MAX_PARAMETERS}); "
-            "choose smaller layers"
-        )
+    check_sizes(sizes)
 
 
 def _check_count(source: Source, network: LayerNetwork) -> LayerNetwork:
     count = sum(int(np.prod(shape)) for shape in network.parameter_shapes().values())
-    if count > MAX_PARAMETERS:
+    if count > CAPS.max_parameters:
         source.fail(
             SpecError,
             source.key(("network",), "layers"),
-            f"the layers make {count} parameters (limit {MAX_PARAMETERS}); choose smaller layers",
+            f"the layers make {count:,} parameters (limit {CAPS.max_parameters:,}); choose "
+            "smaller layers",
         )
     return network
 

@@ -76,8 +76,10 @@ def _toml_key(key: str) -> str:
 
 
 def _toml_string(text: str) -> str:
-    # JSON's escapes are TOML's, except that TOML also forbids a raw DEL character.
-    return json.dumps(text).replace("\x7f", "\\u007f")
+    # JSON's escapes are TOML's, except that TOML also forbids a raw DEL character. Characters
+    # beyond ASCII are written as themselves: JSON would write an emoji as two surrogate
+    # escapes (\ud83d\ude00), which TOML refuses.
+    return json.dumps(text, ensure_ascii=False).replace("\x7f", "\\u007f")
 
 
 def _toml_value(value: Any) -> str:
