@@ -75,7 +75,9 @@ def markdown_text(words: str) -> str:
     No raw HTML, link, image or math survives; line breaks and control characters become one
     space, so text cannot start a heading, a list or a quote of its own.
     """
-    escaped = _MARKDOWN_SPECIAL.sub(r"\\\1", _CONTROL.sub(" ", words))
+    # Leading blanks go: four of them would start an indented code block, where escapes show.
+    flat = _CONTROL.sub(" ", words).lstrip(" \t")
+    escaped = _MARKDOWN_SPECIAL.sub(r"\\\1", flat)
     return _BLOCK_START.sub(r"\1\\\2", escaped, count=1)
 
 
@@ -89,10 +91,12 @@ def csv_cell(text: str) -> str:
 
     Line breaks and other control characters become spaces (a cell is one line); a cell that
     then starts with = + - @ gets a leading apostrophe, which spreadsheets hide and read as
-    "this is text". Other cells are unchanged.
+    "this is text", and so does a cell that starts with an apostrophe of its own (else the
+    spreadsheet would hide that one). Other cells are unchanged.
     """
     flat = _CONTROL.sub(" ", text)
-    return "'" + flat if flat.lstrip().startswith(_FORMULA_START) else flat
+    starts = flat.lstrip()
+    return "'" + flat if starts.startswith(_FORMULA_START) or starts.startswith("'") else flat
 
 
 # Control characters (C0 but tab, line feed and carriage return; DEL; C1, which includes the

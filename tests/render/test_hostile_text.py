@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 import symbackprop as sb
 from symbackprop.model import notation
-from symbackprop.render.escape import latex_text, markdown_text
+from symbackprop.render.escape import _LATEX_WORDS, latex_text, markdown_text
 
 WEEK5 = Path(__file__).resolve().parents[2] / "examples" / "worksheets" / "week5.toml"
 HAVE_LATEX = all(shutil.which(t) for t in ("latexmk", "pdflatex", "pdftotext"))
@@ -42,7 +42,7 @@ any_text = st.one_of(hostile_text, st.text(max_size=40))
 _ESCAPES = [r"\textbackslash{}", r"\textasciicircum{}", r"\textasciitilde{}", r"\textless{}",
             r"\textgreater{}", r"\textbar{}", r"\{", r"\}", r"\$", r"\&", r"\#", r"\%", r"\_",
             r"$\sigma'$", r"$\sigma$", r"$^2$", r"$\frac{1}{2}$", r"$\delta_{ik}$", r"$\delta$",
-            r"$\partial$", r"$_i$", r"$_k$", r"$^u$", r"$a_i$", r"$a_k$"]  # fmt: skip
+            *_LATEX_WORDS.values()]  # fmt: skip
 _PLAIN = (
     r"[ !\"'()*+,\-./0-9:;=?@A-Z\[\]`a-z\u00c0-\u00ff\u03c3\u03b4\u03b7\u03b8\u2202\u2032"
     r"\u2212\u2211\u03a3\u2014\u2218\u22ee\u2026\u00d7\u00b7\u207a\u1d40\u00bd\u00b2]"
