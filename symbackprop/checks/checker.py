@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import overload
 
 import numpy as np
@@ -55,9 +55,16 @@ class GradientVerdict:
     counterexample: Counterexample | None = None
     method: str = "numeric"  # "symbolic" when the difference was proved 0
     points: int = N_POINTS
+    literal: bool = False  # a custom program's own names (b1 is b₁, not a layer bias)
 
     def to_text(self) -> str:
         """Return a short readable report (the `symbackprop check` output)."""
+        if self.literal:
+            with notation.literal_names():
+                return self._text()
+        return self._text()
+
+    def _text(self) -> str:
         gradient = notation.unicode_name(notation.gradient_name(self.wrt))
         lines = [f"{gradient}: {'correct' if self.correct else 'wrong'}"]
         lines.append(f"  expected: {to_text(self.expected)}")
@@ -143,6 +150,24 @@ def check_gradient(
             network, wrt, expression, source=source, seed=seed, forbidden=forbidden
         )
     network = require_network(network, "check_gradient")
+    if network.architecture is None:
+        # A custom program's names are its own: diagnoses print b1 as b₁, not as b⁽¹⁾.
+        with notation.literal_names():
+            verdict = _check_scalar(network, wrt, expression, source, seed, learning_rate,
+                                    forbidden)  # fmt: skip
+        return replace(verdict, literal=True)
+    return _check_scalar(network, wrt, expression, source, seed, learning_rate, forbidden)
+
+
+def _check_scalar(
+    network: Network,
+    wrt: str,
+    expression: str | sp.Basic,
+    source: str,
+    seed: int,
+    learning_rate: float,
+    forbidden: Iterable[str],
+) -> GradientVerdict:
     names = network.parameter_names()
     if wrt not in names:
         raise unknown_name("parameter", wrt, names)

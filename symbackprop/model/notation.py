@@ -22,6 +22,9 @@ nowhere else, and every LaTeX or Unicode form of a name is read back from it her
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 LOSS = "L"
 LEARNING_RATE = "eta"
@@ -235,6 +238,20 @@ _SUPERSCRIPT = str.maketrans("0123456789()+-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁽�
 _SUBSCRIPT = str.maketrans("0123456789,", "₀₁₂₃₄₅₆₇₈₉,")
 
 
+# Within ``literal_names()`` a name is the user's own: b1 is b₁, not the layer bias b⁽¹⁾.
+_LITERAL: ContextVar[bool] = ContextVar("literal_names", default=False)
+
+
+@contextmanager
+def literal_names() -> Iterator[None]:
+    """Print names as a custom program's own (no textbook layer forms) within this block."""
+    token = _LITERAL.set(True)
+    try:
+        yield
+    finally:
+        _LITERAL.reset(token)
+
+
 def unicode_name(name: str) -> str:
     """Return the terminal form of an ASCII name: w2_1_1 -> w⁽²⁾₁₁, delta2_1 -> δ⁽²⁾₁."""
     if name == LOSS:
@@ -243,6 +260,8 @@ def unicode_name(name: str) -> str:
         return f"∂L/∂{unicode_name(name[len(_GRADIENT_PREFIX) :])}"
     if name.endswith(_UPDATED_SUFFIX) and len(name) > len(_UPDATED_SUFFIX):
         return f"{unicode_name(name[: -len(_UPDATED_SUFFIX)])}⁺"
+    if _LITERAL.get():
+        return _generic_unicode(name)
     if match := _WEIGHT.match(name):
         sub = _indices_tex(match[2], match[3]).translate(_SUBSCRIPT)
         return f"w{_layer_unicode(match[1])}{sub}"
@@ -255,6 +274,11 @@ def unicode_name(name: str) -> str:
         return f"{match[1]}{match[2].translate(_SUBSCRIPT)}"
     if match := _STATE.match(name):
         return f"{match[1]}_{unicode_name(match[2])}"
+    return _generic_unicode(name)
+
+
+def _generic_unicode(name: str) -> str:
+    """A user's own name: a trailing index as a subscript (b1 -> b₁), greek letters as such."""
     match = _TRAILING_INDEX.match(name)
     if match and "_" not in name:
         return f"{_GREEK_UNICODE.get(match[1], match[1])}{match[2].translate(_SUBSCRIPT)}"

@@ -458,3 +458,17 @@ def test_mse_without_its_mean_is_named_as_such_not_as_a_lost_half():
     assert verdict.diagnosis.name == "constant_factor"
     assert "the 1/2 of the mean over 2 outputs was dropped" in verdict.diagnosis.explanation
     assert "half squared error" not in verdict.diagnosis.explanation
+
+
+def test_a_custom_programs_own_names_are_printed_as_its_own_not_as_layer_names():
+    from symbackprop.model.functions import Sigmoid
+
+    x, w, b1, y, r = sp.symbols("x w b1 y r")
+    net = sb.Network.from_expressions(
+        [(r, Sigmoid(w * x + b1))], loss=(r - y) ** 2 / 2, params=[w, b1], inputs=[x], targets=[y]
+    )
+    verdict = sb.check_gradient(net, "b1", "r - y")
+    text = verdict.to_text()
+    assert text.startswith("∂L/∂b₁: wrong")
+    assert "∂r/∂b₁" in text and "b⁽¹⁾" not in text
+    assert "b⁽¹⁾" in sb.check_gradient(sb.mlp([2, 2, 1]), "b1_1", "2*delta1_1").to_text()
