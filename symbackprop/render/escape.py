@@ -68,9 +68,11 @@ def markdown_text(words: str) -> str:
     """Escape any text for Markdown (reports and notebook cells) so that it shows literally.
 
     No raw HTML, link, image or math survives; line breaks and control characters become one
-    space, so text cannot start a heading, a list or a quote of its own.
+    space, so text cannot start a heading, a list, a quote or a code block of its own.
     """
-    escaped = _MARKDOWN_SPECIAL.sub(r"\\\1", _CONTROL.sub(" ", words))
+    # Leading spaces are dropped: Markdown ignores up to three, and four start a code block.
+    flat = _CONTROL.sub(" ", words).lstrip(" ")
+    escaped = _MARKDOWN_SPECIAL.sub(r"\\\1", flat)
     return _BLOCK_START.sub(r"\1\\\2", escaped, count=1)
 
 
