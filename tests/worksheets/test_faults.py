@@ -68,6 +68,16 @@ def test_an_empty_output_path_is_one_line(capsys, verb):
     assert "empty" in line
 
 
+@pytest.mark.parametrize("verb", ["generate", "grade"])
+def test_an_empty_output_folder_is_one_line_before_any_work(tmp_path, capsys, verb):
+    if verb == "generate":
+        argv = ["worksheet", "generate", str(WEEK5), "--roster", str(tmp_path / "none.csv"),
+                "--salt", "s", "-o", ""]  # fmt: skip
+    else:
+        argv = ["grade", str(tmp_path), str(tmp_path / "none.csv"), "-o", ""]
+    assert "-o is empty" in _one_line_exit_2(capsys, *argv)
+
+
 @pytest.fixture(scope="module")
 def sheet():
     return worksheet(str(WEEK5), ["ann", "bob"], "salt")
