@@ -65,6 +65,8 @@ def _output_folder(path: str, flag: str = "-o") -> None:
     Raises SymbackpropError when the path or one of its parents is an existing file; any other
     problem (no permission, read-only disk) surfaces later as an OSError naming the path.
     """
+    if not path:
+        raise SymbackpropError(f"{flag} is empty; give a folder name, e.g. {flag} week5")
     target = Path(path)
     for place in (target, *target.parents):
         if place.exists():

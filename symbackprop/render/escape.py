@@ -73,7 +73,7 @@ def markdown_text(words: str) -> str:
     """Escape any text for Markdown (reports and notebook cells) so that it shows literally.
 
     No raw HTML, link, image or math survives; line breaks and control characters become one
-    space, so text cannot start a heading, a list or a quote of its own.
+    space, so text cannot start a heading, a list, a quote or a code block of its own.
     """
     # Leading blanks go: four of them would start an indented code block, where escapes show.
     flat = _CONTROL.sub(" ", words).lstrip(" \t")

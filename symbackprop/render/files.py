@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import errno
+import glob
 import os
 import shutil
 import stat
@@ -24,6 +25,8 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success it replaces ``path`` in one rename."""
     target = output_path(path)
     directory = target.parent if str(target.parent) else Path(".")
+    for stale in directory.glob(f".{glob.escape(target.name)}.*.tmp"):
+        stale.unlink(missing_ok=True)  # left by a killed run (SIGKILL runs no clean-up)
     try:
         handle, temporary = tempfile.mkstemp(
             prefix=f".{target.name}.", suffix=".tmp", dir=directory
@@ -95,7 +98,7 @@ def build_folder(target: Path, tag: str) -> Iterator[Path]:
     """
     parent = target.parent if str(target.parent) else Path(".")
     prefix = f".{target.name}.{tag}-"
-    for stale in parent.glob(prefix + "*"):
+    for stale in parent.glob(glob.escape(prefix) + "*"):
         _remove(stale)
     folder = Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
     # mkdtemp makes it owner-only; give it the mode a plain mkdir would (0777 - umask).
@@ -150,3 +153,18 @@ def _exchange(first: Path, second: Path) -> bool:
     if code in (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP):
         return False  # no renameat2, or a file system without exchange
     raise OSError(code, os.strerror(code), str(second))
+
+
+def carry_over(old: Path, new: Path, remade: set[str]) -> None:
+    """Copy what this run does not remake from the old folder (links as links, never followed)."""
+    if not old.is_dir():
+        return
+    for entry in old.iterdir():
+        if entry.name in remade:
+            continue
+        if entry.is_symlink():
+            os.symlink(os.readlink(entry), new / entry.name)
+        elif entry.is_dir():
+            shutil.copytree(entry, new / entry.name, symlinks=True)
+        else:
+            shutil.copy2(entry, new / entry.name)

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from symbackprop.model.errors import SymbackpropError
-from symbackprop.render.files import build_folder, swap_in
+from symbackprop.render.files import build_folder, carry_over, swap_in
 from symbackprop.render.latex import ReportEngineError, run_latex
 from symbackprop.worksheets.manifest import manifest_json
 from symbackprop.worksheets.notebook import render_notebook
@@ -100,7 +100,7 @@ def write_worksheet(
             final = new / built.relative_to(build)
             final.parent.mkdir(parents=True, exist_ok=True)
             os.replace(built, final)
-        _carry_over(folder, new, {PART_FOLDERS[part] for part in parts})
+        carry_over(folder, new, {PART_FOLDERS[part] for part in parts})
         swap_in(new, folder)  # the old folder is now at `new`, removed on leaving
     return folder
 
@@ -113,21 +113,6 @@ def _output_folder(folder: Path) -> Path:
     if folder.exists() and not folder.is_dir():
         raise SymbackpropError(f"{str(folder)!r} exists and is not a folder; give a folder path")
     return folder
-
-
-def _carry_over(old: Path, new: Path, remade: set[str]) -> None:
-    """Copy what this run does not remake from the old folder (links as links, never followed)."""
-    if not old.is_dir():
-        return
-    for entry in old.iterdir():
-        if entry.name in remade:
-            continue
-        if entry.is_symlink():
-            os.symlink(os.readlink(entry), new / entry.name)
-        elif entry.is_dir():
-            shutil.copytree(entry, new / entry.name, symlinks=True)
-        else:
-            shutil.copy2(entry, new / entry.name)
 
 
 def _render_all(

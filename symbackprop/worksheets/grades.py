@@ -21,7 +21,7 @@ from markupsafe import Markup
 
 from symbackprop.model.errors import SymbackpropError
 from symbackprop.render.escape import csv_cell
-from symbackprop.render.files import atomic_write
+from symbackprop.render.files import build_folder, carry_over, swap_in
 from symbackprop.worksheets.manifest import network_of
 from symbackprop.worksheets.render import points_text, template, worked_html
 from symbackprop.worksheets.step_program import program_for
@@ -99,6 +99,8 @@ class Grades:
 
     def write(self, folder: str | os.PathLike[str]) -> Path:
         """Write grades.csv, a feedback page per student and the class summary to ``folder``."""
+        if not os.fspath(folder):
+            raise SymbackpropError("the output folder is empty; give a folder name, e.g. grades")
         return write_grades(self, Path(folder))
 
 
@@ -107,20 +109,32 @@ def _points(value: float) -> str:
 
 
 def write_grades(grades: Grades, folder: Path) -> Path:
-    """Write grades.csv, feedback/<id>.html, summary.html and its two plots into ``folder``."""
+    """Write grades.csv, feedback/<id>.html, summary.html and its two plots into ``folder``.
+
+    The files are made in a new folder beside ``folder`` and swapped in as a whole, so a failed
+    or killed run leaves the previous grades as they were; other files there are kept.
+    """
     pages = {f"feedback/{g.student_id}.html": feedback_html(grades, g) for g in grades.students}
     histogram, mistakes = summary_plots(grades)
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "feedback").mkdir(exist_ok=True)
-    for relative, text in pages.items():
-        atomic_write(folder / relative, text)
-    atomic_write(folder / "scores.svg", histogram)
-    atomic_write(folder / "mistakes.svg", mistakes)
-    atomic_write(folder / "summary.html", summary_html(grades))
-    atomic_write(folder / "grades.csv", grades.to_csv())
+    files = {**pages, "scores.svg": histogram, "mistakes.svg": mistakes,
+             "summary.html": summary_html(grades), "grades.csv": grades.to_csv()}  # fmt: skip
     if grades.messages:
-        atomic_write(folder / "messages.txt", "\n".join(grades.messages) + "\n")
+        files["messages.txt"] = "\n".join(grades.messages) + "\n"
+    if folder.exists() and not folder.is_dir():
+        raise SymbackpropError(f"{str(folder)!r} exists and is not a folder; give a folder path")
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    with build_folder(folder, "new") as new:
+        (new / "feedback").mkdir()
+        for relative, text in files.items():
+            (new / relative).write_text(text, encoding="utf-8")
+        carry_over(folder, new, GRADE_FILES)
+        swap_in(new, folder)
     return folder
+
+
+# What write_grades makes; anything else in the folder is the user's and is kept.
+GRADE_FILES = {"feedback", "scores.svg", "mistakes.svg", "summary.html", "grades.csv",
+               "messages.txt"}  # fmt: skip
 
 
 def feedback_html(grades: Grades, grade: StudentGrade) -> str:

@@ -104,7 +104,8 @@ def test_csv_cell_never_starts_a_formula(text):
     cell = csv_cell(text)
     assert not cell.lstrip().startswith(FORMULA_START)
     assert not re.search(r"[\x00-\x1f]", cell)
-    assert cell.removeprefix("'").split() == re.sub(r"[\x00-\x1f\x7f-\x9f]", " ", text).split()
+    flat = re.sub("[\x00-\x1f\x7f-\x9f\u2028\u2029]+", " ", text)
+    assert cell in (flat, "'" + flat)
 
 
 @given(st.lists(st.text(st.sampled_from("=+-@\t\r1aA_.|!() "), min_size=1, max_size=8),

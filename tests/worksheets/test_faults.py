@@ -68,6 +68,16 @@ def test_an_empty_output_path_is_one_line(capsys, verb):
     assert "empty" in line
 
 
+@pytest.mark.parametrize("verb", ["generate", "grade"])
+def test_an_empty_output_folder_is_one_line_before_any_work(tmp_path, capsys, verb):
+    if verb == "generate":
+        argv = ["worksheet", "generate", str(WEEK5), "--roster", str(tmp_path / "none.csv"),
+                "--salt", "s", "-o", ""]  # fmt: skip
+    else:
+        argv = ["grade", str(tmp_path), str(tmp_path / "none.csv"), "-o", ""]
+    assert "-o is empty" in _one_line_exit_2(capsys, *argv)
+
+
 @pytest.fixture(scope="module")
 def sheet():
     return worksheet(str(WEEK5), ["ann", "bob"], "salt")
@@ -102,6 +112,29 @@ def test_writing_never_follows_links_out_of_the_folder(sheet, tmp_path, existing
     for name, kind in existing.items():  # what the run does not make is kept as it was
         if name not in ("students", "key"):
             assert (out / name).is_symlink() == (kind == "link-outside")
+    assert _leftovers(out) == []
+
+
+def test_grades_are_swapped_in_whole_and_never_written_through_links(sheet, tmp_path, capsys):
+    from symbackprop.worksheets.grading import grade
+
+    out, outside = tmp_path / "grades", tmp_path / "outside"
+    out.mkdir()
+    outside.mkdir()
+    (out / "feedback").symlink_to(outside, target_is_directory=True)
+    (out / "my-notes.txt").write_text("keep me\n")
+    key = {m["student_id"]: {b["id"]: b["answer"] for b in m["blanks"]} for m in sheet.manifests}
+    grade(list(sheet.manifests), key).write(out)
+    assert list(outside.iterdir()) == []
+    assert sorted(p.name for p in (out / "feedback").iterdir()) == ["ann.html", "bob.html"]
+    assert (out / "my-notes.txt").read_text() == "keep me\n"
+    before = (out / "grades.csv").read_bytes()
+    bad = tmp_path / "bad.json"
+    bad.write_text("[1, 2, 3]")
+    key_folder = tmp_path / "sheet"
+    sheet.write(key_folder, parts=("key",), pdf=False)
+    _one_line_exit_2(capsys, "grade", str(key_folder), str(bad), "-o", str(out))
+    assert (out / "grades.csv").read_bytes() == before
     assert _leftovers(out) == []
 
 
@@ -150,6 +183,28 @@ def test_a_killed_generate_leaves_the_old_folder_or_the_new_one(tmp_path, delay,
     assert done.wait(timeout=300) == 0
     assert _students(out) == ({"ann", "bob"}, {"ann", "bob"})
     assert _leftovers(out) == []
+
+
+@pytest.mark.slow
+@given(delay=st.floats(0.1, 3.0), how=st.sampled_from([signal.SIGTERM, signal.SIGKILL]))
+@settings(max_examples=4, deadline=None, suppress_health_check=[SAME_TMP_PATH])
+def test_a_killed_report_leaves_the_old_file_or_the_new_one(tmp_path, capsys, delay, how):
+    out, reference = tmp_path / "out.html", tmp_path / "reference.html"
+    if not reference.exists():
+        assert cli.main(["report", str(EXAMPLES / "mazur.toml"), "-o", str(reference)]) == 0
+    assert cli.main(["report", str(EXAMPLES / "xor.toml"), "-o", str(out)]) == 0
+    old = out.read_bytes()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "symbackprop", "report", str(EXAMPLES / "mazur.toml"), "-o",
+         str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    time.sleep(delay)
+    process.send_signal(how)
+    process.wait(timeout=120)
+    assert out.read_bytes() in (old, reference.read_bytes())
+    assert cli.main(["report", str(EXAMPLES / "xor.toml"), "-o", str(out)]) == 0
+    capsys.readouterr()
+    assert [p.name for p in tmp_path.glob(".out.html*")] == []
 
 
 # --- external tools are time-limited and killed with their children -----------------------------
