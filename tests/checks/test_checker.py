@@ -305,6 +305,7 @@ def _assert_counterexample_differs(network, wrt, formula, verdict) -> None:
     assert float(expected) == pytest.approx(example.expected_value, rel=1e-9, abs=1e-15)
 
 
+@pytest.mark.slow
 @settings(deadline=None, max_examples=60)
 @given(formula=_trees(), wrt=st.sampled_from(["w2_1_1", "w1_1_1", "b2"]))
 def test_random_wrong_formula_is_never_accepted(formula, wrt):

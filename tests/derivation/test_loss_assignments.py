@@ -116,6 +116,7 @@ def test_forward_returns_the_outputs_not_the_loss_terms(spec):
     np.testing.assert_allclose(outputs, [[0.7513650695523157, 0.7729284653214625]], rtol=1e-15)
 
 
+@pytest.mark.slow
 def test_gradcheck_and_ten_thousand_steps_as_the_mlp(spec):
     assert sb.gradcheck(spec.network, spec.params, *spec.data).ok
     result = sb.train(

@@ -150,6 +150,7 @@ def test_compiled_gradient_of_mazurs_program(mazur_net):
     assert grads["w1"] == pytest.approx(PUBLISHED["dE_dw1"], abs=PUBLISHED_ATOL)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("which", ["program", "mlp"])
 def test_ten_thousand_steps_reach_the_published_error(which, mazur_net, mazur_mlp):
     net, params = (

@@ -173,6 +173,7 @@ def test_any_report_title_compiles_and_reads_nothing(tiny, tmp_path, title):
 _ACCENTS = str.maketrans("ˆ˜", "^~")
 
 
+@pytest.mark.slow
 @needs_latex
 def test_worksheet_title_and_student_ids_print_literally(tmp_path):
     from symbackprop.worksheets.generate import worksheet

@@ -90,6 +90,7 @@ entries = st.dictionaries(
 )
 
 
+@pytest.mark.slow
 @given(existing=entries)
 @settings(max_examples=8, deadline=None, suppress_health_check=[SAME_TMP_PATH])
 def test_writing_never_follows_links_out_of_the_folder(sheet, tmp_path, existing):

@@ -431,6 +431,7 @@ def test_network_too_large_for_hand_computation_is_refused(sizes, message):
     assert "network.sizes entry 1" in str(error.value) and "\n" not in str(error.value)
 
 
+@pytest.mark.slow
 def test_two_hidden_layers_give_variants_without_close_mistakes():
     from symbackprop.worksheets.variants import SEPARATION, draw_variant
 
