@@ -27,6 +27,11 @@ DEFAULT_STEP = 6e-6
 # Gradients smaller than this are compared absolutely: below it a relative error would
 # measure only the rounding noise of the two loss evaluations.
 ABSOLUTE_FLOOR = 1e-7
+# The difference quotient's own rounding noise is about eps |L| / h (two loss values of size
+# |L| subtracted, divided by h). A gradient that small cannot be judged relatively: a true 0
+# (a bias feeding batch norm) would read as "suspicious" against noise of 1e-11. Gradients
+# below NOISE_MARGIN times that noise are compared absolutely too.
+NOISE_MARGIN = 1e4
 SAMPLE_ABOVE = 2000  # networks with more parameters are checked on a seeded sample
 SAMPLE_SIZE = 200
 
@@ -95,9 +100,15 @@ def verdict_for(rel_error: float) -> Verdict:
     return Verdict.WRONG
 
 
-def relative_error(analytic: float, numeric: float) -> float:
-    """Return |a - n| / max(|a|, |n|, ABSOLUTE_FLOOR)."""
-    return abs(analytic - numeric) / max(abs(analytic), abs(numeric), ABSOLUTE_FLOOR)
+def relative_error(analytic: float, numeric: float, floor: float = ABSOLUTE_FLOOR) -> float:
+    """Return |a - n| / max(|a|, |n|, floor)."""
+    return abs(analytic - numeric) / max(abs(analytic), abs(numeric), floor)
+
+
+def noise_floor(loss_plus: float, loss_minus: float, h: float) -> float:
+    """Return the floor below which a gradient is compared absolutely (see NOISE_MARGIN)."""
+    size = max(abs(loss_plus), abs(loss_minus), 1.0)
+    return max(ABSOLUTE_FLOOR, NOISE_MARGIN * float(np.finfo(np.float64).eps) * size / h)
 
 
 def gradcheck(
@@ -155,9 +166,11 @@ def _gradcheck_arrays(
         theta = float(native[state][index])
         h = step * max(1.0, abs(theta))
         plus, minus = (_moved_entry(native, state, index, theta + s) for s in (h, -h))
-        numeric = (compiled.raw_loss(plus, X2, Y2) - compiled.raw_loss(minus, X2, Y2)) / (2 * h)
+        loss_plus, loss_minus = compiled.raw_loss(plus, X2, Y2), compiled.raw_loss(minus, X2, Y2)
+        numeric = (loss_plus - loss_minus) / (2 * h)
         value = float(analytic[state][index])
-        rows.append(_judged(name, value, numeric, _straddles_kink(compiled, plus, minus, X2)))
+        straddles = _straddles_kink(compiled, plus, minus, X2)
+        rows.append(_judged(name, value, numeric, straddles, noise_floor(loss_plus, loss_minus, h)))
     return GradcheckResult(tuple(rows), step, len(located))
 
 
@@ -167,8 +180,10 @@ def _moved_entry(native: dict[str, Any], state: str, index: tuple[int, ...], val
     return {**native, state: array}
 
 
-def _judged(name: str, analytic: float, numeric: float, straddles: bool) -> GradcheckRow:
-    error = relative_error(analytic, numeric)
+def _judged(
+    name: str, analytic: float, numeric: float, straddles: bool, floor: float
+) -> GradcheckRow:
+    error = relative_error(analytic, numeric, floor)
     verdict = verdict_for(error)
     if straddles and verdict is not Verdict.EXCELLENT:
         verdict = Verdict.KINK
@@ -201,9 +216,10 @@ def _row(
     plus_native = _moved(compiled, native, name, values[name] + h)
     minus_native = _moved(compiled, native, name, values[name] - h)
     loss_plus = compiled.raw_loss(plus_native, X, Y)
-    numeric = (loss_plus - compiled.raw_loss(minus_native, X, Y)) / (2 * h)
+    loss_minus = compiled.raw_loss(minus_native, X, Y)
+    numeric = (loss_plus - loss_minus) / (2 * h)
     straddles = _straddles_kink(compiled, plus_native, minus_native, X)
-    return _judged(name, analytic, numeric, straddles)
+    return _judged(name, analytic, numeric, straddles, noise_floor(loss_plus, loss_minus, h))
 
 
 def _moved(compiled: CompiledNetwork, native: dict[str, Any], name: str, value: float) -> Any:

@@ -42,3 +42,22 @@ def test_gradcheck_samples_a_large_network():
     net = sb.mlp([50, 50, 3])
     result = sb.gradcheck(net, net.init_params(0), np.ones((2, 50)), np.zeros((2, 3)))
     assert result.sampled and len(result.rows) == 200 and result.ok
+
+
+def test_a_true_zero_gradient_is_not_judged_against_the_quotients_rounding_noise():
+    from symbackprop.checks.gradcheck import noise_floor, relative_error, verdict_for
+
+    floor = noise_floor(1.0, 1.0, 6e-6)  # eps |L| / h is about 4e-11 here
+    assert verdict_for(relative_error(0.0, 2e-11, floor)) in (sb.Verdict.EXCELLENT, sb.Verdict.GOOD)
+    assert verdict_for(relative_error(0.0, 1e-3, floor)) is sb.Verdict.WRONG
+    assert verdict_for(relative_error(1e-6, 2e-6, floor)) is sb.Verdict.WRONG
+
+
+def test_a_bias_feeding_batch_norm_has_a_zero_gradient_that_gradcheck_accepts():
+    net = sb.sequential(3, [sb.Dense(4), sb.BatchNorm(), "tanh", sb.Dense(2)], "mse")
+    rng = np.random.default_rng(3)
+    X, Y = rng.normal(size=(6, 3)), rng.normal(size=(6, 2))
+    result = sb.gradcheck(net, net.init_params(3), X, Y)
+    bias_rows = [row for row in result.rows if row.name.startswith("0.bias")]
+    assert all(abs(row.analytic) < 1e-12 for row in bias_rows)
+    assert result.ok, [row for row in result.rows if not row.ok]
