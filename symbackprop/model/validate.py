@@ -244,6 +244,10 @@ def _matrix(data: Any, name: str, width: int, what: str) -> FloatArray:
             f"{name} has shape {array.shape} but the network has {width} {what}; "
             f"pass an array of shape (batch, {width})"
         )
+    # A sum is finite when every entry is (a NaN or inf spreads); only then is it cheap to be
+    # sure. A finite array whose sum overflows falls through to the entry-by-entry check.
+    if np.isfinite(array.sum()) or np.isfinite(array).all():
+        return array
     bad = np.argwhere(~np.isfinite(array))
     if bad.size:
         row, column = (int(i) + 1 for i in bad[0])
