@@ -20,6 +20,8 @@ import numpy as np
 from symbackprop.checks.gradcheck import gradcheck
 from symbackprop.derivation.derivation import Derivation
 from symbackprop.derivation.derive import derive
+from symbackprop.derivation.matrix_expand import per_element
+from symbackprop.model import notation
 from symbackprop.model.errors import SpecError, counted
 from symbackprop.model.network import mlp
 from symbackprop.model.optimizers import OPTIMIZERS, Optimizer, get_optimizer
@@ -83,6 +85,8 @@ def _derive(args: argparse.Namespace) -> int:
 
 def _derive_layers(args: argparse.Namespace, spec: Spec, network: LayerNetwork) -> int:
     """The matrix derivation of a network of layers, on the whole batch (or one --sample)."""
+    if args.per_element:
+        return _derive_per_element(args, spec, network)
     derivation = derive(network, freeze=spec.training.freeze)
     evaluation = None
     if spec.data is not None and not args.symbolic:
@@ -97,6 +101,40 @@ def _derive_layers(args: argparse.Namespace, spec: Spec, network: LayerNetwork) 
     else:
         text = derivation.to_text(evaluation)
     _emit(text, args.output)
+    return 0
+
+
+# Both views compute the same numbers in another order: float64 rounding, nothing more.
+_VIEWS_AGREE = 1e-9
+
+
+def _derive_per_element(args: argparse.Namespace, spec: Spec, network: LayerNetwork) -> int:
+    """The batch written out entry by entry and derived per neuron, checked against the matrices."""
+    if args.format == "json":
+        raise SpecError("--per-element prints text, Markdown or LaTeX; drop --format json")
+    data = spec.data if args.sample is None or spec.data is None else _sample(spec, args.sample)
+    batch = 1 if data is None else np.atleast_2d(data[0]).shape[0]
+    view = per_element(network, batch)
+    evaluation, note = None, ""
+    if data is not None and not args.symbolic:
+        x, y = view.data(*data)
+        scalar = view.params(spec.params)
+        evaluation = view.derivation.evaluate(scalar, x[0], y[0], spec.training.learning_rate)
+        matrix = derive(network).evaluate(spec.params, *data)
+        gradients = view.gradient_arrays(evaluation.gradients())
+        gap = max(float(np.max(np.abs(gradients[p.state_name] - np.reshape(
+            matrix[notation.gradient_name(str(p.symbol.name))], p.state_shape))))
+            for p in network.program.parameters)  # fmt: skip
+        verdict = "equal" if gap <= _VIEWS_AGREE else "DIFFER FROM"
+        note = (f"\nThe per-element gradients {verdict} the matrix derivation's (largest "
+                f"difference {gap:.1e}).\n")  # fmt: skip
+    if args.format == "md":
+        text = view.derivation.to_markdown(evaluation)
+    elif args.format == "tex":
+        text = view.derivation.to_latex(evaluation)
+    else:
+        text = view.derivation.to_text(evaluation)
+    _emit(text + note, args.output)
     return 0
 
 
@@ -419,6 +457,12 @@ def _add_derive(commands: Any) -> None:
         "takes the whole batch unless given)",
     )
     derive_.add_argument("--symbolic", action="store_true", help="leave the numbers out")
+    derive_.add_argument(
+        "--per-element",
+        action="store_true",
+        help="a network of layers: write the (tiny) batch out entry by entry and derive it "
+        "neuron by neuron, and say whether that agrees with the matrix derivation",
+    )
     _add_optimizer_option(derive_, "the update stage")
     derive_.add_argument("-o", "--output", metavar="FILE", help="write to FILE, not stdout")
     derive_.set_defaults(run=_derive)

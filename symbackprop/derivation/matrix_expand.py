@@ -111,7 +111,7 @@ class _Names:
     def __init__(self, batch: int) -> None:
         self.batch = batch
 
-    def entry(self, matrix: str, row: int, col: int, is_parameter: bool) -> str:
+    def entry(self, matrix: str, row: int, col: int, is_parameter: bool, cols: int) -> str:
         if matrix == "X":
             base = f"x{row + 1}"
         elif matrix == "Y":
@@ -119,7 +119,8 @@ class _Names:
         elif is_parameter and matrix[0] == "W" and matrix[1:].isdigit():
             return f"w{matrix[1:]}_{row + 1}_{col + 1}"
         elif is_parameter:
-            return f"{matrix}_{row + 1}" + (f"_{col + 1}" if col else "")
+            # A vector (b, gamma) is indexed by its row; a matrix (W_Q) by row and column.
+            return f"{matrix}_{row + 1}" + (f"_{col + 1}" if cols > 1 else "")
         elif matrix[0] in "ZA" and matrix[1:].isdigit():
             base = f"{matrix[0].lower()}{matrix[1:]}_{row + 1}"
         else:
@@ -134,8 +135,12 @@ def _declare(program: MatrixProgram, names: _Names) -> dict[str, sp.Matrix]:
     for matrix in matrices:
         rows, cols = (int(s.subs(BATCH, names.batch)) for s in matrix.shape)
         name = str(matrix.name)
-        entries[name] = sp.Matrix(rows, cols, lambda i, j, name=name, matrix=matrix: sp.Symbol(
-            names.entry(name, i, j, matrix in parameters)))  # fmt: skip
+        is_parameter = matrix in parameters
+        entries[name] = sp.Matrix(
+            rows, cols,
+            [sp.Symbol(names.entry(name, i, j, is_parameter, cols))
+             for i in range(rows) for j in range(cols)],
+        )  # fmt: skip
     return entries
 
 

@@ -131,3 +131,13 @@ def test_a_bad_layer_spec_is_one_line_exit_2(tmp_path, capsys):
         "batch_norm, dense, dropout, identity, layer_norm, leaky_relu, relu, residual, "
         "self_attention, sigmoid, softmax, ... (2 more) (did you mean 'softmax')\n"
     )
+
+
+@pytest.mark.parametrize("name", ["classifier", "layer_norm", "attention"])
+def test_derive_per_element_writes_the_batch_out_and_agrees_with_the_matrices(name, capsys):
+    assert cli.main(["derive", str(EXAMPLES / f"{name}.toml"), "--per-element"]) == 0
+    out = capsys.readouterr().out
+    assert "Forward pass" in out and "Backward pass" in out
+    match = re.search(r"gradients equal the matrix derivation's \(largest difference (\S+)\)", out)
+    assert match is not None, out[-400:]
+    assert float(match[1]) < 1e-9
