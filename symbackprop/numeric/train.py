@@ -85,6 +85,12 @@ def train(
         if name not in known:
             raise unknown_name("parameter to freeze", name, known)
     X2, Y2 = data_arrays(network, X, Y)
+    if isinstance(network, LayerNetwork) and network.is_sequence and batch_size is not None:
+        if batch_size < X2.shape[0]:
+            raise SymbackpropError(
+                f"batch_size {batch_size} would split the sequence: self-attention reads the "
+                f"{X2.shape[0]} rows as one sequence's positions; leave batch_size out"
+            )
     compiled = compile(network)
     arrays_in = is_layer_form(network, params)
     state = compiled.native(params)

@@ -380,3 +380,11 @@ def test_layer_networks_train_with_every_optimiser_as_torch_optim(optimizer: str
     for name, tensor in tensors.items():
         np.testing.assert_allclose(result.params[name], tensor.detach().numpy(), rtol=1e-10,
                                    atol=1e-12, err_msg=name)  # fmt: skip
+
+
+def test_mini_batches_that_would_split_an_attention_sequence_are_refused() -> None:
+    net = LAYER_KINDS["attention"]
+    X, Y = data(net, 6, 0)
+    with pytest.raises(sb.SymbackpropError, match="batch_size 2 would split the sequence"):
+        sb.train(net, net.init_params(0), X, Y, learning_rate=0.1, epochs=1, batch_size=2)
+    assert sb.train(net, net.init_params(0), X, Y, learning_rate=0.1, epochs=1, batch_size=6)
