@@ -78,7 +78,9 @@ class _Source:
             return self._elementwise(expr)
         if isinstance(expr, ColumnSoftmax):
             return f"_softmax_columns({self.of(expr.argument)})"
-        raise NotImplementedError(f"no NumPy form for {type(expr).__name__}")
+        raise AssertionError(
+            f"no NumPy form for {type(expr).__name__}; a bug: only the above are ever built"
+        )
 
     def _product(self, expr: sp.MatMul) -> str:
         coefficient, factors = expr.as_coeff_matrices()

@@ -217,4 +217,6 @@ class _Explicit:
         if isinstance(expr, ColumnSoftmax):
             Z = self.of(expr.argument)
             return sp.Matrix(Z.rows, Z.cols, lambda i, j: fn.Softmax(i + 1, *Z[:, j]))
-        raise NotImplementedError(f"no per-element form for {type(expr).__name__}")
+        raise AssertionError(
+            f"no per-element form for {type(expr).__name__}; a bug: layers build only the above"
+        )

@@ -89,7 +89,9 @@ class _Backward:
             term = sp.HadamardProduct(S, G - spread)
             self.visit(expr.argument, term, rules + (Rule.SOFTMAX_COLUMNS,))
         else:
-            raise NotImplementedError(f"no matrix rule for {type(expr).__name__}")
+            raise AssertionError(
+                f"no matrix rule for {type(expr).__name__}; a bug: layers build only the above"
+            )
 
     def _product(self, expr: sp.MatMul, G: sp.MatrixExpr, rules: tuple[Rule, ...]) -> None:
         coefficient, factors = expr.as_coeff_matrices()
@@ -188,7 +190,9 @@ class _Lifter:
         if isinstance(expr, sp.Function) and len(expr.args) == 1:
             inner = self.lift(expr.args[0])
             return ElementwiseApplyFunction(sp.Lambda(_T, expr.func(_T)), inner)
-        raise NotImplementedError(f"cannot lift {expr} to matrices")
+        raise AssertionError(
+            f"cannot lift {expr} to matrices; a bug: a loss uses a function not above"
+        )
 
     def _product(self, expr: sp.Mul) -> sp.MatrixExpr:
         constant = sp.Mul(*(f for f in expr.args if not f.free_symbols & set(self.bindings)))
