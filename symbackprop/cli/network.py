@@ -73,12 +73,8 @@ def _derive(args: argparse.Namespace) -> int:
         evaluation = derivation.evaluate(spec.params, x, y, spec.training.learning_rate)
     if args.format == "json":
         text = json.dumps(_derivation_json(spec, derivation, evaluation), indent=2) + "\n"
-    elif args.format == "md":
-        text = derivation.to_markdown(evaluation)
-    elif args.format == "tex":
-        text = derivation.to_latex(evaluation)
     else:
-        text = derivation.to_text(evaluation)
+        text = _rendered(derivation, evaluation, args.format)
     _emit(text, args.output)
     return 0
 
@@ -94,14 +90,19 @@ def _derive_layers(args: argparse.Namespace, spec: Spec, network: LayerNetwork) 
         evaluation = derivation.evaluate(spec.params, X, Y, spec.training.learning_rate)
     if args.format == "json":
         text = json.dumps(_matrix_json(spec, derivation, evaluation), indent=2) + "\n"
-    elif args.format == "md":
-        text = derivation.to_markdown(evaluation)
-    elif args.format == "tex":
-        text = derivation.to_latex(evaluation)
     else:
-        text = derivation.to_text(evaluation)
+        text = _rendered(derivation, evaluation, args.format)
     _emit(text, args.output)
     return 0
+
+
+def _rendered(derivation: Any, evaluation: Any, fmt: str) -> str:
+    """Return a derivation (per-neuron or matrix) as Markdown, LaTeX or terminal text."""
+    if fmt == "md":
+        return str(derivation.to_markdown(evaluation))
+    if fmt == "tex":
+        return str(derivation.to_latex(evaluation))
+    return str(derivation.to_text(evaluation))
 
 
 # Both views compute the same numbers in another order: float64 rounding, nothing more.
@@ -128,13 +129,7 @@ def _derive_per_element(args: argparse.Namespace, spec: Spec, network: LayerNetw
         verdict = "equal" if gap <= _VIEWS_AGREE else "DIFFER FROM"
         note = (f"\nThe per-element gradients {verdict} the matrix derivation's (largest "
                 f"difference {gap:.1e}).\n")  # fmt: skip
-    if args.format == "md":
-        text = view.derivation.to_markdown(evaluation)
-    elif args.format == "tex":
-        text = view.derivation.to_latex(evaluation)
-    else:
-        text = view.derivation.to_text(evaluation)
-    _emit(text + note, args.output)
+    _emit(_rendered(view.derivation, evaluation, args.format) + note, args.output)
     return 0
 
 
