@@ -14,6 +14,7 @@ from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 from symbackprop.model.activations import ACTIVATIONS
 from symbackprop.model.functions import FUNCTIONS
 from symbackprop.model.matrices import ColumnSoftmax
+from symbackprop.model.tensor_ops import TensorOp
 
 _T = sp.Symbol("t")
 
@@ -40,6 +41,8 @@ def formula_text(expr: sp.Basic) -> str:
         return f"{_function_name(expr.function)}({formula_text(expr.expr)})"
     if isinstance(expr, ColumnSoftmax):
         return f"softmax({formula_text(expr.argument)}, axis=0)"
+    if isinstance(expr, TensorOp):
+        return expr.formula([formula_text(o) for o in expr.operands])
     return str(expr)
 
 

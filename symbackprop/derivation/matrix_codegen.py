@@ -17,9 +17,11 @@ from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 
 from symbackprop.derivation.matrix_steps import MatrixStep
 from symbackprop.derivation.steps import LOSS, Stage
+from symbackprop.derivation.tensor_kernels import KERNELS
 from symbackprop.model.functions import numpy_namespace
 from symbackprop.model.matrices import ColumnSoftmax
 from symbackprop.model.matrix_program import BATCH
+from symbackprop.model.tensor_ops import TensorOp
 
 FloatArray = np.ndarray
 
@@ -78,6 +80,9 @@ class _Source:
             return self._elementwise(expr)
         if isinstance(expr, ColumnSoftmax):
             return f"_softmax_columns({self.of(expr.argument)})"
+        if isinstance(expr, TensorOp):
+            arguments = [self.of(o) for o in expr.operands] + [str(s) for s in expr.settings]
+            return f"_kernels[{expr.kernel!r}]({', '.join(arguments)})"
         raise AssertionError(
             f"no NumPy form for {type(expr).__name__}; a bug: only the above are ever built"
         )
@@ -172,6 +177,7 @@ def expression_function(expr: sp.Basic, names: Sequence[str]) -> Callable[..., A
 def _namespace(functions: dict[str, Callable[..., Any]]) -> dict[str, Any]:
     return {
         "_np": np,
+        "_kernels": KERNELS,
         "_softmax_columns": softmax_columns,
         "_times_ones_right": _times_ones_right,
         "_times_ones_left": _times_ones_left,

@@ -10,6 +10,7 @@ mean and variance paths appear as terms of one sum, each with its rules.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 import sympy as sp
@@ -26,6 +27,7 @@ from symbackprop.model.matrices import ColumnSoftmax, apply_scalar, ones
 from symbackprop.model.matrix_program import BATCH, MatrixAssignment, MatrixProgram
 from symbackprop.model.penalty import PENALTY
 from symbackprop.model.rulebook import Rule
+from symbackprop.model.tensor_ops import stacked_embeds
 
 _ROLE_RULES = {"residual": Rule.RESIDUAL_PATHS, "mean": Rule.NORM_MEAN_PATH,
                "variance": Rule.NORM_VARIANCE_PATH}  # fmt: skip
@@ -33,7 +35,7 @@ _ROLE_RULES = {"residual": Rule.RESIDUAL_PATHS, "mean": Rule.NORM_MEAN_PATH,
 
 def adjoint_name(node: str) -> str:
     """Return the adjoint's name: Delta2 for a pre-activation Z2, dA1 for any other node."""
-    if node.startswith("Z") and node[1:].isdigit():
+    if node.startswith("Z") and re.fullmatch(r"\d+(?:t\d+)?", node[1:]):
         return "Delta" + node[1:]
     return "d" + node
 
@@ -202,7 +204,7 @@ def _adjoint_step(
     nodes: dict[sp.MatrixSymbol, MatrixAssignment],
 ) -> MatrixStep:
     V = assignment.lhs
-    rhs = _sum(p.term for p in paths)
+    rhs = stacked_embeds([p.term for p in paths]) or _sum(p.term for p in paths)
     rules = list(dict.fromkeys(r for p in paths for r in p.rules))
     if len(paths) > 1:
         rules.insert(0, Rule.SUM_OVER_PATHS)

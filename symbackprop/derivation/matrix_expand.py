@@ -28,6 +28,7 @@ from symbackprop.model.matrices import ColumnSoftmax
 from symbackprop.model.matrix_program import BATCH, MatrixProgram
 from symbackprop.model.network import Network
 from symbackprop.model.sequential import LayerNetwork
+from symbackprop.model.tensor_ops import StopGradient, TensorOp
 
 # A per-element view is for reading: past this many scalar assignments it stops being one.
 MAX_ENTRIES = 400
@@ -217,6 +218,13 @@ class _Explicit:
         if isinstance(expr, ColumnSoftmax):
             Z = self.of(expr.argument)
             return sp.Matrix(Z.rows, Z.cols, lambda i, j: fn.Softmax(i + 1, *Z[:, j]))
+        if isinstance(expr, StopGradient):
+            raise SymbackpropError(
+                "a per-element view cannot show a cut gradient (truncated BPTT); derive the "
+                "network in matrix form, or leave truncation out for the per-element view"
+            )
+        if isinstance(expr, TensorOp):
+            return expr.explicit(*(self.of(o) for o in expr.operands))
         raise AssertionError(
             f"no per-element form for {type(expr).__name__}; a bug: layers build only the above"
         )

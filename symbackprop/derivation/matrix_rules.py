@@ -21,6 +21,7 @@ from symbackprop.model.functions import rule_of
 from symbackprop.model.matrices import ColumnSoftmax, ones
 from symbackprop.model.matrix_program import BATCH
 from symbackprop.model.rulebook import Rule
+from symbackprop.model.tensor_ops import TensorOp
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +89,9 @@ class _Backward:
             spread = ones(n, 1) * (ones(1, n) * sp.HadamardProduct(S, G))
             term = sp.HadamardProduct(S, G - spread)
             self.visit(expr.argument, term, rules + (Rule.SOFTMAX_COLUMNS,))
+        elif isinstance(expr, TensorOp):
+            for index, sent, local in expr.adjoint_terms(G, self.lhs):
+                self.visit(expr.operands[index], sent, rules + local)
         else:
             raise AssertionError(
                 f"no matrix rule for {type(expr).__name__}; a bug: layers build only the above"

@@ -8,6 +8,7 @@ new layer kind is one class here and one entry in ``LAYER_KINDS``.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
@@ -99,6 +100,9 @@ class Elementwise:
     def stage(self, builder: ProgramBuilder, x: sp.MatrixSymbol, prefix: str) -> sp.MatrixSymbol:
         rhs = elementwise(self.activation, x)
         return builder.node("A", rhs, prefix.rstrip("."), "activation")
+
+    def out_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
+        return shape  # elementwise: any feature map or sequence keeps its shape
 
     def describe(self) -> str:
         return self.activation
@@ -215,6 +219,9 @@ class Dropout:
     def n_out(self, n_in: int) -> int:
         return n_in
 
+    def out_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
+        return shape
+
     def stage(self, builder: ProgramBuilder, x: sp.MatrixSymbol, prefix: str) -> sp.MatrixSymbol:
         keep = 1 - sp.Rational(str(self.p))
         mask = builder.mask(int(x.shape[0]), float(keep), self.seed)
@@ -236,9 +243,10 @@ class Residual:
         object.__setattr__(self, "layers", checked_layers(self.layers, "a residual block"))
 
     def n_out(self, n_in: int) -> int:
-        n = n_in
+        shape: tuple[int, ...] = (n_in,)
         for layer in self.layers:
-            n = layer.n_out(n)
+            shape = output_shape(layer, shape)
+        n = math.prod(shape)
         if n != n_in:
             raise SpecError(
                 f"a residual block maps {n_in} features to {n}; its layers must end with "
@@ -247,9 +255,7 @@ class Residual:
         return n_in
 
     def stage(self, builder: ProgramBuilder, x: sp.MatrixSymbol, prefix: str) -> sp.MatrixSymbol:
-        out = x
-        for index, layer in enumerate(self.layers):
-            out = layer.stage(builder, out, f"{prefix}body.{index}.")
+        out = stage_layers(builder, self.layers, x, f"{prefix}body.")
         return builder.node("R", x + out, prefix.rstrip("."), "residual")
 
     def describe(self) -> str:
@@ -291,6 +297,55 @@ class SelfAttention:
         return "self-attention" + (f" d_k={self.d_k}" if self.d_k else "")
 
 
+@dataclass(frozen=True, slots=True)
+class Flatten:
+    """Flatten each sample's feature map to one column of features, PyTorch's ``nn.Flatten``.
+
+    The matrix program already holds every sample flattened (channels, then rows, then
+    columns, C order), so flattening writes no assignment: only the shape changes.
+    """
+
+    kind: ClassVar[str] = "flatten"
+
+    def n_out(self, n_in: int) -> int:
+        return n_in
+
+    def out_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
+        return (math.prod(shape),)
+
+    def stage(self, builder: ProgramBuilder, x: sp.MatrixSymbol, prefix: str) -> sp.MatrixSymbol:
+        return x
+
+    def describe(self) -> str:
+        return "flatten"
+
+
+def output_shape(layer: Any, shape: tuple[int, ...]) -> tuple[int, ...]:
+    """Return one sample's shape after ``layer``; a flat-only layer refuses a feature map."""
+    own = getattr(layer, "out_shape", None)
+    if own is not None:
+        return tuple(own(shape))
+    if len(shape) != 1:
+        sizes = "x".join(str(n) for n in shape)
+        raise SpecError(
+            f"{layer.describe()} takes flat features but each sample reaching it is a "
+            f'{sizes} array; put Flatten() (kind = "flatten") before it'
+        )
+    return (layer.n_out(shape[0]),)
+
+
+def stage_layers(
+    builder: ProgramBuilder, layers: Sequence[Any], x: sp.MatrixSymbol, prefix: str
+) -> sp.MatrixSymbol:
+    """Stage ``layers`` in order from ``x``, keeping ``builder.shape`` up to date."""
+    for index, layer in enumerate(layers):
+        shape = builder.shape or (int(x.shape[0]),)
+        builder.shape = shape
+        x = layer.stage(builder, x, f"{prefix}{index}.")
+        builder.shape = output_shape(layer, shape)
+    return x
+
+
 LAYER_KINDS: dict[str, Callable[..., Any]] = {
     "dense": Dense,
     "activation": Elementwise,
@@ -300,6 +355,7 @@ LAYER_KINDS: dict[str, Callable[..., Any]] = {
     "dropout": Dropout,
     "residual": Residual,
     "self_attention": SelfAttention,
+    "flatten": Flatten,
 }
 _LAYER_CLASSES = tuple(cls for cls in LAYER_KINDS.values() if isinstance(cls, type))
 

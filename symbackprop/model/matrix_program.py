@@ -30,6 +30,10 @@ class MatrixAssignment:
     layer: str
     role: str  # what the node is: "pre-activation", "activation", "mean", "variance", ...
     level: int  # the textbook layer number l of the superscript (l)
+    # One sample's column as PyTorch shapes it: (n,) features, (C, H, W) or (C, L) feature
+    # maps, (T, n) a sequence's steps. The column holds it flattened in C order.
+    sample_shape: tuple[int, ...] = ()
+    step: int | None = None  # the time step t of a recurrent layer's node, from 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +70,14 @@ class MatrixProgram:
     loss_name: str
     sequence: bool = False  # columns are the positions of one sequence (attention)
     penalty: Penalty = NO_PENALTY
+    input_shape: tuple[int, ...] = ()  # one sample of X as PyTorch shapes it; () is (n0,)
+
+    def sample_shape(self, name: str) -> tuple[int, ...]:
+        """Return one sample's shape of a node (or of X): (n,) unless a layer gave it a map."""
+        if name == INPUT_NAME:
+            return self.input_shape or (int(self.input.shape[0]),)
+        assignment = self.assignment(name)
+        return assignment.sample_shape or (int(assignment.lhs.shape[0]),)
 
     @property
     def penalized(self) -> tuple[MatrixParameter, ...]:
@@ -96,6 +108,9 @@ class ProgramBuilder:
 
     n_inputs: int
     level: int = 0
+    # The shape of one sample of the value the next layer receives (see MatrixAssignment);
+    # the driver (model/sequential.py) sets it before each layer stages itself.
+    shape: tuple[int, ...] = ()
     assignments: list[MatrixAssignment] = field(default_factory=list)
     parameters: list[MatrixParameter] = field(default_factory=list)
     constants: list[MatrixConstant] = field(default_factory=list)
@@ -111,21 +126,34 @@ class ProgramBuilder:
         self.level += 1
         return self.level
 
-    def _fresh(self, letter: str) -> str:
-        name = f"{letter}{self.level}"
+    def _fresh(self, letter: str, step: int | None = None) -> str:
+        time = "" if step is None else f"t{step}"
+        name = f"{letter}{self.level}{time}"
         suffix = 2
         while name in self._names:
             # The same kind of node twice in one numbered layer (two dropouts in a row).
-            name = f"{letter}{self.level}v{suffix}"
+            name = f"{letter}{self.level}v{suffix}{time}"
             suffix += 1
         self._names.add(name)
         return name
 
-    def node(self, letter: str, rhs: sp.MatrixExpr, layer: str, role: str) -> sp.MatrixSymbol:
-        """Append ``letter^(l) := rhs`` and return the new node's symbol."""
+    def node(
+        self,
+        letter: str,
+        rhs: sp.MatrixExpr,
+        layer: str,
+        role: str,
+        sample_shape: tuple[int, ...] = (),
+        step: int | None = None,
+    ) -> sp.MatrixSymbol:
+        """Append ``letter^(l) := rhs`` (``letter^(l)<t>`` at time step t); return its symbol.
+
+        ``sample_shape`` is one sample's shape when it is not flat ((C, H, W), (T, n)).
+        """
         rows, cols = rhs.shape
-        symbol = sp.MatrixSymbol(self._fresh(letter), rows, cols)
-        self.assignments.append(MatrixAssignment(symbol, rhs, layer, role, self.level))
+        symbol = sp.MatrixSymbol(self._fresh(letter, step), rows, cols)
+        flat = sample_shape if len(sample_shape) > 1 else ()
+        self.assignments.append(MatrixAssignment(symbol, rhs, layer, role, self.level, flat, step))
         return symbol
 
     def parameter(

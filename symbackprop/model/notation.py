@@ -294,7 +294,7 @@ def _layer_unicode(layer: str) -> str:
 # and, for a second node of one kind in one layer (two dropouts), "v2".
 _PROGRAM_NAME = re.compile(
     r"^(Z|A|Delta|mu|C|var|r|Xhat|N|R|D|M|Q|K|V|S|P|H|O|W|b|gamma|beta|"
-    r"WQ|bQ|WK|bK|WV|bV|WO|bO|epsilon)(\d+)(?:v(\d+))?$"
+    r"WQ|bQ|WK|bK|WV|bV|WO|bO|epsilon)(\d+)(?:v(\d+))?(?:t(\d+))?$"
 )
 # letter -> (LaTeX base, what precedes the layer in the superscript)
 _PROGRAM_LATEX = {
@@ -321,15 +321,15 @@ def is_program_name(name: str) -> bool:
     return _program_parts(name) is not None
 
 
-def _program_parts(name: str) -> tuple[str, str, str, bool] | None:
-    """Return (letter, layer, second index, is an adjoint) of a matrix program name."""
+def _program_parts(name: str) -> tuple[str, str, str, bool, str] | None:
+    """Return (letter, layer, second index, is an adjoint, time step) of a program name."""
     match = _PROGRAM_NAME.match(name)
     if match:
-        return match[1], match[2], match[3] or "", False
+        return match[1], match[2], match[3] or "", False, match[4] or ""
     if name.startswith(ADJOINT_PREFIX):
         match = _PROGRAM_NAME.match(name[len(ADJOINT_PREFIX) :])
         if match:
-            return match[1], match[2], match[3] or "", True
+            return match[1], match[2], match[3] or "", True, match[4] or ""
     return None
 
 
@@ -347,7 +347,7 @@ def program_latex(name: str) -> str:
     parts = _program_parts(name)
     if parts is None:
         return latex_name(name)
-    letter, layer, second, adjoint = parts
+    letter, layer, second, adjoint, step = parts
     base, before = _PROGRAM_LATEX.get(letter, (letter, ""))
     if adjoint:
         head, _, subscript = base.partition("_")
@@ -355,7 +355,9 @@ def program_latex(name: str) -> str:
         bar = r"\overline" if head.startswith(r"\hat") else r"\bar"
         base = rf"{bar}{{{head}}}" + (f"_{subscript}" if subscript else "")
     index = f"{layer},{second}" if second else layer
-    return f"{base}^{{{before}({index})}}"
+    # A time step of a recurrent layer: H^{(1)}_{<2>}, the hidden state after step 2.
+    time = rf"_{{\langle {step}\rangle}}" if step else ""
+    return f"{base}^{{{before}({index})}}{time}"
 
 
 def program_unicode(name: str) -> str:
@@ -367,9 +369,10 @@ def program_unicode(name: str) -> str:
     parts = _program_parts(name)
     if parts is None:
         return unicode_name(name)
-    letter, layer, second, adjoint = parts
+    letter, layer, second, adjoint, step = parts
     head, rest = _PROGRAM_UNICODE.get(letter, (letter, ""))
     if adjoint:
         head += _BAR
     index = f"{layer},{second}" if second else layer
-    return f"{head}{rest}{_layer_unicode(index)}"
+    time = f"⟨{step}⟩" if step else ""
+    return f"{head}{rest}{_layer_unicode(index)}{time}"

@@ -15,6 +15,7 @@ from sympy.printing.latex import LatexPrinter
 from sympy.printing.str import StrPrinter
 
 from symbackprop.model import notation
+from symbackprop.model.tensor_ops import TensorOp
 
 
 def _ordered_terms(expr: sp.Add) -> list[sp.Expr]:
@@ -117,6 +118,9 @@ class NotationPrinter(LatexPrinter):
     def _print_ColumnSoftmax(self, expr: sp.Basic) -> str:
         argument = self._print(expr.args[0])
         return f"\\operatorname{{softmax}}_{{\\mathrm{{col}}}}\\left({argument}\\right)"
+
+    def _print_TensorOp(self, expr: TensorOp) -> str:
+        return expr.latex([self._print(o) for o in expr.operands])
 
     def _grouped(self, factor: sp.Basic, kinds: tuple[type, ...]) -> str:
         """Print a factor, in parentheses when it is one of ``kinds`` (not a lone name)."""
@@ -325,6 +329,9 @@ class TextPrinter(StrPrinter):
 
     def _print_ColumnSoftmax(self, expr: sp.Basic) -> str:
         return f"softmax_col({self._print(expr.args[0])})"
+
+    def _print_TensorOp(self, expr: TensorOp) -> str:
+        return expr.text([self._print(o) for o in expr.operands])
 
     def _print_ElementwiseApplyFunction(self, expr: sp.Basic) -> str:
         body = expr.function.expr

@@ -64,6 +64,7 @@ class Rule(enum.Enum):
     NORM_VARIANCE_PATH = (
         "normalisation: part of the blame reaches the centred input through the variance"
     )
+    BLOCK_ROWS = "a block of rows: its adjoint goes back into those rows (zeros elsewhere)"
 
 
 MATRIX_RULES = frozenset(
@@ -81,5 +82,6 @@ MATRIX_RULES = frozenset(
         Rule.RESIDUAL_PATHS,
         Rule.NORM_MEAN_PATH,
         Rule.NORM_VARIANCE_PATH,
+        Rule.BLOCK_ROWS,
     }
 )

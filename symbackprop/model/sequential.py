@@ -9,6 +9,7 @@ is built on first use and cached.
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -17,7 +18,14 @@ import numpy as np
 import sympy as sp
 
 from symbackprop.model.errors import NumericError, ShapeError, SpecError, shorten
-from symbackprop.model.layers import Elementwise, SelfAttention, Softmax, checked_layers
+from symbackprop.model.layers import (
+    Elementwise,
+    SelfAttention,
+    Softmax,
+    checked_layers,
+    output_shape,
+    stage_layers,
+)
 from symbackprop.model.losses import get_loss
 from symbackprop.model.matrix_program import TARGET_NAME, MatrixProgram, ProgramBuilder
 from symbackprop.model.penalty import NO_PENALTY, Penalty
@@ -31,8 +39,15 @@ class LayerNetwork:
     layers: tuple[Any, ...]
     loss_name: str
     penalty: Penalty = NO_PENALTY  # L2 / L1 on the weight matrices (not biases, not gamma/beta)
+    # One sample as PyTorch shapes it when it is not flat: (C, H, W) or (C, L) for
+    # convolutions, (T, n) for a sequence of T steps; n_inputs is then its size.
+    input_shape: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
+        if isinstance(self.n_inputs, (tuple, list)):
+            shape = _checked_shape(self.n_inputs)
+            object.__setattr__(self, "input_shape", shape if len(shape) > 1 else ())
+            object.__setattr__(self, "n_inputs", math.prod(shape))
         if isinstance(self.n_inputs, bool) or not isinstance(self.n_inputs, (int, np.integer)):
             raise SpecError(
                 f"input size {shorten(repr(self.n_inputs))} is not a positive integer; "
@@ -57,10 +72,20 @@ class LayerNetwork:
 
     @property
     def n_outputs(self) -> int:
-        n = self.n_inputs
+        return math.prod(self.output_shape)
+
+    @property
+    def sample_shape(self) -> tuple[int, ...]:
+        """One sample of X as PyTorch shapes it: (n,), (C, H, W), (C, L) or (T, n)."""
+        return self.input_shape or (self.n_inputs,)
+
+    @property
+    def output_shape(self) -> tuple[int, ...]:
+        """One sample of the output (and of Y) as PyTorch shapes it, e.g. (10,) or (T, k)."""
+        shape = self.sample_shape
         for layer in self.layers:
-            n = layer.n_out(n)
-        return n
+            shape = output_shape(layer, shape)
+        return shape
 
     @property
     def is_sequence(self) -> bool:
@@ -88,8 +113,9 @@ class LayerNetwork:
         """Return a one-line summary, e.g. 'layers 4 -> dense 8, relu, dense 3, softmax'."""
         inner = ", ".join(layer.describe() for layer in self.layers)
         penalty = f", {self.penalty.describe()}" if not self.penalty.is_zero else ""
+        size = "x".join(str(n) for n in self.sample_shape)
         return (
-            f"network of layers {self.n_inputs} -> {inner} ({self.n_outputs} outputs), "
+            f"network of layers {size} -> {inner} ({self.n_outputs} outputs), "
             f"{self.loss_name}{penalty}"
         )
 
@@ -141,13 +167,16 @@ class LayerNetwork:
 
 
 def sequential(
-    n_inputs: int,
+    n_inputs: int | tuple[int, ...],
     layers: Sequence[Any],
     loss: str = "cross_entropy",
     weight_decay: float = 0.0,
     l1: float = 0.0,
 ) -> LayerNetwork:
     """Build a network of layers applied in order, as PyTorch's ``nn.Sequential``.
+
+    ``n_inputs`` is the number of input features, or one sample's shape as PyTorch has it:
+    ``(C, H, W)`` for images, ``(C, L)`` for 1-D signals, ``(T, n)`` for a sequence.
 
     ``layers`` holds layer values (``Dense(8)``, ``LayerNorm()``, ``Residual([...])``,
     ``SelfAttention()``, ...) or activation names ("relu", "softmax"). ``weight_decay``
@@ -160,10 +189,8 @@ def sequential(
 
 @functools.lru_cache(maxsize=64)
 def _program(network: LayerNetwork) -> MatrixProgram:
-    builder = ProgramBuilder(network.n_inputs)
-    out = builder.input
-    for index, layer in enumerate(network.layers):
-        out = layer.stage(builder, out, f"{index}.")
+    builder = ProgramBuilder(network.n_inputs, shape=network.sample_shape)
+    out = stage_layers(builder, network.layers, builder.input, "")
     return MatrixProgram(
         assignments=tuple(builder.assignments),
         parameters=tuple(builder.parameters),
@@ -175,6 +202,7 @@ def _program(network: LayerNetwork) -> MatrixProgram:
         loss_name=network.loss_name,
         sequence=network.is_sequence,
         penalty=network.penalty,
+        input_shape=network.input_shape,
     )
 
 
@@ -209,3 +237,16 @@ def _check_output(network: LayerNetwork) -> None:
 
 def _is_probability(layer: Any) -> bool:
     return isinstance(layer, Softmax) or getattr(layer, "activation", "") == "sigmoid"
+
+
+def _checked_shape(shape: Sequence[Any]) -> tuple[int, ...]:
+    if (
+        not shape
+        or len(shape) > 3
+        or any(isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1 for n in shape)
+    ):
+        raise SpecError(
+            f"input shape {shorten(repr(shape))} is not 1 to 3 positive integers; give one "
+            "sample's shape as PyTorch has it: (C, H, W), (C, L) or (steps, features)"
+        )
+    return tuple(int(n) for n in shape)

@@ -192,7 +192,7 @@ def data_arrays(network: HasData, X: Any, Y: Any) -> tuple[FloatArray, FloatArra
     registered loss checks its targets (cross-entropy's rows must sum to 1).
     """
     X2 = input_array(network, X)
-    Y2 = _matrix(Y, "Y", network.n_outputs, "outputs")
+    Y2 = _matrix(Y, "Y", network.n_outputs, "outputs", getattr(network, "output_shape", None))
     if X2.shape[0] != Y2.shape[0]:
         raise ShapeError(
             f"X has {counted(X2.shape[0], 'row')} but Y has {Y2.shape[0]}; give one target row "
@@ -225,16 +225,24 @@ def _check_memory(network: HasData, batch: int) -> None:
 
 def input_array(network: HasData, X: Any) -> FloatArray:
     """Return X as a float array of shape (batch, n_inputs); see data_arrays."""
-    return _matrix(X, "X", network.n_inputs, "inputs")
+    return _matrix(X, "X", network.n_inputs, "inputs", getattr(network, "sample_shape", None))
 
 
-def _matrix(data: Any, name: str, width: int, what: str) -> FloatArray:
+def _matrix(
+    data: Any, name: str, width: int, what: str, sample: tuple[int, ...] | None = None
+) -> FloatArray:
     try:
         array = np.asarray(data, dtype=np.float64)
     except (TypeError, ValueError):
         raise ShapeError(
             f"{name} is {shorten(repr(data))}, not numeric; pass an array of shape (batch, {width})"
         ) from None
+    if sample is not None and len(sample) > 1 and array.size:
+        # Samples shaped as PyTorch has them ((batch, C, H, W), (batch, T, n)) or one sample.
+        if array.shape[1:] == sample:
+            array = array.reshape(array.shape[0], width)
+        elif array.shape == sample:
+            array = array.reshape(1, width)
     if array.ndim == 1 and array.shape[0] == width:
         array = array.reshape(1, width)
     if array.ndim == 0 and width == 1:

@@ -78,6 +78,7 @@ RULE_WORDS: dict[Rule, str] = {
     Rule.RESIDUAL_PATHS: "a residual connection: the blame adds over the skip path and the block",
     Rule.NORM_MEAN_PATH: "normalisation: part of the blame goes back through the mean",
     Rule.NORM_VARIANCE_PATH: "normalisation: part of the blame goes back through the variance",
+    Rule.BLOCK_ROWS: "a block of rows: its adjoint goes back into those rows, zeros elsewhere",
 }
 
 

@@ -126,11 +126,10 @@ def test_a_bad_layer_spec_is_one_line_exit_2(tmp_path, capsys):
     path.write_text('[network]\ninputs = 2\nlayers = [{dense = 2}, "sofmax"]\n')
     assert cli.main(["gradcheck", str(path)]) == 2
     err = capsys.readouterr().err
-    assert err == (
-        "symbackprop: error: bad.toml:3:24: unknown layer 'sofmax'; known: activation, "
-        "batch_norm, dense, dropout, identity, layer_norm, leaky_relu, relu, residual, "
-        "self_attention, sigmoid, softmax, ... (2 more) (did you mean 'softmax')\n"
-    )
+    # The list of known kinds grows with the layer kinds; its form and the suggestion do not.
+    assert err.startswith("symbackprop: error: bad.toml:3:24: unknown layer 'sofmax'; known: ")
+    assert err.endswith(" (did you mean 'softmax')\n") and err.count("\n") == 1
+    assert "activation, batch_norm, dense, dropout" in err
 
 
 @pytest.mark.parametrize("name", ["classifier", "layer_norm", "attention"])
