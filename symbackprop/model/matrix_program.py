@@ -77,7 +77,10 @@ class MatrixProgram:
         if name == INPUT_NAME:
             return self.input_shape or (int(self.input.shape[0]),)
         assignment = self.assignment(name)
-        return assignment.sample_shape or (int(assignment.lhs.shape[0]),)
+        rows = assignment.lhs.shape[0]
+        if assignment.sample_shape or not rows.is_Integer:  # attention's scores are B x B
+            return assignment.sample_shape
+        return (int(rows),)
 
     @property
     def penalized(self) -> tuple[MatrixParameter, ...]:

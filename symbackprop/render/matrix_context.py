@@ -26,7 +26,7 @@ from symbackprop.render.matrix_sections import (
     matrix_sections,
     shape_text,
 )
-from symbackprop.render.matrix_text import latex_matrix
+from symbackprop.render.matrix_text import value_latex
 from symbackprop.render.sections import wrap_formula
 
 _latex = partial(to_latex, matrix=True)
@@ -77,7 +77,10 @@ def matrix_context(
         "bar_note": BAR_NOTE + (" " + SEQUENCE_NOTE if network.is_sequence else ""),
         "layers": layer_rows(d),
         "notation": notation_rows(d),
-        "data": [_matrix_row("X", ev), _matrix_row("Y", ev)],
+        "data": [
+            _matrix_row("X", ev, network.sample_shape),
+            _matrix_row("Y", ev, network.output_shape),
+        ],  # fmt: skip
         "parameters": [_parameter_row(d, p.state_name, ev) for p in d.program.parameters],
         "sections": report_sections(d, ev),
         "loss": entry_text(ev.loss),
@@ -146,17 +149,32 @@ def notation_rows(d: MatrixDerivation) -> list[dict[str, str]]:
     return rows
 
 
-def _matrix_row(name: str, ev: MatrixEvaluation) -> dict[str, str]:
+def _matrix_row(name: str, ev: MatrixEvaluation, shape: tuple[int, ...]) -> dict[str, str]:
     value = ev.values[name]
     name_tex = notation.program_latex(name)
-    return {"shape": shape_text(value.shape), "value_tex": f"{name_tex} = {latex_matrix(value)}"}
+    shown = MatrixLine(name, name_tex, "", "", value=value, sample_shape=shape)
+    if len(shape) < 2:
+        shown.sample_shape = ()
+    return {
+        "shape": shape_text(value.shape),
+        "value_tex": f"{name_tex} = {_stacked(value_latex(shown))}",
+    }
 
 
 def _parameter_row(d: MatrixDerivation, state_name: str, ev: MatrixEvaluation) -> dict[str, str]:
     parameter = d.program.parameter(state_name)
     value = ev.values[str(parameter.symbol.name)]
-    value_tex = f"{_latex(parameter.symbol)} = {latex_matrix(value)}"
+    shape = parameter.state_shape if len(parameter.state_shape) > 2 else ()
+    shown = MatrixLine(state_name, "", "", "", value=value, sample_shape=shape, per_sample=False)
+    value_tex = f"{_latex(parameter.symbol)} = {_stacked(value_latex(shown))}"
     return {"state_name": state_name, "shape": str(parameter.state_shape), "value_tex": value_tex}
+
+
+def _stacked(rows: list[str]) -> str:
+    """One LaTeX row as it is; several (a map's samples) one under another."""
+    if len(rows) == 1:
+        return rows[0]
+    return r"\begin{array}{l} " + r" \\ ".join(rows) + r" \end{array}"
 
 
 def report_sections(
@@ -180,7 +198,7 @@ def _line_part(line: MatrixLine) -> dict[str, Any]:
             for i, piece in enumerate(pieces)]  # fmt: skip
     value_tex = ""
     if line.value is not None:
-        value_tex = f"{line.lhs} = {latex_matrix(line.value)}"
+        value_tex = f"{line.lhs} = {_stacked(value_latex(line))}"
     return {
         "rows": rows,
         "shape": line.shape,

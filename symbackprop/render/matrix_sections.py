@@ -89,6 +89,11 @@ class MatrixLine:
     state_name: str = ""
     state_shape: str = ""
     value: Any = None  # an ndarray (program layout) or the loss, when evaluated
+    # One sample's shape when it is a feature map or a sequence ((C, H, W), (T, n)): its
+    # numbers are shown as small grids per sample. A kernel's own shape (out, in, kh, kw) for
+    # a kernel and its gradient, whose numbers are grids per channel pair (``per_sample`` off).
+    sample_shape: tuple[int, ...] = ()
+    per_sample: bool = True
 
 
 @dataclass
@@ -247,7 +252,21 @@ def _line(
         line.state_shape = str(tuple(int(n) for n in _state_shape(d, step.state_name)))
     if ev is not None:
         line.value = _value(step, ev)
+    line.sample_shape, line.per_sample = _map_shape(d, step)
     return line
+
+
+def _map_shape(d: MatrixDerivation, step: MatrixStep) -> tuple[tuple[int, ...], bool]:
+    """Return the shape a line's numbers are drawn in as grids, and whether per sample."""
+    if step.state_name:
+        shape = d.program.parameter(step.state_name).state_shape
+        return (shape, False) if len(shape) > 2 else ((), True)
+    node = step.node if step.node is not None else step.lhs
+    try:
+        shape = d.program.sample_shape(str(node.name))
+    except (KeyError, AttributeError):
+        return (), True
+    return (shape, True) if len(shape) > 1 else ((), True)
 
 
 def _path_words(rules: tuple[Any, ...]) -> str:

@@ -87,6 +87,91 @@ def latex_matrix(value: Any) -> str:
     return tex
 
 
+# --- feature maps, kernels and sequences as small grids ---------------------------------------
+SAMPLES_SHOWN = 2  # a map's numbers are shown for the batch's first samples
+GRIDS_SHOWN = 8  # and for at most this many channels (or kernel pairs) of each
+
+
+def map_grids(value: Any, shape: tuple[int, ...], per_sample: bool = True) -> list[list[tuple]]:
+    """Return a shaped value as rows of labelled 2-D grids: one row per sample shown.
+
+    ``value`` is in program layout (one column per sample) when ``per_sample``; otherwise it is
+    one array of ``shape`` (a kernel (out, in, kh, kw) or its gradient). A (C, H, W) map gives a
+    grid per channel; (C, L) and (T, n) one grid (channels or steps as rows); a kernel a grid
+    per (out, in) pair. Past GRIDS_SHOWN grids the rest are left out, and said so.
+    """
+    array = np.asarray(value, dtype=float)
+    if per_sample:
+        columns = array.reshape(array.shape[0], -1)
+        samples = [
+            (f"sample {b + 1}", columns[:, b].reshape(shape))
+            for b in range(min(columns.shape[1], SAMPLES_SHOWN))
+        ]
+    else:
+        samples = [("", array.reshape(shape))]
+    rows = []
+    item: Any
+    for label, item in samples:
+        grids: list[tuple[str, np.ndarray]]
+        if item.ndim == 2:
+            grids = [(label, item)]
+        elif item.ndim == 3:
+            grids = [(_joined(label, f"channel {c + 1}"), item[c]) for c in range(item.shape[0])]
+        else:
+            grids = [(_joined(label, f"out {o + 1}, in {i + 1}"), item[o, i])
+                     for o in range(item.shape[0]) for i in range(item.shape[1])]  # fmt: skip
+        rows.append(grids[:GRIDS_SHOWN] + ([("more", np.array([len(grids)]))]
+                                           if len(grids) > GRIDS_SHOWN else []))  # fmt: skip
+    return rows
+
+
+def _joined(*labels: str) -> str:
+    return ", ".join(label for label in labels if label)
+
+
+def value_latex(line: MatrixLine) -> list[str]:
+    """Return a line's numbers as LaTeX rows: a matrix, or a map's grids sample by sample."""
+    if not line.sample_shape or np.ndim(line.value) == 0:
+        return [latex_matrix(line.value)]
+    out = []
+    for grids in map_grids(line.value, line.sample_shape, line.per_sample):
+        parts = []
+        for label, grid in grids:
+            if label == "more":
+                parts.append(rf"\ldots\ \text{{({int(grid[0])} in all)}}")
+                continue
+            shown = rf"\text{{{label}: }}" if label else ""
+            parts.append(shown + latex_matrix(grid))
+        out.append(r",\quad ".join(parts))
+    if line.per_sample and np.shape(line.value)[1] > SAMPLES_SHOWN:
+        out.append(rf"\ldots\ \text{{(samples 1 to {SAMPLES_SHOWN} of {np.shape(line.value)[1]})}}")
+    return out
+
+
+def value_text(line: MatrixLine) -> list[str]:
+    """Return a line's numbers as text rows: a matrix, or a map's grids side by side."""
+    if not line.sample_shape or np.ndim(line.value) == 0:
+        return text_matrix(line.value)
+    out = []
+    for grids in map_grids(line.value, line.sample_shape, line.per_sample):
+        blocks = []
+        for label, grid in grids:
+            if label == "more":
+                blocks.append([f"… ({int(grid[0])} in all)"])
+                continue
+            blocks.append(([f"{label}:"] if label else []) + text_matrix(grid))
+        height = max(len(b) for b in blocks)
+        widths = [max(len(row) for row in b) for b in blocks]
+        for i in range(height):
+            cells = [
+                (b[i] if i < len(b) else "").ljust(w) for b, w in zip(blocks, widths, strict=True)
+            ]
+            out.append("   ".join(cells).rstrip())
+    if line.per_sample and np.shape(line.value)[1] > SAMPLES_SHOWN:
+        out.append(f"… (samples 1 to {SAMPLES_SHOWN} of {np.shape(line.value)[1]})")
+    return out
+
+
 # --- writers ---------------------------------------------------------------------------------
 def matrix_derivation_text(d: MatrixDerivation, ev: MatrixEvaluation | None = None) -> str:
     """Lay a matrix derivation out as numbered Unicode text for a terminal."""
@@ -112,7 +197,7 @@ def _text_line(line: MatrixLine) -> list[str]:
         rows.append(f"{pad}path via {path.via}: {path.term}   [{path.words}]")
     if line.value is not None:
         rows += [f"{pad}{'= ' if i == 0 else '  '}{row}"
-                 for i, row in enumerate(text_matrix(line.value))]  # fmt: skip
+                 for i, row in enumerate(value_text(line))]  # fmt: skip
     return rows
 
 
@@ -140,7 +225,7 @@ def _markdown_line(line: MatrixLine) -> list[str]:
     for path in line.paths:
         rows.append(f"  - via ${path.via}$: ${path.term}$ — *{path.words}*")
     if line.value is not None:
-        rows.append(f"  - ${line.lhs} = {latex_matrix(line.value)}$")
+        rows += [f"  - ${line.lhs} = {tex}$" for tex in value_latex(line)]
     return rows
 
 
@@ -169,5 +254,5 @@ def _latex_rows(line: MatrixLine) -> list[str]:
         rows.append(f"&\\text{{via }} {path.via}\\colon\\ {path.term}"
                     f" && \\text{{[{_fragment_text(path.words)}]}}")  # fmt: skip
     if line.value is not None:
-        rows.append(f"&= {latex_matrix(line.value)}")
+        rows += [f"&= {tex}" for tex in value_latex(line)]
     return rows

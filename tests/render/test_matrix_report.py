@@ -276,3 +276,20 @@ def test_chromium_renders_the_matrix_report_without_raw_latex(tmp_path: Path) ->
     for raw in (r"\frac", r"\bar", r"\odot", r"\begin", r"\top", "$"):
         assert raw not in text, f"{raw!r} reached the rendered page"
     assert "<math" in dom and "4×B" in text
+
+
+def test_feature_maps_are_shown_as_grids_per_sample_and_channel():
+    from symbackprop.render.matrix_sections import MatrixLine
+    from symbackprop.render.matrix_text import value_latex, value_text
+
+    net = sb.sequential((2, 3, 3), [sb.Flatten(), sb.Dense(2), "softmax"])
+    X = np.arange(36.0).reshape(2, 2, 3, 3) / 10
+    ev = sb.derive(net).evaluate(net.init_params(0), X, np.eye(2))
+    line = MatrixLine("X", "X", "", "", value=ev.values["X"], sample_shape=(2, 3, 3))
+    text = "\n".join(value_text(line))
+    assert text.count("sample 2, channel 2:") == 1
+    assert "⎣ 3.3  3.4  3.5 ⎦" in text  # sample 2, channel 2, last row, as PyTorch holds it
+    assert len(value_latex(line)) == 2  # one row of grids per sample
+    kernel = MatrixLine("K", "K", "", "", value=np.arange(8.0).reshape(2, 4),
+                        sample_shape=(2, 1, 2, 2), per_sample=False)  # fmt: skip
+    assert "out 2, in 1:" in "\n".join(value_text(kernel))
