@@ -356,8 +356,9 @@ def program_latex(name: str) -> str:
         base = rf"{bar}{{{head}}}" + (f"_{subscript}" if subscript else "")
     index = f"{layer},{second}" if second else layer
     # A time step of a recurrent layer: H^{(1)}_{<2>}, the hidden state after step 2.
-    time = rf"_{{\langle {step}\rangle}}" if step else ""
-    return f"{base}^{{{before}({index})}}{time}"
+    if step:  # braced, so that a transpose's superscript does not follow a subscript
+        return rf"{{{base}^{{{before}({index})}}_{{\langle {step}\rangle}}}}"
+    return f"{base}^{{{before}({index})}}"
 
 
 def program_unicode(name: str) -> str:

@@ -17,7 +17,8 @@ _LATEX_WORDS = {
     "←": r"$\leftarrow$", "β₁ᵗ": r"$\beta_1^t$", "β₂ᵗ": r"$\beta_2^t$",
     "⊙": r"$\odot$", "𝟏": r"$\mathbf{1}$", "ᵀ": r"$^{\top}$", "Δ": r"$\Delta$",
     "Ā": r"$\bar{A}$", "V̄": r"$\bar{V}$", "X̂": r"$\hat{X}$", "√": r"$\surd$",
-    "Ȳ": r"$\bar{Y}$", "×": r"$\times$",
+    "Ȳ": r"$\bar{Y}$", "×": r"$\times$", "⟨": r"$\langle$", "⟩": r"$\rangle$",
+    "H̄": r"$\bar{H}$", "∗": r"$\ast$", "⋆": r"$\star$", "°": r"$^{\circ}$",
     "γ": r"$\gamma$", "β": r"$\beta$", "ε": r"$\epsilon$", "μ": r"$\mu$",
 }  # fmt: skip
 

@@ -17,6 +17,8 @@ from symbackprop.derivation.matrix_evaluation import MatrixEvaluation
 from symbackprop.model import notation
 from symbackprop.model.printing import format_number, to_latex
 from symbackprop.model.sequential import LayerNetwork
+from symbackprop.render.diagrams import DOT_MISSING, svg_inline
+from symbackprop.render.layer_diagrams import diagram_kind, layer_diagram_dot
 from symbackprop.render.matrix_sections import (
     BAR_NOTE,
     SEQUENCE_NOTE,
@@ -83,10 +85,33 @@ def matrix_context(
         ],  # fmt: skip
         "parameters": [_parameter_row(d, p.state_name, ev) for p in d.program.parameters],
         "sections": report_sections(d, ev),
+        "diagram": diagram_part(d, ev),
         "loss": entry_text(ev.loss),
         "loss_after": entry_text(after.loss),
         "decreased": bool(after.loss < ev.loss),
     }
+
+
+DIAGRAM_CAPTIONS = {
+    "maps": "The first sample's feature maps along the forward pass, one small grid per channel "
+    "(blue positive, red negative, darker for larger values); each kernel is drawn beside the "
+    "map it makes (dashed arrow).",
+    "unrolled": "The recurrent layer unrolled in time: one column per step, the input x⟨t⟩ at "
+    "the bottom. Every node shows the first sample's value and, below it, its adjoint (the "
+    "gradient on that wire); the blue edges are the recurrence, which uses the same weight at "
+    "every step.",
+}
+
+
+def diagram_part(d: MatrixDerivation, ev: MatrixEvaluation) -> dict[str, str] | None:
+    """Return the drawing of feature maps or of the unrolled recurrence, or None."""
+    kind = diagram_kind(d.program)
+    if kind is None:
+        return None
+    source = layer_diagram_dot(d, ev)
+    svg = svg_inline(source, "layers") if source else None
+    return {"dot": source or "", "svg": svg or "", "missing": "" if svg else DOT_MISSING,
+            "caption": DIAGRAM_CAPTIONS[kind]}  # fmt: skip
 
 
 def _updated_state(d: MatrixDerivation, ev: MatrixEvaluation) -> dict[str, Any]:

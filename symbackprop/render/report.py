@@ -146,15 +146,28 @@ def _render_matrix_context(ctx: dict[str, Any], fmt: str) -> str:
 
 def _write_matrix_report(ctx: dict[str, Any], fmt: str, target: Path) -> Path:
     """Write a network of layers' report: text formats directly, a PDF through latexmk."""
+    if fmt == "tex":
+        _write_layer_diagram(ctx, target.parent, target.stem)
     if fmt != "pdf":
         return atomic_write(target, _render_matrix_context(ctx, fmt))
     with build_folder(target, "build") as folder:
         tex = folder / "report.tex"
+        _write_layer_diagram(ctx, folder, "report")
         tex.write_text(_render_matrix_context(ctx, "tex"), encoding="utf-8")
         pdf = compile_latex(tex)
         with atomic_path(target) as temporary:
             shutil.copyfile(pdf, temporary)
     return target
+
+
+def _write_layer_diagram(ctx: dict[str, Any], folder: Path, stem: str) -> None:
+    """Write the feature-map or unrolled drawing beside a LaTeX report, as ``stem-layers.pdf``."""
+    ctx["files"] = {"diagram": f"{stem}-layers.pdf"}
+    diagram = ctx.get("diagram")
+    if diagram and diagram["dot"]:
+        drawing = diagrams.run_dot(diagram["dot"], "pdf")
+        if drawing is not None:
+            atomic_write(folder / f"{stem}-layers.pdf", drawing)
 
 
 def _write_figures(network: Network, ctx: dict[str, Any], folder: Path, stem: str) -> None:
