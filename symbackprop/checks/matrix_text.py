@@ -61,6 +61,15 @@ def _has_top_level_space(text: str) -> bool:
     return False
 
 
+def _has_top_level_sum(text: str) -> bool:
+    depth = 0
+    for i, char in enumerate(text):
+        depth += {"(": 1, "[": 1, ")": -1, "]": -1}.get(char, 0)
+        if depth == 0 and text[i : i + 3] in (" + ", " - "):
+            return True
+    return False
+
+
 def _sum(expr: sp.MatAdd) -> str:
     parts: list[str] = []
     terms = sorted(expr.args, key=lambda term: _is_negative(term))  # a - b, not -b + a
@@ -87,6 +96,8 @@ def _product(expr: sp.MatMul) -> str:
     body = _reduced(list(factors))
     if coefficient == 1:
         return body
+    if _has_top_level_sum(body):  # (a + b) / B: a sum binds less tightly than / and *
+        body = f"({body})"
     if coefficient == -1:
         return f"-{body}" if not _has_top_level_space(body) else f"-({body})"
     numerator, denominator = sp.fraction(coefficient)

@@ -62,6 +62,8 @@ class _Source:
             return repr(float(expr))
         if isinstance(expr, sp.OneMatrix):
             return f"_np.ones(({_dim(expr.shape[0])}, {_dim(expr.shape[1])}))"
+        if isinstance(expr, sp.ZeroMatrix):  # a typed formula that cancels to 0
+            return f"_np.zeros(({_dim(expr.shape[0])}, {_dim(expr.shape[1])}))"
         if isinstance(expr, (sp.MatAdd, sp.Add)):
             return "(" + " + ".join(self.of(t) for t in expr.args) + ")"
         if isinstance(expr, sp.MatMul):

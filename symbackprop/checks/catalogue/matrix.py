@@ -416,6 +416,7 @@ def _path_drops(context: MatrixMistakeContext) -> Iterator[Candidate]:
     statistics paths (mean and variance treated as constants)."""
     roles = {a.lhs: a.role for a in context.derivation.program.assignments}
     layers = {a.lhs: a.layer for a in context.derivation.program.assignments}
+    times = {a.lhs: a.step for a in context.derivation.program.assignments}
     statistics: dict[str | None, dict[str, sp.Basic]] = {}
     steps = [s for s in context.steps_to_edit() if len(s.paths) > 1]
     for step in steps:
@@ -427,8 +428,10 @@ def _path_drops(context: MatrixMistakeContext) -> Iterator[Candidate]:
             role = roles.get(path.via, "")
             if role in ("mean", "variance"):
                 statistics.setdefault(layers.get(path.via), {})[step.name] = rhs
+            timed = _time_step_words(step, times.get(path.via), times.get(step.node))
             yield (
-                f"{_path_name(path.via, role)} is left out of {step.name}: "
+                timed
+                or f"{_path_name(path.via, role)} is left out of {step.name}: "
                 f"{equation(step)} sums {len(step.paths)} paths, one per use of "
                 f"{formula_text(step.node) if step.node is not None else step.name}",
                 {step.name: rhs},
@@ -440,6 +443,25 @@ def _path_drops(context: MatrixMistakeContext) -> Iterator[Candidate]:
                 "out: the batch statistics were treated as constants",
                 overrides,
             )
+
+
+def _time_step_words(step: MatrixStep, via_step: int | None, own_step: int | None) -> str:
+    """Name a dropped path of a recurrent layer as a teacher would, or return ""."""
+    if via_step is None:
+        return ""
+    if step.stage is Stage.GRADIENT:
+        return (
+            f"time step {via_step} is missing from the sum over steps in {step.name}: a weight "
+            f"shared by every step gets one term per step ({len(step.paths)} here), "
+            f"{equation(step)}"
+        )
+    if own_step is not None and via_step > own_step:
+        return (
+            f"the recurrent path from step {via_step} back to step {own_step} is left out of "
+            f"{step.name}: only step {own_step}'s own output was counted, but the state also "
+            f"feeds the next step; {equation(step)}"
+        )
+    return ""
 
 
 def _path_name(via: sp.Basic, role: str) -> str:
