@@ -12,7 +12,9 @@ import json
 import shutil
 import sys
 import textwrap
+import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any, TextIO
 
 import numpy as np
@@ -22,13 +24,14 @@ from symbackprop.derivation.derivation import Derivation
 from symbackprop.derivation.derive import derive
 from symbackprop.derivation.matrix_expand import per_element
 from symbackprop.model import notation
-from symbackprop.model.errors import SpecError, counted
+from symbackprop.model.errors import SpecError, counted, shorten
 from symbackprop.model.network import mlp
 from symbackprop.model.optimizers import OPTIMIZERS, Optimizer, get_optimizer
 from symbackprop.model.sequential import LayerNetwork
 from symbackprop.model.specs.spec import Spec, load_spec
 from symbackprop.model.specs.writer import spec_toml
-from symbackprop.numeric.train import train
+from symbackprop.numeric.train import TrainResult, train
+from symbackprop.render.diagrams import PLOT_FORMATS, learning_curve_plot
 from symbackprop.render.files import atomic_write
 
 # Mazur's worked example with per-neuron biases (b^(1) = 0.35, b^(2) = 0.60 in every neuron),
@@ -245,11 +248,13 @@ def _data(spec: Spec, verb: str) -> tuple[Any, Any]:
 def _train(args: argparse.Namespace) -> int:
     spec = load_spec(args.spec)
     X, Y = _data(spec, "train")
+    plot_format = _plot_format(args.plot)
     settings = spec.training
     epochs = settings.epochs if args.epochs is None else args.epochs
     learning_rate = settings.learning_rate if args.learning_rate is None else args.learning_rate
     optimizer = _chosen_optimizer(spec, args.optimizer)
-    with _progress(epochs, sys.stderr) as progress:
+    started = time.monotonic()
+    with _progress(epochs, sys.stderr, args.progress) as progress:
         result = train(
             spec.network,
             dict(spec.params),
@@ -262,29 +267,81 @@ def _train(args: argparse.Namespace) -> int:
             seed=settings.seed,
             progress=progress,
             optimizer=optimizer,
+            test=spec.test_data,
         )
+    seconds = time.monotonic() - started
     params = {name: _plain(value) for name, value in result.params.items()}
-    outputs: list[tuple[str, str]] = []
+    outputs: list[tuple[str, str | bytes]] = []
     if args.losses is not None:
-        table = "epoch,loss\n" + "".join(f"{i},{v!r}\n" for i, v in enumerate(result.losses))
-        outputs.append((args.losses, table))
+        outputs.append((args.losses, _losses_csv(result)))
+    if args.plot is not None:
+        curve = learning_curve_plot(result.losses, result.test_losses, result.accuracies,
+                                    result.test_accuracies, plot_format,
+                                    f"{spec.name}: learning curve")  # fmt: skip
+        outputs.append((args.plot, curve))
     if args.output is not None:
         outputs.append((args.output, spec_toml(spec, params, args.output)))
-    for path, text in outputs:
-        _write(path, text)
+    for path, content in outputs:
+        _write(path, content)
     batch = f"mini-batches of {settings.batch_size}" if settings.batch_size else "full batch"
     how = "" if optimizer.name == "sgd" else f"{optimizer.name} · "
     lines = [
         f"{spec.name}: {spec.network.describe()} · {how}η = {learning_rate} · {epochs} epochs · "
         f"{batch}",
         f"loss {result.losses[0]:.6g} -> {result.final_loss:.6g} over "
-        f"{counted(X.shape[0], 'sample')}",
+        f"{counted(X.shape[0], 'sample')}" + (" (training)" if result.test_losses else ""),
     ]
+    lines += _test_lines(spec, result)
     if sum(np.size(value) for value in params.values()) <= PRINT_PARAMS_UP_TO:
         lines += [f"  {name} = {_shown(value)}" for name, value in params.items()]
     lines += [f"wrote {path}" for path, _ in outputs]
+    lines.append(f"trained in {seconds:.1f} s")
     sys.stdout.write("\n".join(lines) + "\n")
     return 0
+
+
+def _test_lines(spec: Spec, result: TrainResult) -> list[str]:
+    """The held-out loss and the accuracies, where there are any."""
+    lines = []
+    if result.test_losses and spec.test_data is not None:
+        lines.append(
+            f"test loss {result.test_losses[0]:.6g} -> {result.test_losses[-1]:.6g} over "
+            f"{counted(spec.test_data[0].shape[0], 'held-out sample')}"
+        )
+    if result.accuracies:
+        shown = f"accuracy: training {_percent(result.accuracies[-1])}"
+        if result.test_accuracies:
+            shown += f", test {_percent(result.test_accuracies[-1])}"
+        lines.append(shown)
+    return lines
+
+
+def _percent(share: float) -> str:
+    return f"{100 * share:.1f} %"
+
+
+def _losses_csv(result: TrainResult) -> str:
+    """epoch,loss per row, with test_loss, accuracy and test_accuracy where they were recorded."""
+    columns = {"loss": result.losses, "test_loss": result.test_losses,
+               "accuracy": result.accuracies, "test_accuracy": result.test_accuracies}  # fmt: skip
+    kept = {name: values for name, values in columns.items() if values}
+    rows = [",".join(["epoch", *kept])]
+    for epoch in range(len(result.losses)):
+        rows.append(",".join([str(epoch), *(repr(values[epoch]) for values in kept.values())]))
+    return "\n".join(rows) + "\n"
+
+
+def _plot_format(path: str | None) -> str:
+    """The --plot file's format from its suffix; checked before any training is done."""
+    if path is None:
+        return ""
+    suffix = Path(path).suffix.lower().lstrip(".")
+    if suffix not in PLOT_FORMATS:
+        raise SpecError(
+            f"--plot {shorten(path)!r} has no known picture suffix; end it in "
+            f"{', '.join('.' + fmt for fmt in PLOT_FORMATS)}, e.g. curve.png"
+        )
+    return suffix
 
 
 def _plain(value: Any) -> Any:
@@ -299,19 +356,27 @@ def _shown(value: Any) -> str:
 
 
 @contextlib.contextmanager
-def _progress(epochs: int, stream: TextIO) -> Iterator[Callable[[int, float], None] | None]:
-    """Yield a progress callback drawing a bar on ``stream`` if it is a terminal, else None."""
-    if not stream.isatty() or epochs == 0:
+def _progress(
+    epochs: int, stream: TextIO, forced: bool | None = None
+) -> Iterator[Callable[[int, float], None] | None]:
+    """Yield a progress callback drawing a bar on ``stream``, else None.
+
+    The bar is drawn where ``forced`` says, or (None) where ``stream`` is a terminal.
+    """
+    shown = stream.isatty() if forced is None else forced
+    if not shown or epochs == 0:
         yield None
         return
     every = max(1, epochs // 100)
+    started = time.monotonic()
 
     def draw(epoch: int, loss: float) -> None:
         if epoch % every and epoch != epochs:
             return
         done = PROGRESS_WIDTH * epoch // epochs
         bar = "#" * done + "-" * (PROGRESS_WIDTH - done)
-        stream.write(f"\r[{bar}] epoch {epoch}/{epochs} loss {loss:.6g}")
+        elapsed = time.monotonic() - started
+        stream.write(f"\r[{bar}] epoch {epoch}/{epochs} loss {loss:.6g} · {elapsed:.0f} s")
         stream.flush()
 
     try:
@@ -381,7 +446,7 @@ def _emit(text: str, path: str | None) -> None:
         sys.stdout.write(f"wrote {path}\n")
 
 
-def _write(path: str, text: str) -> None:
+def _write(path: str, text: str | bytes) -> None:
     """Write a file atomically; a failure is one line naming the file."""
     try:
         atomic_write(path, text)
@@ -481,12 +546,30 @@ def _add_train(commands: Any) -> None:
         "train",
         "run gradient descent on the spec's data",
         "Run gradient descent with the spec's [training] settings; a progress bar is drawn "
-        "on stderr when it is a terminal.",
-        "symbackprop train examples/xor.toml --losses losses.csv -o xor-trained.toml",
+        "on stderr when it is a terminal. With [data] test_fraction the held-out rows are "
+        "never trained on: their loss is reported beside the training loss, and with one-hot "
+        "targets the accuracy on both.",
+        "symbackprop train examples/digits.toml --plot digits-curve.png",
     )
     train_.add_argument("--epochs", type=int, help="override [training] epochs")
     train_.add_argument("--learning-rate", type=float, help="override [training] learning_rate")
-    train_.add_argument("--losses", metavar="FILE.csv", help="write the loss of every epoch")
+    train_.add_argument(
+        "--losses",
+        metavar="FILE.csv",
+        help="write the loss of every epoch (and test loss and accuracies, where recorded)",
+    )
+    train_.add_argument(
+        "--plot",
+        metavar="FILE.png",
+        help="draw the learning curve: loss (and accuracy) per epoch, training and test "
+        "(.png, .svg or .pdf)",
+    )
+    train_.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="draw the progress bar on stderr (default: only when stderr is a terminal)",
+    )
     _add_optimizer_option(train_, "training")
     train_.add_argument(
         "-o",

@@ -2,13 +2,18 @@
 
 Specs, worksheet specs, rosters, CSV data, answers, notebooks and manifests are all read here:
 only regular files, at most a stated number of bytes (:data:`symbackprop.model.caps.CAPS`), so
-``/dev/zero``, a named pipe or a 40 MB notebook is refused at once instead of read whole.
+``/dev/zero``, a named pipe or a 40 MB notebook is refused at once instead of read whole. A
+gzip-compressed data file (``.gz``) is held to the same limit after decompression, so a small
+file that inflates to gigabytes is refused too.
 """
 
 from __future__ import annotations
 
+import gzip
+import io
 import os
 import stat
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -51,9 +56,16 @@ def read_input_text(
     error: type[SymbackpropError] = SymbackpropError,
     limit: int | None = None,
     shown: str | None = None,
+    gzipped: bool = False,
 ) -> str:
-    """Return a user's UTF-8 text file (a BOM is allowed), read through :func:`read_input_bytes`."""
+    """Return a user's UTF-8 text file (a BOM is allowed), read through :func:`read_input_bytes`.
+
+    With ``gzipped`` a file whose name ends in ``.gz`` is decompressed, at most ``limit`` bytes.
+    """
+    limit = CAPS.max_text_file_bytes if limit is None else limit
     data = read_input_bytes(path, what, error, limit, shown)
+    if gzipped and os.fspath(path).endswith(".gz"):
+        data = _gunzip(data, what, _tail(os.fspath(path) if shown is None else shown), error, limit)
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as problem:
@@ -62,6 +74,24 @@ def read_input_text(
             f"{shorten(Path(path).name)}:{line}: byte {problem.start} is not UTF-8; "
             f"save the {what} as UTF-8"
         ) from None
+
+
+def _gunzip(data: bytes, what: str, where: str, error: type[SymbackpropError], limit: int) -> bytes:
+    """Decompress gzip bytes, reading at most ``limit + 1`` bytes of output (a bomb stops there)."""
+    try:
+        with gzip.GzipFile(fileobj=io.BytesIO(data)) as stream:
+            text = stream.read(limit + 1)
+    except (OSError, EOFError, zlib.error) as problem:
+        raise error(
+            f"{what} {where!r} is not readable as gzip ({shorten(str(problem), 60)}); "
+            "give a .gz made by gzip, or the plain file without .gz"
+        ) from None
+    if len(text) > limit:
+        raise error(
+            f"{what} {where!r} decompresses to more than the limit of {_size(limit)}; "
+            "give a smaller file"
+        )
+    return text
 
 
 def _tail(path: str) -> str:

@@ -89,6 +89,10 @@ class CompiledNetwork:
         """Return the loss for parameters already in ``native`` form and validated arrays."""
         return float(self._backend.loss(native, X, Y))
 
+    def raw_forward(self, native: Any, X: FloatArray) -> FloatArray:
+        """Return the outputs (batch, n_outputs) for ``native`` parameters and validated X."""
+        return self._backend.forward(native, X)
+
     def raw_loss_and_gradient(
         self, native: Any, X: FloatArray, Y: FloatArray
     ) -> tuple[float, dict[str, Any]]:

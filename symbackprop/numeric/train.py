@@ -2,7 +2,8 @@
 
 Numeric backend. Full-batch by default (one update per epoch, as in Mazur's example), or
 shuffled mini-batches; frozen parameters keep their values. The parameters passed in are
-never changed.
+never changed. With held-out test data, its loss is recorded after every epoch too; with
+one-hot targets, so is the accuracy on both.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from symbackprop.model.validate import (
     require_network,
 )
 from symbackprop.numeric.compiled import compile
+from symbackprop.numeric.metrics import accuracy, is_one_hot
 from symbackprop.numeric.optimize import Stepper
 
 
@@ -35,7 +37,10 @@ from symbackprop.numeric.optimize import Stepper
 class TrainResult:
     """New parameters (in the form given) and the full-data loss before and after each epoch.
 
-    ``losses[0]`` is the loss before training and ``losses[i]`` the loss after epoch i.
+    ``losses[0]`` is the loss before training and ``losses[i]`` the loss after epoch i;
+    ``test_losses`` likewise on the held-out data (empty without it). With one-hot targets,
+    ``accuracies`` and ``test_accuracies`` hold the share of samples classified right, at the
+    same points (empty otherwise).
     """
 
     params: Mapping[str, Any]
@@ -45,6 +50,9 @@ class TrainResult:
     batch_size: int | None
     frozen: tuple[str, ...]
     optimizer: str = "sgd"
+    test_losses: tuple[float, ...] = ()
+    accuracies: tuple[float, ...] = ()
+    test_accuracies: tuple[float, ...] = ()
 
     @property
     def final_loss(self) -> float:
@@ -65,6 +73,7 @@ def train(
     weight_decay: float | None = None,
     l1: float | None = None,
     optimizer: str | Optimizer = "sgd",
+    test: tuple[Any, Any] | None = None,
 ) -> TrainResult:
     """Run an optimiser for ``epochs`` passes over the data: theta <- theta - eta dL/dtheta.
 
@@ -74,6 +83,7 @@ def train(
     each as torch.optim computes it. ``progress(epoch, loss)`` is called after every epoch.
     ``weight_decay`` and ``l1`` set the loss's penalty Omega = (lambda/2) sum w^2 +
     lambda_1 sum |w| (None keeps the network's own); the losses reported include it.
+    ``test`` is held-out (X, Y), never trained on: its loss (and accuracy) is only recorded.
     """
     if not isinstance(network, LayerNetwork):
         network = require_network(network, "train")
@@ -85,6 +95,7 @@ def train(
         if name not in known:
             raise unknown_name("parameter to freeze", name, known)
     X2, Y2 = data_arrays(network, X, Y)
+    held_out = None if test is None else data_arrays(network, *test)
     if isinstance(network, LayerNetwork) and network.is_sequence and batch_size is not None:
         if batch_size < X2.shape[0]:
             raise SymbackpropError(
@@ -99,40 +110,71 @@ def train(
     chosen = get_optimizer(optimizer)
     stepper = Stepper(chosen, learning_rate, state, _frozen_mask(network, state, frozen))
     rng = np.random.default_rng(seed)
+    record = _Record(compiled, (X2, Y2), held_out)
     with np.errstate(over="ignore", invalid="ignore"):
         # A diverging run overflows: it is reported below as one error, not as warnings.
-        losses = _descend(compiled, state, stepper, X2, Y2, epochs, batch_size, rng, progress)
-    result = _outward(network, losses[1], arrays_in)
+        state = _descend(compiled, state, stepper, record, epochs, batch_size, rng, progress)
+    result = _outward(network, state, arrays_in)
     return TrainResult(
-        result, tuple(losses[0]), learning_rate, epochs, batch_size, frozen, chosen.name
-    )
+        result, tuple(record.losses), learning_rate, epochs, batch_size, frozen, chosen.name,
+        tuple(record.test_losses), tuple(record.accuracies), tuple(record.test_accuracies),
+    )  # fmt: skip
+
+
+class _Record:
+    """The losses (and accuracies, for one-hot targets) on the training and test data."""
+
+    def __init__(self, compiled: Any, data: tuple[FloatArray, FloatArray],
+                 test: tuple[FloatArray, FloatArray] | None) -> None:  # fmt: skip
+        self.compiled = compiled
+        self.data = data
+        self.test = test
+        self.classifies = is_one_hot(data[1]) and (test is None or is_one_hot(test[1]))
+        self.losses: list[float] = []
+        self.test_losses: list[float] = []
+        self.accuracies: list[float] = []
+        self.test_accuracies: list[float] = []
+
+    def __call__(self, state: dict[str, Any]) -> float:
+        """Record the state's numbers; return the training loss."""
+        X, Y = self.data
+        self.losses.append(self.compiled.raw_loss(state, X, Y))
+        if self.classifies:
+            self.accuracies.append(accuracy(self.compiled.raw_forward(state, X), Y))
+        if self.test is not None:
+            X_test, Y_test = self.test
+            self.test_losses.append(self.compiled.raw_loss(state, X_test, Y_test))
+            if self.classifies:
+                outputs = self.compiled.raw_forward(state, X_test)
+                self.test_accuracies.append(accuracy(outputs, Y_test))
+        return self.losses[-1]
 
 
 def _descend(
     compiled: Any,
     state: dict[str, Any],
     stepper: Stepper,
-    X2: FloatArray,
-    Y2: FloatArray,
+    record: _Record,
     epochs: int,
     batch_size: int | None,
     rng: np.random.Generator,
     progress: Callable[[int, float], None] | None,
-) -> tuple[list[float], dict[str, Any]]:
-    losses = [compiled.raw_loss(state, X2, Y2)]
+) -> dict[str, Any]:
+    X2, Y2 = record.data
+    record(state)
     for epoch in range(1, epochs + 1):
         for rows in _batches(X2.shape[0], batch_size, rng):
             _, grads = compiled.raw_loss_and_gradient(state, X2[rows], Y2[rows])
             state = stepper.step(state, grads)
-        losses.append(compiled.raw_loss(state, X2, Y2))
-        if not np.isfinite(losses[-1]):
+        loss = record(state)
+        if not np.isfinite(loss):
             raise NumericError(
-                f"training diverged at epoch {epoch} (loss {losses[-1]}); "
+                f"training diverged at epoch {epoch} (loss {loss}); "
                 f"lower the learning rate (now {stepper.learning_rate})"
             )
         if progress is not None:
-            progress(epoch, losses[-1])
-    return losses, state
+            progress(epoch, loss)
+    return state
 
 
 def _with_penalty(

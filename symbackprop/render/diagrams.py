@@ -243,6 +243,58 @@ def loss_plot(losses: Sequence[float], fmt: str, title: str = "training loss") -
     return buffer.getvalue()
 
 
+PLOT_FORMATS = ("png", "svg", "pdf")
+_TRAIN_COLOUR, _TEST_COLOUR = "#1f5fbf", "#d0661b"
+
+
+def learning_curve_plot(
+    losses: Sequence[float],
+    test_losses: Sequence[float] = (),
+    accuracies: Sequence[float] = (),
+    test_accuracies: Sequence[float] = (),
+    fmt: str = "png",
+    title: str = "learning curve",
+) -> bytes:
+    """Plot loss (and accuracy, where given) per epoch on the training and test data.
+
+    Every sequence holds the value before training, then after each epoch; empty ones are left
+    out. ``fmt`` is png, svg or pdf.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = 2 if accuracies else 1
+    with matplotlib.rc_context({"svg.hashsalt": "symbackprop", "svg.fonttype": "none",
+                                "font.size": 9}):  # fmt: skip
+        figure, axes = plt.subplots(1, panels, figsize=(5.0 * panels, 3.2), squeeze=False)
+        _curves(axes[0][0], losses, test_losses, "loss L (mean over the data)")
+        if accuracies:
+            _curves(axes[0][1], [100 * a for a in accuracies],
+                    [100 * a for a in test_accuracies], "accuracy (%)")  # fmt: skip
+        figure.suptitle(title)
+        figure.tight_layout()
+        buffer = io.BytesIO()
+        metadata = {"svg": {"Date": None}, "pdf": {"CreationDate": None}}.get(fmt, {})
+        figure.savefig(buffer, format=fmt, metadata=metadata, dpi=120)
+        plt.close(figure)
+    return buffer.getvalue()
+
+
+def _curves(axes: Any, train: Sequence[float], test: Sequence[float], label: str) -> None:
+    axes.plot(range(len(train)), train, color=_TRAIN_COLOUR, linewidth=1.5, label="training")
+    if test:
+        axes.plot(range(len(test)), test, color=_TEST_COLOUR, linewidth=1.5, label="test")
+        axes.legend()
+    values = [*train, *test]
+    if all(v > 0 for v in values) and max(values) > 20 * min(values):
+        axes.set_yscale("log")
+    axes.set_xlabel("epoch")
+    axes.set_ylabel(label)
+    axes.grid(True, alpha=0.3)
+
+
 def loss_svg(losses: Sequence[float]) -> str:
     """Return the loss plot as SVG text to inline in HTML."""
     svg = loss_plot(losses, "svg").decode("utf-8")

@@ -196,6 +196,9 @@ def test_bad_layers_are_one_located_line(layers, needle, error, fragment, tmp_pa
         ("inputs = 3\nlayers = []", "layers", "give a non-empty list"),
         ('layers = ["relu"]\nloss = "mse"', "[network]", "no 'inputs'"),
         ('inputs = 0\nlayers = ["relu"]\nloss = "mse"', "inputs", "inputs 0 is not positive"),
+        ('inputs = [1, 0]\nlayers = ["relu"]', "inputs", "inputs \\[1, 0\\] is not a sample's"),
+        ('inputs = [1, 2, 2, 2]\nlayers = ["relu"]', "inputs", "give 1 to 3 positive whole"),
+        ('inputs = "8x8"\nlayers = ["relu"]', "inputs", "inputs is a string"),
         ('inputs = 3\nsizes = [3, 2]\nlayers = ["relu"]', "sizes", "sizes is for a per-neuron"),
         ('inputs = 3\nlayers = ["relu"]\nloss = "msee"', "msee", "did you mean 'mse'"),
     ],
@@ -268,3 +271,16 @@ def test_a_name_in_a_comment_does_not_move_the_position(tmp_path):
     with pytest.raises(UnknownNameError, match="did you mean 'relu'") as caught:
         load_spec(tmp_path / "net.toml")
     assert str(caught.value).startswith(where)
+
+
+def test_inputs_may_be_one_samples_shape_flattened_by_a_flatten_layer(tmp_path):
+    path = tmp_path / "net.toml"
+    path.write_text(
+        '[network]\ninputs = [1, 2, 2]\nlayers = ["flatten", {dense = 2}, {flatten = {}}, '
+        '"softmax"]\n[init]\nseed = 0\n[data]\nX = [[1, 2, 3, 4]]\nY = [[1, 0]]\n',
+        encoding="utf-8",
+    )
+    spec = load_spec(path)
+    expected = sb.sequential((1, 2, 2), [sb.Flatten(), sb.Dense(2), sb.Flatten(), "softmax"])
+    assert spec.network == expected and spec.network.sample_shape == (1, 2, 2)
+    assert spec.data is not None and spec.data[0].shape == (1, 4)

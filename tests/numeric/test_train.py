@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 
 import numpy as np
+import pytest
 
 import symbackprop as sb
 
@@ -39,3 +40,29 @@ def test_xor_trains():
     Y = [[0], [1], [1], [0]]
     result = sb.train(net, net.init_params(1, scheme="normal"), X, Y, 2.0, 2000)
     assert result.final_loss < 0.01
+
+
+def test_held_out_data_is_recorded_but_never_trained_on():
+    net = sb.sequential(2, [sb.Dense(3), "tanh", sb.Dense(2), "softmax"])
+    rng = np.random.default_rng(0)
+    X, X_test = rng.normal(size=(12, 2)), rng.normal(size=(5, 2))
+    Y = np.eye(2)[(X[:, 0] > 0).astype(int)]
+    Y_test = np.eye(2)[(X_test[:, 0] > 0).astype(int)]
+    params = net.init_params(0)
+    alone = sb.train(net, params, X, Y, 0.5, 6, batch_size=4, seed=1)
+    watched = sb.train(net, params, X, Y, 0.5, 6, batch_size=4, seed=1, test=(X_test, Y_test))
+    assert watched.losses == alone.losses
+    for name in params:
+        np.testing.assert_array_equal(watched.params[name], alone.params[name], err_msg=name)
+    assert len(watched.test_losses) == len(watched.test_accuracies) == 7 and not alone.test_losses
+    final = sb.compile(net).forward(watched.params, X_test)
+    expected = np.mean(final.argmax(axis=1) == Y_test.argmax(axis=1))
+    assert watched.test_accuracies[-1] == expected
+    test_loss = sb.compile(net).loss(watched.params, X_test, Y_test)
+    assert watched.test_losses[-1] == pytest.approx(test_loss, rel=RTOL_EXACT)
+
+
+def test_accuracy_is_recorded_only_for_one_hot_targets():
+    net = sb.mlp([2, 2, 1])
+    result = sb.train(net, net.init_params(0), [[0, 1], [1, 0]], [[1], [0]], 0.5, epochs=3)
+    assert result.accuracies == () and result.test_accuracies == ()

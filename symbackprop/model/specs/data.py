@@ -1,7 +1,9 @@
-"""A spec's [data] table -> (X, Y): inline arrays or a CSV, one-hot, standardize (model layer).
+"""A spec's [data] table -> (X, Y): inline arrays or a CSV, one-hot, a test split, standardize.
 
-X is (batch, n_inputs) and Y is (batch, n_outputs), checked against the network and read-only.
-Errors name the spec's line and column, or the CSV file's for a bad cell.
+Model layer. X is (batch, n_inputs) and Y is (batch, n_outputs), checked against the network and
+read-only. ``test_fraction`` holds out a seeded random share of the rows as a test set; the rest
+is the training data that every verb uses. Errors name the spec's line and column, or the CSV
+file's for a bad cell. A CSV file may be gzip-compressed (``.csv.gz``).
 """
 
 from __future__ import annotations
@@ -36,12 +38,15 @@ from symbackprop.model.specs.source import (
 )
 from symbackprop.model.validate import HasData, data_arrays
 
+Data = tuple[FloatArray, FloatArray]
+
 
 def read_data(
     source: Source, document: Mapping[str, Any], network: HasData
-) -> tuple[FloatArray, FloatArray] | None:
+) -> tuple[Data | None, Data | None]:
+    """Return (training data, held-out test data), each (X, Y) or None."""
     if "data" not in document:
-        return None
+        return None, None
     path = ("data",)
     table = table_of(document, "data")
     standardize = optional(source, table, path, "standardize", bool, False)
@@ -72,11 +77,64 @@ def read_data(
                 f"X has {counted(X.shape[0], 'row')} but Y has {Y.shape[0]}; give one target row "
                 "per sample",
             )
+    train_rows, test_rows = _split(source, table, X.shape[0])
     if standardize:
-        spread = X.std(axis=0)
-        X = (X - X.mean(axis=0)) / np.where(spread > 0, spread, 1.0)
+        # The training rows' statistics scale both parts: the test rows stay unseen.
+        spread = X[train_rows].std(axis=0)
+        X = (X - X[train_rows].mean(axis=0)) / np.where(spread > 0, spread, 1.0)
     with source.at(source.key(path)):
-        X, Y = data_arrays(network, X, Y)
+        train = _frozen(*data_arrays(network, X[train_rows], Y[train_rows]))
+        if test_rows is None:
+            return train, None
+        return train, _frozen(*data_arrays(network, X[test_rows], Y[test_rows]))
+
+
+def split_rows(n: int, test_fraction: float, seed: int) -> tuple[Any, Any]:
+    """Return (training rows, test rows): round(test_fraction n) rows drawn without replacement.
+
+    The draw is a permutation from ``numpy.random.default_rng(seed)``; both parts keep the
+    file's order.
+    """
+    n_test = round(test_fraction * n)
+    order = np.random.default_rng(seed).permutation(n)
+    return np.sort(order[n_test:]), np.sort(order[:n_test])
+
+
+def _split(source: Source, table: Mapping[str, Any], n: int) -> tuple[Any, Any]:
+    path = ("data",)
+    fraction = optional(source, table, path, "test_fraction", (float, int), 0.0)
+    seed = optional(source, table, path, "seed", int, 0)
+    if "seed" in table and "test_fraction" not in table:
+        source.fail(
+            SpecError,
+            source.key(path, "seed"),
+            "[data] seed draws the test split but there is no test_fraction; add "
+            "test_fraction = 0.2 or remove seed",
+        )
+    if seed < 0:
+        source.fail(SpecError, source.key(path, "seed"), f"seed {seed} is negative; give e.g. 0")
+    if not (math.isfinite(fraction) and 0 <= fraction < 1):
+        source.fail(
+            SpecError,
+            source.key(path, "test_fraction"),
+            f"test_fraction {fraction!r} is not in [0, 1); give the share of rows to hold "
+            "out, e.g. 0.2",
+        )
+    if fraction == 0:
+        return np.arange(n), None
+    train_rows, test_rows = split_rows(n, fraction, seed)
+    if len(test_rows) == 0 or len(train_rows) == 0:
+        source.fail(
+            SpecError,
+            source.key(path, "test_fraction"),
+            f"test_fraction {fraction} of {counted(n, 'row')} leaves "
+            f"{len(train_rows)} to train on and {len(test_rows)} to test; choose a fraction "
+            "that leaves rows on both sides",
+        )
+    return train_rows, test_rows
+
+
+def _frozen(X: FloatArray, Y: FloatArray) -> Data:
     X, Y = X.copy(), Y.copy()
     X.flags.writeable = False
     Y.flags.writeable = False
@@ -123,7 +181,7 @@ def _csv_data(
     offset = source.value(path, "csv", file_name)
     with source.at(offset):
         text = read_input_text(csv_path, "the CSV file", SpecError, CAPS.max_data_file_bytes,
-                               shown=file_name)  # fmt: skip
+                               shown=file_name, gzipped=True)  # fmt: skip
     reader = csv.reader(text.splitlines())
     try:
         header = next(reader, None)
@@ -137,9 +195,12 @@ def _csv_data(
             offset,
             f"{shorten(file_name)!r} is empty; its first row must name the columns",
         )
-    inputs = _columns(source, table, "inputs", header, network.n_inputs)
     one_hot = optional(source, table, path, "one_hot", bool, False)
     targets = _columns(source, table, "targets", header, 1 if one_hot else network.n_outputs)
+    if "inputs" in table:
+        inputs = _columns(source, table, "inputs", header, network.n_inputs)
+    else:
+        inputs = _other_columns(source, header, targets, network.n_inputs)
     if not rows:
         source.fail(SpecError, offset, f"{shorten(file_name)!r} has no data rows below its header")
     X = _csv_numbers(csv_path.name, rows, inputs, header)
@@ -171,6 +232,20 @@ def _columns(
                 raise unknown_name("CSV column", name, header)
         indices.append(header.index(name))
     return indices
+
+
+def _other_columns(source: Source, header: list[str], targets: list[int], width: int) -> list[int]:
+    """Every column that is not a target, in the file's order: the inputs left unnamed."""
+    others = [i for i in range(len(header)) if i not in targets]
+    if len(others) != width:
+        source.fail(
+            ShapeError,
+            source.key(("data",)),
+            f"[data] names no inputs, so the {counted(len(others), 'column')} besides the "
+            f"targets are the inputs, but the network has {width}; name the input columns "
+            'with inputs = ["column", ...]',
+        )
+    return others
 
 
 def _csv_numbers(

@@ -5,7 +5,7 @@ Model layer; :func:`symbackprop.model.specs.spec.load_spec` calls it when [netwo
 
 ```toml
 [network]
-inputs = 4
+inputs = 4                                  # or one sample's shape, e.g. [1, 8, 8] (C, H, W)
 loss = "cross_entropy"
 layers = [
     {dense = 8},                            # or {dense = {out_features = 8, bias = false}}
@@ -15,6 +15,7 @@ layers = [
     {self_attention = {d_k = 2}},           # or "self_attention" (d_k = the width)
     {dropout = {p = 0.5, seed = 1}},        # or {dropout = 0.5}
     {batch_norm = {}},                      # training mode: batch statistics
+    "flatten",                              # a sample's shape -> one column (C order)
     {dense = 3},
     "softmax",
 ]
@@ -29,6 +30,7 @@ Parameters [params] leaves out are drawn by ``init_params(seed)`` from ``[init] 
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -51,13 +53,14 @@ OPTIONS: dict[str, dict[str, type | tuple[type, ...]]] = {
     "batch_norm": {"epsilon": (float, int)},
     "dropout": {"p": (float, int), "seed": int},
     "self_attention": {"d_k": int},
+    "flatten": {},
 }
 # {kind = value} with a plain value (not a table) sets this option: {dense = 8}, {dropout = 0.5}.
 _SHORT_FORM = {"dense": "out_features", "activation": "activation", "dropout": "p",
                "self_attention": "d_k"}  # fmt: skip
 _EXAMPLES = {"dense": "{dense = 8}", "dropout": "{dropout = {p = 0.5, seed = 1}}",
              "residual": '{residual = [{dense = 4}, "tanh"]}', "activation": '"relu"'}  # fmt: skip
-_NAMED_KINDS = ("softmax", "layer_norm", "batch_norm", "self_attention")
+_NAMED_KINDS = ("softmax", "layer_norm", "batch_norm", "self_attention", "flatten")
 MAX_LAYERS = 1000  # a hand-written network is far shorter; more is a mistake (or a bomb)
 MAX_NESTING = 20  # residual blocks inside residual blocks
 _PATH = ("network",)
@@ -83,24 +86,38 @@ def read_layer_network(source: Source, table: Mapping[str, Any]) -> LayerNetwork
             source.fail(
                 SpecError, source.key(_PATH), f"[network] has no {key!r}; add it, e.g. {example}"
             )
-    n_inputs = optional(source, table, _PATH, "inputs", int, 0)
-    if n_inputs < 1:
-        source.fail(
-            SpecError,
-            source.key(_PATH, "inputs"),
-            f"inputs {n_inputs} is not positive; give e.g. 4",
-        )
+    shape = _input_shape(source, optional(source, table, _PATH, "inputs", (int, list), 0))
     loss = optional(source, table, _PATH, "loss", str, "cross_entropy")
     start = source.key(_PATH, "layers")
     walker = _Walker(source, start)
-    layers, _ = walker.layers(table["layers"], n_inputs, "the network", 0, start)
+    layers, _ = walker.layers(table["layers"], math.prod(shape), "the network", 0, start)
     with source.at(source.value(_PATH, "loss", loss) if "loss" in table else walker.cursor):
-        network = LayerNetwork(n_inputs, tuple(layers), loss)
+        network = LayerNetwork(math.prod(shape), tuple(layers), loss,
+                               input_shape=shape if len(shape) > 1 else ())  # fmt: skip
     weight_decay = optional(source, table, _PATH, "weight_decay", (int, float), 0.0)
     l1 = optional(source, table, _PATH, "l1", (int, float), 0.0)
     with source.at(source.key(_PATH, "weight_decay" if "weight_decay" in table else "l1")
                    if {"weight_decay", "l1"} & set(table) else walker.cursor):  # fmt: skip
         return network.with_penalty(Penalty(weight_decay, l1))
+
+
+def _input_shape(source: Source, inputs: Any) -> tuple[int, ...]:
+    """Return one sample's shape from [network] inputs: a width (4) or a shape ([1, 8, 8])."""
+    offset = source.key(_PATH, "inputs")
+    if isinstance(inputs, int):
+        if inputs < 1:
+            source.fail(SpecError, offset, f"inputs {inputs} is not positive; give e.g. 4")
+        return (inputs,)
+    if not 1 <= len(inputs) <= 3 or any(
+        isinstance(n, bool) or not isinstance(n, int) or n < 1 for n in inputs
+    ):
+        source.fail(
+            SpecError,
+            offset,
+            f"inputs {shorten(repr(inputs))} is not a sample's shape; give 1 to 3 positive "
+            "whole numbers as PyTorch shapes one sample, e.g. [1, 8, 8] (channels, height, width)",
+        )
+    return tuple(inputs)
 
 
 class _Walker:

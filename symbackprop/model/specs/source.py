@@ -43,6 +43,7 @@ _KEYS: dict[tuple[str, ...], tuple[str, ...]] = {
     ("init",): ("seed", "scheme"),
     ("data",): (
         "X", "Y", "csv", "inputs", "targets", "one_hot", "classes", "standardize",
+        "test_fraction", "seed",
     ),
     ("training",): (
         "learning_rate", "epochs", "batch_size", "freeze", "seed", "optimizer",

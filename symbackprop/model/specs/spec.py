@@ -46,11 +46,15 @@ scheme = "xavier"                 # xavier, he, normal, uniform
 [data]                            # optional: inline ...
 X = [[0, 0], [0, 1]]              # (batch, n_inputs); one sample may be a flat list
 Y = [[0], [1]]                    # (batch, n_outputs); may be left out with no targets
-# ... or from a CSV file next to the spec (first row: column names):
+# ... or from a CSV file next to the spec (first row: column names; .csv.gz is read too):
 # csv = "iris.csv"; inputs = ["sepal_length", ...]; targets = ["species"]
+# (inputs left out: every column but the targets, in the file's order)
 # one_hot = true                  # encode the one target column's classes as one-hot rows
 # classes = ["setosa", ...]       # class order for one_hot; default: order of appearance
 standardize = false               # rescale each input column to mean 0, standard deviation 1
+                                  # (by the training rows' mean and spread)
+test_fraction = 0.0               # hold out this share of the rows (drawn at random) as a
+seed = 0                          # test set; seed draws them. The rest is the training data
 
 [training]
 learning_rate = 0.5
@@ -150,7 +154,9 @@ class Training:
 class Spec:
     """A loaded spec: the network, initial parameters by name, data (X, Y) or None, training.
 
-    A network of layers has its parameters as read-only arrays by state_dict name.
+    ``data`` is the training data: every row, or those [data] test_fraction does not hold out
+    as ``test_data``. A network of layers has its parameters as read-only arrays by state_dict
+    name.
     """
 
     network: Network | LayerNetwork
@@ -161,6 +167,7 @@ class Spec:
     name: str
     description: str = ""
     document: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    test_data: tuple[FloatArray, FloatArray] | None = None
 
 
 def load_spec(path: str | os.PathLike[str]) -> Spec:
@@ -176,7 +183,7 @@ def load_spec(path: str | os.PathLike[str]) -> Spec:
         params = read_layer_params(source, document, network)
     else:
         params = _params(source, document, network)
-    data = read_data(source, document, network)
+    data, test_data = read_data(source, document, network)
     training = _training(source, document, network)
     return Spec(
         network=network,
@@ -187,6 +194,7 @@ def load_spec(path: str | os.PathLike[str]) -> Spec:
         name=name,
         description=description,
         document=document,
+        test_data=test_data,
     )
 
 
