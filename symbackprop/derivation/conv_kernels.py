@@ -2,8 +2,10 @@
 
 Each takes flattened maps, one column per sample, and the operation's settings
 (C, H, W, kh, kw, sh, sw, ph, pw) of its input map (see :mod:`symbackprop.model.conv_ops`).
-Windows are views (``sliding_window_view``) contracted with ``tensordot``; a scatter back onto
-the input loops over the kh kw offsets of the kernel, never over pixels or samples.
+Maps are held as (C, H, W, B), the batch last, which is the program's column layout reshaped
+(no copy). The windows' entries are gathered side by side (im2col) with one strided copy per
+kernel offset, so a convolution is one matrix product, and an adjoint adds them back with one
+strided add per offset: the loops run over the kh kw offsets, never over pixels or samples.
 """
 
 from __future__ import annotations
@@ -12,78 +14,84 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 
 from symbackprop.model.conv_ops import Geometry
 
 FloatArray = np.ndarray
 
 
-def _maps(X: FloatArray, channels: int, g: Geometry) -> FloatArray:
-    """Columns (C H W x B) -> maps (B, C, H, W)."""
-    return X.T.reshape(X.shape[1], channels, g.height, g.width)
+def _maps(X: FloatArray, g: Geometry, fill: float = 0.0) -> FloatArray:
+    """Columns (C H W x B) -> padded maps (C, H + 2 ph, W + 2 pw, B); a view when unpadded.
 
-
-def _columns(maps: FloatArray) -> FloatArray:
-    """Maps (B, C, H, W) -> columns (C H W x B)."""
-    return np.ascontiguousarray(maps.reshape(maps.shape[0], -1).T)
-
-
-def _windows(X: FloatArray, g: Geometry, fill: float = 0.0) -> FloatArray:
-    """The windows of the padded maps: (B, C, H_out, W_out, kh, kw), a view where it can be."""
-    maps = _maps(X, g.channels, g)
-    if g.ph or g.pw:
-        pad = ((0, 0), (0, 0), (g.ph, g.ph), (g.pw, g.pw))
-        maps = np.pad(maps, pad, constant_values=fill)
-    view = sliding_window_view(maps, (g.kh, g.kw), axis=(2, 3))
-    return view[:, :, :: g.sh, :: g.sw][:, :, : g.out_height, : g.out_width]
-
-
-def _scatter(parts: Callable[[int, int], FloatArray], g: Geometry, samples: int) -> FloatArray:
-    """Add ``parts(i, j)`` (B, C, H_out, W_out) at every kernel offset; crop the padding.
-
-    The entry at window position (y, x) and offset (i, j) lands on padded row y sh + i and
-    column x sw + j: one strided slice per offset.
+    Keeping the batch last means no transpose at all between the program's columns and the
+    maps: the reshape is free, and every product below is one matrix product.
     """
-    padded = np.zeros((samples, g.channels, g.height + 2 * g.ph, g.width + 2 * g.pw))
+    maps = X.reshape(g.channels, g.height, g.width, X.shape[1])
+    if g.ph or g.pw:
+        pad = ((0, 0), (g.ph, g.ph), (g.pw, g.pw), (0, 0))
+        maps = np.pad(maps, pad, constant_values=fill)
+    return maps
+
+
+def _offsets(g: Geometry) -> list[tuple[int, int, tuple[slice, slice]]]:
+    """(i, j, rows and columns of the padded map read at kernel offset (i, j))."""
     rows, cols = g.sh * (g.out_height - 1) + 1, g.sw * (g.out_width - 1) + 1
-    for i in range(g.kh):
-        for j in range(g.kw):
-            padded[:, :, i : i + rows : g.sh, j : j + cols : g.sw] += parts(i, j)
-    return _columns(padded[:, :, g.ph : g.ph + g.height, g.pw : g.pw + g.width])
+    return [(i, j, (slice(i, i + rows, g.sh), slice(j, j + cols, g.sw)))
+            for i in range(g.kh) for j in range(g.kw)]  # fmt: skip
+
+
+def _patches(X: FloatArray, g: Geometry, fill: float = 0.0) -> FloatArray:
+    """Every window's entries side by side: (C, kh, kw, H_out, W_out, B) (im2col).
+
+    One strided copy per kernel offset (i, j): the entries every window reads at (i, j).
+    """
+    maps = _maps(X, g, fill)
+    out = np.empty((g.channels, g.kh, g.kw, g.out_height, g.out_width, X.shape[1]))
+    for i, j, (rows, cols) in _offsets(g):
+        out[:, i, j] = maps[:, rows, cols]
+    return out
+
+
+def _scatter(patches: FloatArray, g: Geometry) -> FloatArray:
+    """Add each window's entries (C, kh, kw, H_out, W_out, B) back where they were read.
+
+    The adjoint of :func:`_patches`: one strided add per kernel offset, then the padding
+    is cropped off.
+    """
+    samples = patches.shape[-1]
+    padded = np.zeros((g.channels, g.height + 2 * g.ph, g.width + 2 * g.pw, samples))
+    for i, j, (rows, cols) in _offsets(g):
+        padded[:, rows, cols] += patches[:, i, j]
+    inside = padded[:, g.ph : g.ph + g.height, g.pw : g.pw + g.width]
+    return np.ascontiguousarray(inside).reshape(g.size, samples)
+
+
+def _batch(A: FloatArray, samples: int) -> FloatArray:
+    return A if A.shape[1] == samples else np.broadcast_to(A, (A.shape[0], samples))
 
 
 def conv(X: FloatArray, K: FloatArray, *settings: int) -> FloatArray:
-    """Z = X ⋆ K: (B, C, Ho, Wo, kh, kw) windows contracted with K (O, C, kh, kw)."""
+    """Z = X ⋆ K: the kernel rows times the patches, one matrix product."""
     g = Geometry(*settings)
-    kernel = K.reshape(K.shape[0], g.channels, g.kh, g.kw)
-    out = np.tensordot(_windows(X, g), kernel, axes=([1, 4, 5], [1, 2, 3]))  # (B, Ho, Wo, O)
-    return _columns(out.transpose(0, 3, 1, 2))
+    patches = _patches(X, g).reshape(g.channels * g.window, -1)
+    return (K @ patches).reshape(K.shape[0] * g.positions, X.shape[1])
 
 
 def conv_input_gradient(G: FloatArray, K: FloatArray, *settings: int) -> FloatArray:
-    """dX = Δ ⋆_full rot180(K), computed as the scatter of Δ K back onto every input it read."""
+    """dX = Δ ⋆_full rot180(K): Kᵀ Δ gives each window's share, added back where it was read."""
     g = Geometry(*settings)
-    out_channels = K.shape[0]
-    delta = G.T.reshape(G.shape[1], out_channels, g.out_height, g.out_width)
-    kernel = K.reshape(out_channels, g.channels, g.kh, g.kw)
-
-    def part(i: int, j: int) -> FloatArray:
-        return np.tensordot(delta, kernel[:, :, i, j], axes=([1], [0])).transpose(0, 3, 1, 2)
-
-    return _scatter(part, g, G.shape[1])
+    samples = G.shape[1]
+    shares = K.T @ G.reshape(K.shape[0], g.positions * samples)
+    return _scatter(shares.reshape(g.channels, g.kh, g.kw, g.out_height, g.out_width, samples), g)
 
 
 def conv_kernel_gradient(X: FloatArray, G: FloatArray, *settings: int) -> FloatArray:
-    """dK = X ⋆ Δ, summed over the batch: (O, C kh kw)."""
+    """dK = X ⋆ Δ, summed over the batch: Δ times the patches' transpose, (O, C kh kw)."""
     g = Geometry(*settings)
     samples = max(X.shape[1], G.shape[1])
-    X = np.broadcast_to(X, (X.shape[0], samples))
-    delta = np.broadcast_to(G, (G.shape[0], samples)).T.reshape(
-        samples, -1, g.out_height, g.out_width
-    )
-    grad = np.tensordot(delta, _windows(X, g), axes=([0, 2, 3], [0, 2, 3]))  # (O, C, kh, kw)
-    return grad.reshape(grad.shape[0], -1)
+    patches = _patches(_batch(X, samples), g).reshape(g.channels * g.window, -1)
+    delta = _batch(G, samples).reshape(-1, g.positions * samples)
+    return delta @ patches.T
 
 
 def channel_broadcast(b: FloatArray, positions: int) -> FloatArray:
@@ -96,36 +104,41 @@ def channel_sum(G: FloatArray, positions: int) -> FloatArray:
     return G.reshape(-1, positions, G.shape[1]).sum(axis=1)
 
 
+def _windows(X: FloatArray, g: Geometry, fill: float) -> FloatArray:
+    """Each channel's windows: (C, kh kw, H_out, W_out, B)."""
+    shape = (g.channels, g.window, g.out_height, g.out_width, X.shape[1])
+    return _patches(X, g, fill).reshape(shape)
+
+
 def max_pool(X: FloatArray, *settings: int) -> FloatArray:
     """The maximum of every window (padding is -inf, so it never wins)."""
     g = Geometry(*settings)
-    windows = _windows(X, g, fill=-np.inf)
-    flat = windows.reshape(*windows.shape[:4], g.window)
-    return _columns(flat.max(axis=4))
+    return _windows(X, g, -np.inf).max(axis=1).reshape(-1, X.shape[1])
 
 
 def max_pool_route(G: FloatArray, X: FloatArray, *settings: int) -> FloatArray:
     """Each window's adjoint to its first maximum (as PyTorch), 0 to the others."""
     g = Geometry(*settings)
     samples = max(G.shape[1], X.shape[1])
-    X = np.broadcast_to(X, (X.shape[0], samples))
-    windows = _windows(X, g, fill=-np.inf)
-    winner = windows.reshape(*windows.shape[:4], g.window).argmax(axis=4)  # first maximum
-    delta = np.broadcast_to(G, (G.shape[0], samples)).T.reshape(windows.shape[:4])
-    return _scatter(lambda i, j: np.where(winner == i * g.kw + j, delta, 0.0), g, samples)
+    winner = _windows(_batch(X, samples), g, -np.inf).argmax(axis=1)  # the first maximum
+    delta = _batch(G, samples).reshape(g.channels, g.out_height, g.out_width, samples)
+    offsets = np.arange(g.window).reshape(1, -1, 1, 1, 1)
+    routed = np.where(winner[:, None] == offsets, delta[:, None], 0.0)
+    return _scatter(routed.reshape(g.channels, g.kh, g.kw, *routed.shape[2:]), g)
 
 
 def avg_pool(X: FloatArray, *settings: int) -> FloatArray:
     """The mean of every window, the padding's zeros counted (PyTorch's count_include_pad)."""
     g = Geometry(*settings)
-    return _columns(_windows(X, g).mean(axis=(4, 5)))
+    return _windows(X, g, 0.0).mean(axis=1).reshape(-1, X.shape[1])
 
 
 def avg_pool_spread(G: FloatArray, *settings: int) -> FloatArray:
     """Each window's adjoint spread evenly: 1/(kh kw) to each of its entries."""
     g = Geometry(*settings)
-    share = G.T.reshape(G.shape[1], g.channels, g.out_height, g.out_width) / g.window
-    return _scatter(lambda i, j: share, g, G.shape[1])
+    share = G.reshape(g.channels, 1, 1, g.out_height, g.out_width, G.shape[1]) / g.window
+    shape = (g.channels, g.kh, g.kw, g.out_height, g.out_width, G.shape[1])
+    return _scatter(np.broadcast_to(share, shape), g)
 
 
 CONV_KERNELS: dict[str, Callable[..., Any]] = {

@@ -39,6 +39,14 @@ def _pair(what: str, value: Any, smallest: int, dims: int) -> Pair:
     return (values[0], values[1])
 
 
+def _frozen(layer: Any, *names: str) -> None:
+    """Store list settings (a TOML [3, 3]) as tuples, so the layer stays hashable."""
+    for name in names:
+        value = getattr(layer, name)
+        if isinstance(value, list):
+            object.__setattr__(layer, name, tuple(value))
+
+
 def _map_shape(layer: Any, shape: tuple[int, ...], dims: int) -> tuple[int, int, int]:
     """Return (C, H, W) of the map reaching ``layer``; refuse a wrong rank."""
     if len(shape) != dims + 1:
@@ -78,8 +86,11 @@ def _out_shape(g: Geometry, channels: int, dims: int) -> tuple[int, ...]:
     return (channels, g.out_height, g.out_width)
 
 
-def _sizes(pair: Pair, dims: int) -> str:
-    return str(pair[1]) if dims == 1 else ("x".join(map(str, pair)))
+def _sizes(pair: Pair, dims: int, square: bool = False) -> str:
+    """A window "3x3" (``square``: kept as a pair), a stride or padding "1" or "1x2"."""
+    if dims == 1 or (pair[0] == pair[1] and not square):
+        return str(pair[1])
+    return "x".join(map(str, pair))
 
 
 # --- convolution ---------------------------------------------------------------------------------
@@ -96,6 +107,7 @@ class _Conv:
     kind: ClassVar[str] = "conv2d"
 
     def __post_init__(self) -> None:
+        _frozen(self, "kernel_size", "stride", "padding")
         if isinstance(self.out_channels, bool) or not isinstance(self.out_channels, int):
             raise SpecError(
                 f"out_channels {shorten(repr(self.out_channels))} of {self.kind} is not a "
@@ -142,7 +154,7 @@ class _Conv:
 
     def describe(self) -> str:
         kernel, stride, padding = self._sizes()
-        text = f"{self.kind} {self.out_channels} {_sizes(kernel, self.dims)}"
+        text = f"{self.kind} {self.out_channels} {_sizes(kernel, self.dims, square=True)}"
         if stride != (1, 1):
             text += f" stride {_sizes(stride, self.dims)}"
         if padding != (0, 0):
@@ -181,6 +193,7 @@ class _Pool:
     role: ClassVar[str] = "max pooling"
 
     def __post_init__(self) -> None:
+        _frozen(self, "kernel_size", "stride", "padding")
         kernel, _, padding = self._sizes()
         if padding[0] * 2 > kernel[0] or padding[1] * 2 > kernel[1]:
             raise SpecError(
@@ -214,7 +227,7 @@ class _Pool:
 
     def describe(self) -> str:
         kernel, stride, padding = self._sizes()
-        text = f"{self.kind} {_sizes(kernel, self.dims)}"
+        text = f"{self.kind} {_sizes(kernel, self.dims, square=True)}"
         if stride != kernel:
             text += f" stride {_sizes(stride, self.dims)}"
         if padding != (0, 0):
