@@ -46,7 +46,7 @@ from symbackprop.model.errors import SpecError, shorten, unknown_name
 from symbackprop.model.functions import FloatArray
 from symbackprop.model.layers import LAYER_KINDS, Elementwise, Residual, output_shape
 from symbackprop.model.penalty import Penalty
-from symbackprop.model.sequential import LayerNetwork
+from symbackprop.model.sequential import LayerNetwork, sequential
 from symbackprop.model.specs.source import Source, kind_of, number_array, optional, table_of
 
 # The settings each layer kind takes in a spec (its class's keyword arguments) and their types.
@@ -118,7 +118,7 @@ def read_layer_network(source: Source, table: Mapping[str, Any]) -> LayerNetwork
     walker = _Walker(source, start)
     layers, _ = walker.layers(table["layers"], shape, "the network", 0, start)
     with source.at(source.value(_PATH, "loss", loss) if "loss" in table else walker.cursor):
-        network = LayerNetwork(shape if len(shape) > 1 else shape[0], tuple(layers), loss)
+        network = sequential(shape if len(shape) > 1 else shape[0], layers, loss)
     weight_decay = optional(source, table, _PATH, "weight_decay", (int, float), 0.0)
     l1 = optional(source, table, _PATH, "l1", (int, float), 0.0)
     with source.at(source.key(_PATH, "weight_decay" if "weight_decay" in table else "l1")
