@@ -268,3 +268,92 @@ def test_a_name_in_a_comment_does_not_move_the_position(tmp_path):
     with pytest.raises(UnknownNameError, match="did you mean 'relu'") as caught:
         load_spec(tmp_path / "net.toml")
     assert str(caught.value).startswith(where)
+
+
+# --- images and signals: inputs = [C, H, W] ---------------------------------------------------
+CONV_SPEC = """[network]
+inputs = [1, 4, 4]
+layers = [
+    {conv2d = {out_channels = 2, kernel_size = [2, 3], stride = 1, padding = [1, 0]}},
+    "relu",
+    {max_pool2d = {kernel_size = 2, stride = [2, 1]}},
+    {avg_pool2d = 1},
+    "flatten",
+    {dense = 2},
+    "softmax",
+]
+
+[params]
+"0.weight" = [[[[1, 2, 3], [4, 5, 6]]], [[[0, 1, 0], [1, 0, 1]]]]
+
+[init]
+seed = 1
+
+[data]
+X = [
+    [1, 0, 0, 1, 0, 1, 1, 0, 0, 1, 1, 0, 1, 0, 0, 1],
+    [0, 1, 1, 0, 1, 0, 0, 1, 1, 0, 0, 1, 0, 1, 1, 0],
+]
+Y = [[1, 0], [0, 1]]
+"""
+
+
+def test_a_spec_of_images_loads_its_shape_layers_and_kernel(tmp_path):
+    path = tmp_path / "net.toml"
+    path.write_text(CONV_SPEC, encoding="utf-8")
+    spec = load_spec(path)
+    layers = [sb.Conv2d(2, (2, 3), 1, (1, 0)), "relu", sb.MaxPool2d(2, (2, 1)), sb.AvgPool2d(1),
+              sb.Flatten(), sb.Dense(2), "softmax"]  # fmt: skip
+    assert spec.network == sb.sequential((1, 4, 4), layers)
+    assert spec.network.sample_shape == (1, 4, 4)
+    kernel = np.array([[[[1, 2, 3], [4, 5, 6]]], [[[0, 1, 0], [1, 0, 1]]]], dtype=float)
+    np.testing.assert_array_equal(spec.params["0.weight"], kernel)
+    out = tmp_path / "out.toml"
+    out.write_text(spec_toml(spec, dict(spec.params), out), encoding="utf-8")
+    again = load_spec(out)
+    assert again.network == spec.network
+    np.testing.assert_array_equal(again.params["0.weight"], kernel)
+
+
+def test_one_dimensional_kinds_load_from_a_spec(tmp_path):
+    layers = "{conv1d = {out_channels = 2, kernel_size = 3, padding = 1}}, {max_pool1d = 2}, "
+    layers += '{avg_pool1d = {kernel_size = 2, stride = 1}}, "flatten", {dense = 2}, "softmax"'
+    path = tmp_path / "net.toml"
+    path.write_text(f"[network]\ninputs = [1, 6]\nlayers = [{layers}]\n[init]\nseed = 0\n")
+    expected = [sb.Conv1d(2, 3, padding=1), sb.MaxPool1d(2), sb.AvgPool1d(2, 1), sb.Flatten(),
+                sb.Dense(2), "softmax"]  # fmt: skip
+    assert load_spec(path).network == sb.sequential((1, 6), expected)
+
+
+@pytest.mark.parametrize(
+    ("network", "needle", "fragment"),
+    [
+        ('inputs = [1, 0, 3]\nlayers = ["relu"]', "inputs", "one sample's shape of 1 to 3"),
+        ('inputs = [1, 2, 3, 4]\nlayers = ["relu"]', "inputs", "e.g. 4, or \\[1, 8, 8\\]"),
+        ("inputs = 9\nlayers = [{conv2d = {out_channels = 1, kernel_size = 2}}]", "conv2d",
+         "needs each sample to be a \\(channels, height, width\\) map but gets shape \\(9\\)"),
+        ("inputs = [1, 3, 3]\nlayers = [{conv2d = {kernel_size = 2}}]", "conv2d",
+         "conv2d needs out_channels"),
+        ("inputs = [1, 3, 3]\nlayers = [{conv2d = {out_channels = 1, kernel_size = 4}}]",
+         "conv2d", "4x4 window but its input map is 3x3"),
+        ("inputs = [1, 3, 3]\nlayers = [{max_pool2d = {kernel_size = 2, padding = 2}}]",
+         "max_pool2d", "more than half its window"),
+        ('inputs = [1, 4, 4]\nlayers = [{max_pool2d = 2}, {dense = 2}, "softmax"]', "dense",
+         "put Flatten\\(\\)"),
+    ],
+)  # fmt: skip
+def test_bad_image_networks_are_one_located_line(network, needle, fragment, tmp_path):
+    text = f"[network]\n{network}\n\n[init]\nseed = 0\n"
+    where = _located(tmp_path, text, needle)
+    with pytest.raises(SpecError, match=fragment) as caught:
+        load_spec(tmp_path / "net.toml")
+    assert "\n" not in str(caught.value)
+    assert str(caught.value).startswith(where), str(caught.value)
+
+
+def test_a_kernel_of_the_wrong_shape_is_refused(tmp_path):
+    text = CONV_SPEC.replace("[[[[1, 2, 3], [4, 5, 6]]], ", "[[[[1, 2, 3]]], ")
+    path = tmp_path / "net.toml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ShapeError, match=r"0.weight\[0\]\[0\] has 1 entries but needs shape"):
+        load_spec(path)

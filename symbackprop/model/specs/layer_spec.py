@@ -129,6 +129,10 @@ def read_layer_network(source: Source, table: Mapping[str, Any]) -> LayerNetwork
 def _input_shape(source: Source, table: Mapping[str, Any]) -> tuple[int, ...]:
     """Return one sample's shape: inputs = 4, or [C, H, W] / [C, L] / [T, n] for maps."""
     value = optional(source, table, _PATH, "inputs", (int, list), 0)
+    if isinstance(value, int) and value < 1:
+        source.fail(
+            SpecError, source.key(_PATH, "inputs"), f"inputs {value} is not positive; give e.g. 4"
+        )
     shape = tuple(value) if isinstance(value, list) else (value,)
     if (
         not 1 <= len(shape) <= 3
