@@ -28,6 +28,14 @@ from symbackprop.model.activations import (
     register_activation,
 )
 from symbackprop.model.architecture import Architecture
+from symbackprop.model.conv_layers import (
+    AvgPool1d,
+    AvgPool2d,
+    Conv1d,
+    Conv2d,
+    MaxPool1d,
+    MaxPool2d,
+)
 from symbackprop.model.errors import (
     NumericError,
     ParseError,
@@ -76,9 +84,13 @@ __all__ = [
     "Activation",
     "Architecture",
     "Assignment",
+    "AvgPool1d",
+    "AvgPool2d",
     "BatchNorm",
     "BlameShare",
     "CompiledNetwork",
+    "Conv1d",
+    "Conv2d",
     "Counterexample",
     "Dense",
     "Derivation",
@@ -100,6 +112,8 @@ __all__ = [
     "MatrixGradientVerdict",
     "MatrixPath",
     "MatrixStep",
+    "MaxPool1d",
+    "MaxPool2d",
     "Network",
     "NodeKind",
     "NumericError",

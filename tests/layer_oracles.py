@@ -1,7 +1,9 @@
 """Oracles for networks of layers, written independently of the package's matrix engine.
 
 Nothing here imports the package's derivation or numeric code: the networks are described as
-plain tuples (``("dense", 4)``, ``("act", "relu")``, ``("layer_norm",)``, ...), run by
+plain tuples (``("dense", 4)``, ``("act", "relu")``, ``("layer_norm",)``,
+``("conv2d", out, kernel, stride, padding)``, ``("max_pool2d", kernel, stride, padding)``,
+``("flatten",)``, ...; maps take X shaped (batch, C, H, W) or (batch, C, L)), run by
 PyTorch's own modules and functional API in float64 (autograd is the second differentiator), or
 by a hand-written NumPy backprop for dense stacks (Nielsen's BP1-BP4, batch-first rows).
 Parameters are keyed as ``nn.Sequential``'s ``state_dict`` would key them.
@@ -79,6 +81,13 @@ def _run(
             v = F.linear(x, P[p + "v.weight"], P[p + "v.bias"])
             weights = torch.softmax(q @ k.T / np.sqrt(q.shape[1]), dim=1)  # rows: queries
             x = F.linear(weights @ v, P[p + "o.weight"], P[p + "o.bias"])
+        elif kind in ("conv1d", "conv2d"):  # (kind, out_channels, kernel, stride, padding)
+            conv = F.conv1d if kind == "conv1d" else F.conv2d
+            x = conv(x, P[p + "weight"], P.get(p + "bias"), stride=layer[3], padding=layer[4])
+        elif kind in ("max_pool1d", "max_pool2d", "avg_pool1d", "avg_pool2d"):  # kernel, s, p
+            x = getattr(F, kind)(x, layer[1], layer[2], layer[3])
+        elif kind == "flatten":
+            x = x.reshape(x.shape[0], -1)
         else:
             raise ValueError(kind)
     return x

@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from symbackprop.derivation.conv_kernels import CONV_KERNELS
+
 FloatArray = np.ndarray
 
 
@@ -43,4 +45,5 @@ KERNELS: dict[str, Callable[..., Any]] = {
     "embed": embed,
     "stack": stack,
     "identity": identity,
+    **CONV_KERNELS,
 }

@@ -16,6 +16,7 @@ from typing import Any, ClassVar, Protocol
 import sympy as sp
 
 from symbackprop.model.activations import get_activation
+from symbackprop.model.conv_layers import CONV_LAYER_KINDS
 from symbackprop.model.errors import SpecError, shorten, unknown_name
 from symbackprop.model.matrices import ColumnSoftmax, elementwise, ones
 from symbackprop.model.matrix_program import BATCH, ProgramBuilder
@@ -356,6 +357,7 @@ LAYER_KINDS: dict[str, Callable[..., Any]] = {
     "residual": Residual,
     "self_attention": SelfAttention,
     "flatten": Flatten,
+    **CONV_LAYER_KINDS,  # conv1d, conv2d, max_pool1d/2d, avg_pool1d/2d
 }
 _LAYER_CLASSES = tuple(cls for cls in LAYER_KINDS.values() if isinstance(cls, type))
 

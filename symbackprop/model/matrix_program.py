@@ -84,8 +84,8 @@ class MatrixProgram:
 
     @property
     def penalized(self) -> tuple[MatrixParameter, ...]:
-        """Return the weight matrices a penalty applies to (W, W_Q, ...: not b, gamma, beta)."""
-        return tuple(p for p in self.parameters if str(p.symbol.name).startswith("W"))
+        """Return the weight matrices a penalty applies to (W, W_Q, K, ...: not b, gamma, beta)."""
+        return tuple(p for p in self.parameters if str(p.symbol.name).startswith(("W", "K")))
 
     def assignment(self, name: str) -> MatrixAssignment:
         """Return the assignment of the node called ``name``."""

@@ -65,6 +65,14 @@ class Rule(enum.Enum):
         "normalisation: part of the blame reaches the centred input through the variance"
     )
     BLOCK_ROWS = "a block of rows: its adjoint goes back into those rows (zeros elsewhere)"
+    # --- convolution and pooling (model/conv_ops.py) ------------------------------------------
+    CONV_INPUT_GRADIENT = (
+        "the input's gradient is the full convolution of the adjoint with the kernel rotated 180°"
+    )
+    CONV_KERNEL_GRADIENT = "the kernel's gradient correlates the input with the adjoint"
+    CONV_BIAS_SUM = "a channel's bias is added at every position: its gradient sums them"
+    MAX_POOL_ROUTE = "max pooling routes each window's adjoint to its winner (0 to the others)"
+    AVG_POOL_SPREAD = "average pooling spreads each window's adjoint evenly over its window"
 
 
 MATRIX_RULES = frozenset(
@@ -85,3 +93,13 @@ MATRIX_RULES = frozenset(
         Rule.BLOCK_ROWS,
     }
 )
+CONV_RULES = frozenset(
+    {
+        Rule.CONV_INPUT_GRADIENT,
+        Rule.CONV_KERNEL_GRADIENT,
+        Rule.CONV_BIAS_SUM,
+        Rule.MAX_POOL_ROUTE,
+        Rule.AVG_POOL_SPREAD,
+    }
+)
+MATRIX_RULES = MATRIX_RULES | CONV_RULES

@@ -14,6 +14,11 @@ PyTorch is optional: it is imported inside :func:`from_torch` only. Each module 
   PyTorch would use the running ones;
 - ``Dropout`` with p == 0, or any Dropout in eval mode -> ``identity`` (what PyTorch computes
   then); a Dropout that drops in training mode is refused (its random mask cannot be matched).
+- ``Conv1d``/``Conv2d`` (groups 1, dilation 1, zero padding given as numbers) -> ``Conv1d``/
+  ``Conv2d``; ``MaxPool1d``/``MaxPool2d`` (dilation 1, floor mode, no indices) and
+  ``AvgPool1d``/``AvgPool2d`` (floor mode, count_include_pad, no divisor_override) -> the pool
+  of that name; ``Flatten`` (start_dim 1, end_dim -1) -> ``Flatten``. A model of maps needs
+  ``input_shape=(C, H, W)`` (or (C, L)).
 
 Anything else is refused with its index and class name.
 """
@@ -24,8 +29,24 @@ from typing import Any
 
 import numpy as np
 
+from symbackprop.model.conv_layers import (
+    AvgPool1d,
+    AvgPool2d,
+    Conv1d,
+    Conv2d,
+    MaxPool1d,
+    MaxPool2d,
+)
 from symbackprop.model.errors import SymbackpropError
-from symbackprop.model.layers import BatchNorm, Dense, Elementwise, LayerNorm, Softmax
+from symbackprop.model.layers import (
+    BatchNorm,
+    Dense,
+    Elementwise,
+    Flatten,
+    LayerNorm,
+    Softmax,
+    output_shape,
+)
 from symbackprop.model.sequential import LayerNetwork, sequential
 
 # PyTorch's module class name -> our activation name (parameter-free elementwise modules).
@@ -39,17 +60,23 @@ _ACTIVATIONS = {
 }
 LEAKY_SLOPE = 0.01  # the one slope the leaky_relu activation has
 _SUPPORTED = "Linear, ReLU, Sigmoid, Tanh, Softplus, LeakyReLU(0.01), Identity, Softmax, "
-_SUPPORTED += "LayerNorm, BatchNorm1d, Dropout"
+_SUPPORTED += "LayerNorm, BatchNorm1d, Dropout, Conv1d, Conv2d, MaxPool1d, MaxPool2d, AvgPool1d, "
+_SUPPORTED += "AvgPool2d, Flatten"
+_MAP_MODULES = ("Conv1d", "Conv2d", "MaxPool1d", "MaxPool2d", "AvgPool1d", "AvgPool2d")
 
 
 def from_torch(
-    model: Any, loss: str = "cross_entropy", n_inputs: int | None = None
+    model: Any,
+    loss: str = "cross_entropy",
+    n_inputs: int | None = None,
+    input_shape: tuple[int, ...] | None = None,
 ) -> tuple[LayerNetwork, dict[str, np.ndarray]]:
     """Return (network, params) equal to a PyTorch ``nn.Sequential`` of supported modules.
 
     ``params`` are float64 copies of the model's parameters by ``state_dict`` name.
     ``n_inputs`` is needed only when no module says its input width (e.g. a model that starts
-    with an activation).
+    with an activation); ``input_shape`` is one sample's shape, (C, H, W) or (C, L), needed
+    by a model of convolutions or pooling.
     """
     torch = _torch()
     if not isinstance(model, torch.nn.Sequential):
@@ -59,14 +86,14 @@ def from_torch(
         )
     if len(model) == 0:
         raise SymbackpropError("the nn.Sequential is empty; give it at least one module")
-    first = n_inputs if n_inputs is not None else _input_width(model)
-    width = first
+    shape = _first_shape(model, n_inputs, input_shape)
+    first = shape
     layers = []
     for index, module in enumerate(model):
-        layer = _layer(torch, index, module, width)
-        width = layer.n_out(width)
+        layer = _layer(torch, index, module, shape)
+        shape = output_shape(layer, shape)
         layers.append(layer)
-    network = sequential(first, layers, loss)
+    network = sequential(first if len(first) > 1 else first[0], layers, loss)
     params = {
         name: tensor.detach().to("cpu", torch.float64).numpy().copy()
         for name, tensor in model.named_parameters()
@@ -85,6 +112,31 @@ def _torch() -> Any:
     return torch
 
 
+def _first_shape(
+    model: Any, n_inputs: int | None, input_shape: tuple[int, ...] | None
+) -> tuple[int, ...]:
+    """One sample's shape: input_shape, else (n_inputs,), else the first module's width."""
+    if input_shape is not None:
+        if isinstance(input_shape, int) or not all(
+            isinstance(n, int) and not isinstance(n, bool) and n > 0 for n in input_shape
+        ):
+            raise SymbackpropError(
+                f"input_shape {input_shape!r} is not a tuple of positive integers; give one "
+                "sample's shape, e.g. input_shape=(1, 8, 8)"
+            )
+        return tuple(input_shape)
+    for index, module in enumerate(model):
+        name = type(module).__name__
+        if name in _MAP_MODULES:
+            raise SymbackpropError(
+                f"module {index} ({name}) works on maps, so from_torch needs one sample's "
+                "shape; pass input_shape=(C, H, W) (or (C, L) for a 1-D signal)"
+            )
+        if name in ("Linear", "LayerNorm", "BatchNorm1d"):
+            break
+    return (n_inputs if n_inputs is not None else _input_width(model),)
+
+
 def _input_width(model: Any) -> int:
     """The input width the first module that has one says (Linear, LayerNorm, BatchNorm1d)."""
     for module in model:
@@ -98,11 +150,19 @@ def _input_width(model: Any) -> int:
     raise SymbackpropError("no module of the nn.Sequential says its input width; pass n_inputs=...")
 
 
-def _layer(torch: Any, index: int, module: Any, width: int) -> Any:
+def _layer(torch: Any, index: int, module: Any, shape: tuple[int, ...]) -> Any:
     """Return the layer equal to one module, refusing what it cannot match exactly."""
     name = type(module).__name__
     nn = torch.nn
     where = f"module {index} ({name})"
+    if name in _MAP_MODULES or isinstance(module, nn.Flatten):
+        return _map_layer(torch, where, module, shape)
+    if len(shape) > 1 and isinstance(module, (nn.Linear, nn.LayerNorm, nn.BatchNorm1d)):
+        sizes = "x".join(str(n) for n in shape)
+        raise SymbackpropError(
+            f"{where} gets {sizes} maps but takes flat features; put nn.Flatten() before it"
+        )
+    width = shape[0]
     if isinstance(module, nn.Linear):
         _check_width(where, int(module.in_features), width)
         return Dense(int(module.out_features), bias=module.bias is not None)
@@ -155,3 +215,71 @@ def _check_width(where: str, expected: int, width: int) -> None:
 
 def _refuse(where: str, what: str) -> None:
     raise SymbackpropError(f"{where} has {what}; from_torch cannot match it exactly")
+
+
+# --- convolution, pooling, flatten ----------------------------------------------------------------
+def _map_layer(torch: Any, where: str, module: Any, shape: tuple[int, ...]) -> Any:
+    nn = torch.nn
+    if isinstance(module, nn.Flatten):
+        if module.start_dim != 1 or module.end_dim != -1:
+            _refuse(where, f"start_dim {module.start_dim}, end_dim {module.end_dim} (only 1, -1)")
+        return Flatten()
+    if isinstance(module, (nn.Conv1d, nn.Conv2d)) and type(module) in (nn.Conv1d, nn.Conv2d):
+        return _conv(where, module, shape)
+    if type(module) in (nn.MaxPool1d, nn.MaxPool2d):
+        if _sizes_of(module.dilation, 1) != 1:
+            _refuse(where, f"dilation {module.dilation} (only 1)")
+        if module.return_indices:
+            _refuse(where, "return_indices=True (only the pooled values)")
+        return _pool(where, module, MaxPool1d if isinstance(module, nn.MaxPool1d) else MaxPool2d)
+    if type(module) in (nn.AvgPool1d, nn.AvgPool2d):
+        if not module.count_include_pad:
+            _refuse(where, "count_include_pad=False (only True, PyTorch's default)")
+        if getattr(module, "divisor_override", None) is not None:
+            _refuse(where, f"divisor_override {module.divisor_override} (only None)")
+        return _pool(where, module, AvgPool1d if isinstance(module, nn.AvgPool1d) else AvgPool2d)
+    raise SymbackpropError(
+        f"{where} is not supported; from_torch takes an nn.Sequential of {_SUPPORTED}"
+    )
+
+
+def _conv(where: str, module: Any, shape: tuple[int, ...]) -> Any:
+    if module.groups != 1:
+        _refuse(where, f"groups {module.groups} (only 1)")
+    if _sizes_of(module.dilation, 1) != 1:
+        _refuse(where, f"dilation {module.dilation} (only 1)")
+    if module.padding_mode != "zeros":
+        _refuse(where, f"padding_mode {module.padding_mode!r} (only 'zeros')")
+    if isinstance(module.padding, str):
+        _refuse(where, f"padding {module.padding!r} (give the padding as numbers)")
+    if shape and module.in_channels != shape[0] and len(shape) > 1:
+        raise SymbackpropError(
+            f"{where} takes {module.in_channels} channels but gets {shape[0]}; fix the "
+            "model's channels or input_shape"
+        )
+    dims = 1 if type(module).__name__ == "Conv1d" else 2
+    kind = Conv1d if dims == 1 else Conv2d
+    return kind(
+        int(module.out_channels),
+        _sizes_of(module.kernel_size, dims),
+        _sizes_of(module.stride, dims),
+        _sizes_of(module.padding, dims),
+        bias=module.bias is not None,
+    )
+
+
+def _pool(where: str, module: Any, kind: Any) -> Any:
+    if module.ceil_mode:
+        _refuse(where, "ceil_mode=True (only floor mode)")
+    dims = kind.dims
+    kernel = _sizes_of(module.kernel_size, dims)
+    stride = _sizes_of(module.stride if module.stride is not None else module.kernel_size, dims)
+    return kind(kernel, stride, _sizes_of(module.padding, dims))
+
+
+def _sizes_of(value: Any, dims: int) -> Any:
+    """A module's size as our layers take it: an int (1-D, or equal pairs) or a pair."""
+    values = tuple(int(v) for v in value) if isinstance(value, (tuple, list)) else (int(value),)
+    if len(set(values)) == 1:
+        return values[0]
+    return values if dims == 2 else values[0]

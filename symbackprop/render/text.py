@@ -79,6 +79,29 @@ RULE_WORDS: dict[Rule, str] = {
     Rule.NORM_MEAN_PATH: "normalisation: part of the blame goes back through the mean",
     Rule.NORM_VARIANCE_PATH: "normalisation: part of the blame goes back through the variance",
     Rule.BLOCK_ROWS: "a block of rows: its adjoint goes back into those rows, zeros elsewhere",
+    # --- convolution and pooling
+    Rule.CONV_INPUT_GRADIENT: (
+        "the input's gradient is a full convolution of Δ with the kernel flipped 180°: Δ is "
+        "padded with k-1 zeros all round (with stride s, s-1 zeros between its entries first), "
+        "the flipped kernel slides over it, and the forward's padding is cropped off"
+    ),
+    Rule.CONV_KERNEL_GRADIENT: (
+        "the kernel's gradient correlates the input with Δ: each weight collects every "
+        "position it touched, the input it saw there times that position's Δ (summed over "
+        "the batch)"
+    ),
+    Rule.CONV_BIAS_SUM: (
+        "a channel's bias is added at every position of its map: its gradient sums that "
+        "channel's Δ over the positions (and the batch)"
+    ),
+    Rule.MAX_POOL_ROUTE: (
+        "max pooling routes the gradient to the window's winner (its first maximum); the "
+        "others get 0"
+    ),
+    Rule.AVG_POOL_SPREAD: (
+        "average pooling spreads each window's gradient evenly over its k entries (1/k each, "
+        "padding counted)"
+    ),
 }
 
 

@@ -196,8 +196,16 @@ def test_bad_layers_are_one_located_line(layers, needle, error, fragment, tmp_pa
         ("inputs = 3\nlayers = []", "layers", "give a non-empty list"),
         ('layers = ["relu"]\nloss = "mse"', "[network]", "no 'inputs'"),
         ('inputs = 0\nlayers = ["relu"]\nloss = "mse"', "inputs", "inputs 0 is not positive"),
-        ('inputs = [1, 0]\nlayers = ["relu"]', "inputs", "inputs \\[1, 0\\] is not a sample's"),
-        ('inputs = [1, 2, 2, 2]\nlayers = ["relu"]', "inputs", "give 1 to 3 positive whole"),
+        (
+            'inputs = [1, 0]\nlayers = ["relu"]',
+            "inputs",
+            "inputs \\[1, 0\\] is not a positive number of features",
+        ),
+        (
+            'inputs = [1, 2, 2, 2]\nlayers = ["relu"]',
+            "inputs",
+            "one sample's shape of 1 to 3 positive integers",
+        ),
         ('inputs = "8x8"\nlayers = ["relu"]', "inputs", "inputs is a string"),
         ('inputs = 3\nsizes = [3, 2]\nlayers = ["relu"]', "sizes", "sizes is for a per-neuron"),
         ('inputs = 3\nlayers = ["relu"]\nloss = "msee"', "msee", "did you mean 'mse'"),
@@ -284,3 +292,92 @@ def test_inputs_may_be_one_samples_shape_flattened_by_a_flatten_layer(tmp_path):
     expected = sb.sequential((1, 2, 2), [sb.Flatten(), sb.Dense(2), sb.Flatten(), "softmax"])
     assert spec.network == expected and spec.network.sample_shape == (1, 2, 2)
     assert spec.data is not None and spec.data[0].shape == (1, 4)
+
+
+# --- images and signals: inputs = [C, H, W] ---------------------------------------------------
+CONV_SPEC = """[network]
+inputs = [1, 4, 4]
+layers = [
+    {conv2d = {out_channels = 2, kernel_size = [2, 3], stride = 1, padding = [1, 0]}},
+    "relu",
+    {max_pool2d = {kernel_size = 2, stride = [2, 1]}},
+    {avg_pool2d = 1},
+    "flatten",
+    {dense = 2},
+    "softmax",
+]
+
+[params]
+"0.weight" = [[[[1, 2, 3], [4, 5, 6]]], [[[0, 1, 0], [1, 0, 1]]]]
+
+[init]
+seed = 1
+
+[data]
+X = [
+    [1, 0, 0, 1, 0, 1, 1, 0, 0, 1, 1, 0, 1, 0, 0, 1],
+    [0, 1, 1, 0, 1, 0, 0, 1, 1, 0, 0, 1, 0, 1, 1, 0],
+]
+Y = [[1, 0], [0, 1]]
+"""
+
+
+def test_a_spec_of_images_loads_its_shape_layers_and_kernel(tmp_path):
+    path = tmp_path / "net.toml"
+    path.write_text(CONV_SPEC, encoding="utf-8")
+    spec = load_spec(path)
+    layers = [sb.Conv2d(2, (2, 3), 1, (1, 0)), "relu", sb.MaxPool2d(2, (2, 1)), sb.AvgPool2d(1),
+              sb.Flatten(), sb.Dense(2), "softmax"]  # fmt: skip
+    assert spec.network == sb.sequential((1, 4, 4), layers)
+    assert spec.network.sample_shape == (1, 4, 4)
+    kernel = np.array([[[[1, 2, 3], [4, 5, 6]]], [[[0, 1, 0], [1, 0, 1]]]], dtype=float)
+    np.testing.assert_array_equal(spec.params["0.weight"], kernel)
+    out = tmp_path / "out.toml"
+    out.write_text(spec_toml(spec, dict(spec.params), out), encoding="utf-8")
+    again = load_spec(out)
+    assert again.network == spec.network
+    np.testing.assert_array_equal(again.params["0.weight"], kernel)
+
+
+def test_one_dimensional_kinds_load_from_a_spec(tmp_path):
+    layers = "{conv1d = {out_channels = 2, kernel_size = 3, padding = 1}}, {max_pool1d = 2}, "
+    layers += '{avg_pool1d = {kernel_size = 2, stride = 1}}, "flatten", {dense = 2}, "softmax"'
+    path = tmp_path / "net.toml"
+    path.write_text(f"[network]\ninputs = [1, 6]\nlayers = [{layers}]\n[init]\nseed = 0\n")
+    expected = [sb.Conv1d(2, 3, padding=1), sb.MaxPool1d(2), sb.AvgPool1d(2, 1), sb.Flatten(),
+                sb.Dense(2), "softmax"]  # fmt: skip
+    assert load_spec(path).network == sb.sequential((1, 6), expected)
+
+
+@pytest.mark.parametrize(
+    ("network", "needle", "fragment"),
+    [
+        ('inputs = [1, 0, 3]\nlayers = ["relu"]', "inputs", "one sample's shape of 1 to 3"),
+        ('inputs = [1, 2, 3, 4]\nlayers = ["relu"]', "inputs", "e.g. 4, or \\[1, 8, 8\\]"),
+        ("inputs = 9\nlayers = [{conv2d = {out_channels = 1, kernel_size = 2}}]", "conv2d",
+         "needs each sample to be a \\(channels, height, width\\) map but gets shape \\(9\\)"),
+        ("inputs = [1, 3, 3]\nlayers = [{conv2d = {kernel_size = 2}}]", "conv2d",
+         "conv2d needs out_channels"),
+        ("inputs = [1, 3, 3]\nlayers = [{conv2d = {out_channels = 1, kernel_size = 4}}]",
+         "conv2d", "4x4 window but its input map is 3x3"),
+        ("inputs = [1, 3, 3]\nlayers = [{max_pool2d = {kernel_size = 2, padding = 2}}]",
+         "max_pool2d", "more than half its window"),
+        ('inputs = [1, 4, 4]\nlayers = [{max_pool2d = 2}, {dense = 2}, "softmax"]', "dense",
+         "put Flatten\\(\\)"),
+    ],
+)  # fmt: skip
+def test_bad_image_networks_are_one_located_line(network, needle, fragment, tmp_path):
+    text = f"[network]\n{network}\n\n[init]\nseed = 0\n"
+    where = _located(tmp_path, text, needle)
+    with pytest.raises(SpecError, match=fragment) as caught:
+        load_spec(tmp_path / "net.toml")
+    assert "\n" not in str(caught.value)
+    assert str(caught.value).startswith(where), str(caught.value)
+
+
+def test_a_kernel_of_the_wrong_shape_is_refused(tmp_path):
+    text = CONV_SPEC.replace("[[[[1, 2, 3], [4, 5, 6]]], ", "[[[[1, 2, 3]]], ")
+    path = tmp_path / "net.toml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ShapeError, match=r"0.weight\[0\]\[0\] has 1 entries but needs shape"):
+        load_spec(path)

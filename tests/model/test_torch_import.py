@@ -139,3 +139,28 @@ def test_missing_torch_is_one_line_naming_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "torch", None)
     with pytest.raises(SymbackpropError, match=r"pip install 'symbackprop\[torch\]'"):
         sb.from_torch(object())
+
+
+def test_convolution_models_import_with_their_input_shape_and_match_autograd():
+    torch.manual_seed(3)
+    model = nn.Sequential(
+        nn.Conv1d(2, 3, 3, stride=2, padding=1), nn.Tanh(), nn.MaxPool1d(2, stride=1, padding=1),
+        nn.AvgPool1d(2), nn.Flatten(), nn.Linear(6, 2), nn.Softmax(dim=1),
+    ).double()  # fmt: skip
+    net, params = sb.from_torch(model, input_shape=(2, 7))
+    assert net.sample_shape == (2, 7)
+    assert net.parameter_shapes()["0.weight"] == (3, 2, 3)
+    rng = np.random.default_rng(0)
+    X, Y = rng.normal(size=(3, 2, 7)), np.eye(2)[[0, 1, 1]]
+    value, grads = sb.compile(net).loss_and_gradient(params, X, Y)
+    expected = _torch_loss("cross_entropy", model(torch.tensor(X)), torch.tensor(Y))
+    expected.backward()
+    assert value == pytest.approx(expected.item(), rel=RTOL)
+    for name, parameter in model.named_parameters():
+        np.testing.assert_allclose(grads[name], parameter.grad.numpy(), rtol=RTOL, atol=ATOL)
+
+
+def test_a_linear_layer_on_maps_asks_for_flatten():
+    model = nn.Sequential(nn.Conv2d(1, 1, 2), nn.Linear(4, 2))
+    with pytest.raises(SymbackpropError, match=r"gets 1x2x2 maps .* put nn.Flatten\(\) before it"):
+        sb.from_torch(model, input_shape=(1, 3, 3))

@@ -20,6 +20,12 @@ layers = [
     "softmax",
 ]
 
+# Images and signals: inputs = [C, H, W] (or [C, L]); X rows hold each sample's C*H*W values
+# flattened (channels, then rows, then columns). A size is an int or [rows, columns]:
+#   {conv2d = {out_channels = 4, kernel_size = 3, stride = 1, padding = 1, bias = true}},
+#   {max_pool2d = 2} or {avg_pool2d = {kernel_size = [2, 2], stride = 1, padding = 0}},
+#   "flatten" (before a dense layer); conv1d, max_pool1d, avg_pool1d for [C, L] signals.
+
 [params]                                    # state_dict names, PyTorch's shapes (weight: out x in)
 "0.weight" = [[0.1, 0.2, 0.3, 0.4], ...]
 ```
@@ -39,9 +45,9 @@ import numpy as np
 from symbackprop.model.activations import ACTIVATIONS
 from symbackprop.model.errors import SpecError, shorten, unknown_name
 from symbackprop.model.functions import FloatArray
-from symbackprop.model.layers import LAYER_KINDS, Elementwise, Residual
+from symbackprop.model.layers import LAYER_KINDS, Elementwise, Residual, output_shape
 from symbackprop.model.penalty import Penalty
-from symbackprop.model.sequential import LayerNetwork
+from symbackprop.model.sequential import LayerNetwork, sequential
 from symbackprop.model.specs.source import Source, kind_of, number_array, optional, table_of
 
 # The settings each layer kind takes in a spec (its class's keyword arguments) and their types.
@@ -54,13 +60,34 @@ OPTIONS: dict[str, dict[str, type | tuple[type, ...]]] = {
     "dropout": {"p": (float, int), "seed": int},
     "self_attention": {"d_k": int},
     "flatten": {},
-}
+    # convolution and pooling: a size is an integer or a list [rows, columns] (2-D kinds)
+    "conv1d": {"out_channels": int, "kernel_size": int, "stride": int, "padding": int,
+               "bias": bool},
+    "conv2d": {"out_channels": int, "kernel_size": (int, list), "stride": (int, list),
+               "padding": (int, list), "bias": bool},
+    "max_pool1d": {"kernel_size": int, "stride": int, "padding": int},
+    "max_pool2d": {"kernel_size": (int, list), "stride": (int, list), "padding": (int, list)},
+    "avg_pool1d": {"kernel_size": int, "stride": int, "padding": int},
+    "avg_pool2d": {"kernel_size": (int, list), "stride": (int, list), "padding": (int, list)},
+}  # fmt: skip
 # {kind = value} with a plain value (not a table) sets this option: {dense = 8}, {dropout = 0.5}.
 _SHORT_FORM = {"dense": "out_features", "activation": "activation", "dropout": "p",
-               "self_attention": "d_k"}  # fmt: skip
+               "self_attention": "d_k", "max_pool1d": "kernel_size",
+               "max_pool2d": "kernel_size", "avg_pool1d": "kernel_size",
+               "avg_pool2d": "kernel_size"}  # fmt: skip
 _EXAMPLES = {"dense": "{dense = 8}", "dropout": "{dropout = {p = 0.5, seed = 1}}",
-             "residual": '{residual = [{dense = 4}, "tanh"]}', "activation": '"relu"'}  # fmt: skip
+             "residual": '{residual = [{dense = 4}, "tanh"]}', "activation": '"relu"',
+             "conv1d": "{conv1d = {out_channels = 4, kernel_size = 3}}",
+             "conv2d": "{conv2d = {out_channels = 4, kernel_size = 3, padding = 1}}",
+             "max_pool1d": "{max_pool1d = 2}", "max_pool2d": "{max_pool2d = 2}",
+             "avg_pool1d": "{avg_pool1d = 2}", "avg_pool2d": "{avg_pool2d = 2}"}  # fmt: skip
 _NAMED_KINDS = ("softmax", "layer_norm", "batch_norm", "self_attention", "flatten")
+# The settings a kind cannot do without.
+_REQUIRED = {"dense": ("out_features",), "dropout": ("p",), "activation": ("activation",),
+             "conv1d": ("out_channels", "kernel_size"), "conv2d": ("out_channels", "kernel_size"),
+             "max_pool1d": ("kernel_size",), "max_pool2d": ("kernel_size",),
+             "avg_pool1d": ("kernel_size",), "avg_pool2d": ("kernel_size",)}  # fmt: skip
+MAX_INPUT_SIZE = 1_000_000  # one sample's values; an image spec is far smaller
 MAX_LAYERS = 1000  # a hand-written network is far shorter; more is a mistake (or a bomb)
 MAX_NESTING = 20  # residual blocks inside residual blocks
 _PATH = ("network",)
@@ -86,14 +113,13 @@ def read_layer_network(source: Source, table: Mapping[str, Any]) -> LayerNetwork
             source.fail(
                 SpecError, source.key(_PATH), f"[network] has no {key!r}; add it, e.g. {example}"
             )
-    shape = _input_shape(source, optional(source, table, _PATH, "inputs", (int, list), 0))
+    shape = _input_shape(source, table)
     loss = optional(source, table, _PATH, "loss", str, "cross_entropy")
     start = source.key(_PATH, "layers")
     walker = _Walker(source, start)
-    layers, _ = walker.layers(table["layers"], math.prod(shape), "the network", 0, start)
+    layers, _ = walker.layers(table["layers"], shape, "the network", 0, start)
     with source.at(source.value(_PATH, "loss", loss) if "loss" in table else walker.cursor):
-        network = LayerNetwork(math.prod(shape), tuple(layers), loss,
-                               input_shape=shape if len(shape) > 1 else ())  # fmt: skip
+        network = sequential(shape if len(shape) > 1 else shape[0], layers, loss)
     weight_decay = optional(source, table, _PATH, "weight_decay", (int, float), 0.0)
     l1 = optional(source, table, _PATH, "l1", (int, float), 0.0)
     with source.at(source.key(_PATH, "weight_decay" if "weight_decay" in table else "l1")
@@ -101,23 +127,27 @@ def read_layer_network(source: Source, table: Mapping[str, Any]) -> LayerNetwork
         return network.with_penalty(Penalty(weight_decay, l1))
 
 
-def _input_shape(source: Source, inputs: Any) -> tuple[int, ...]:
-    """Return one sample's shape from [network] inputs: a width (4) or a shape ([1, 8, 8])."""
-    offset = source.key(_PATH, "inputs")
-    if isinstance(inputs, int):
-        if inputs < 1:
-            source.fail(SpecError, offset, f"inputs {inputs} is not positive; give e.g. 4")
-        return (inputs,)
-    if not 1 <= len(inputs) <= 3 or any(
-        isinstance(n, bool) or not isinstance(n, int) or n < 1 for n in inputs
+def _input_shape(source: Source, table: Mapping[str, Any]) -> tuple[int, ...]:
+    """Return one sample's shape: inputs = 4, or [C, H, W] / [C, L] / [T, n] for maps."""
+    value = optional(source, table, _PATH, "inputs", (int, list), 0)
+    if isinstance(value, int) and value < 1:
+        source.fail(
+            SpecError, source.key(_PATH, "inputs"), f"inputs {value} is not positive; give e.g. 4"
+        )
+    shape = tuple(value) if isinstance(value, list) else (value,)
+    if (
+        not 1 <= len(shape) <= 3
+        or any(isinstance(n, bool) or not isinstance(n, int) or n < 1 for n in shape)
+        or math.prod(shape) > MAX_INPUT_SIZE
     ):
         source.fail(
             SpecError,
-            offset,
-            f"inputs {shorten(repr(inputs))} is not a sample's shape; give 1 to 3 positive "
-            "whole numbers as PyTorch shapes one sample, e.g. [1, 8, 8] (channels, height, width)",
+            source.key(_PATH, "inputs"),
+            f"inputs {shorten(repr(value))} is not a positive number of features or one "
+            "sample's shape of 1 to 3 positive integers; give e.g. 4, or [1, 8, 8] for a "
+            "one-channel 8x8 image",
         )
-    return tuple(inputs)
+    return shape
 
 
 class _Walker:
@@ -145,9 +175,9 @@ class _Walker:
         return min(found)
 
     def layers(
-        self, value: Any, width: int, owner: str, depth: int, at: int
-    ) -> tuple[list[Any], int]:
-        """Return the layers of a list and the width they end with (``at``: the list's key)."""
+        self, value: Any, shape: tuple[int, ...], owner: str, depth: int, at: int
+    ) -> tuple[list[Any], tuple[int, ...]]:
+        """Return the layers of a list and the sample shape they end with (``at``: its key)."""
         if not isinstance(value, list) or not value:
             self.source.fail(
                 SpecError,
@@ -165,13 +195,13 @@ class _Walker:
                     f"more than {MAX_LAYERS} layers or residual blocks nested more than "
                     f"{MAX_NESTING} deep; give fewer layers",
                 )
-            offset, layer = self.layer(item, width, depth)
+            offset, layer = self.layer(item, shape, depth)
             with self.source.at(offset):
-                width = layer.n_out(width)
+                shape = output_shape(layer, shape)
             layers.append(layer)
-        return layers, width
+        return layers, shape
 
-    def layer(self, item: Any, width: int, depth: int) -> tuple[int, Any]:
+    def layer(self, item: Any, shape: tuple[int, ...], depth: int) -> tuple[int, Any]:
         """Return (offset, layer) of one item: a name or a one-key table {kind = settings}."""
         if isinstance(item, str):
             offset = self.find_name(item)
@@ -192,7 +222,7 @@ class _Walker:
             with self.source.at(offset):
                 raise unknown_name("layer kind", kind, LAYER_KINDS)
         if kind == "residual":
-            body, _ = self.layers(settings, width, "a residual block", depth + 1, offset)
+            body, _ = self.layers(settings, shape, "a residual block", depth + 1, offset)
             with self.source.at(offset):
                 return offset, Residual(tuple(body))
         options = self.options(kind, settings, offset)
@@ -225,9 +255,11 @@ class _Walker:
                     f"{kind} {name} is {kind_of(value)} ({shorten(repr(value))}); expected "
                     f"{' or '.join(kind_of(k()) for k in kinds)}, e.g. {_EXAMPLES.get(kind, '')}",
                 )
-        required = {"dense": "out_features", "dropout": "p", "activation": "activation"}.get(kind)
-        if required is not None and required not in settings:
-            self.source.fail(SpecError, offset, f"{kind} needs {required}; e.g. {_EXAMPLES[kind]}")
+        for required in _REQUIRED.get(kind, ()):
+            if required not in settings:
+                self.source.fail(
+                    SpecError, offset, f"{kind} needs {required}; e.g. {_EXAMPLES[kind]}"
+                )
         return dict(settings)
 
 

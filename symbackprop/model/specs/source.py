@@ -267,6 +267,18 @@ def number_array(
     source: Source, offset: int, value: Any, what: str, shape: tuple[int, ...]
 ) -> FloatArray:
     """Read a nested list of numbers of exactly ``shape`` (NaN, inf and strings rejected)."""
+    if len(shape) > 2:  # a kernel (out, in, kh, kw): each entry is an array of shape[1:]
+        if not isinstance(value, list) or len(value) != shape[0]:
+            got = f"{len(value)} entries" if isinstance(value, list) else kind_of(value)
+            source.fail(
+                ShapeError,
+                offset,
+                f"{what} has {got} but needs shape {shape}: {shape[0]} nested lists of shape "
+                f"{shape[1:]}",
+            )
+        parts = [number_array(source, offset, part, f"{what}[{i}]", shape[1:])
+                 for i, part in enumerate(value)]  # fmt: skip
+        return np.stack(parts)
     rows = value if len(shape) == 2 else [value]
     rows_ok = isinstance(value, list) and all(isinstance(r, list) for r in rows)
     if not rows_ok or len(rows) != (shape[0] if len(shape) == 2 else 1):
