@@ -34,9 +34,13 @@ _ROLE_RULES = {"residual": Rule.RESIDUAL_PATHS, "mean": Rule.NORM_MEAN_PATH,
 
 
 def adjoint_name(node: str) -> str:
-    """Return the adjoint's name: Delta2 for a pre-activation Z2, dA1 for any other node."""
-    if node.startswith("Z") and re.fullmatch(r"\d+(?:t\d+)?", node[1:]):
-        return "Delta" + node[1:]
+    """Return the adjoint's name: Delta2 for a pre-activation Z2, dA1 for any other node.
+
+    An LSTM gate's pre-activation Zi1t2 has the gate's own delta, Deltai1t2.
+    """
+    match = re.fullmatch(r"Z([ifgo]?)(\d+(?:t\d+)?)", node)
+    if match:
+        return f"Delta{match[1]}{match[2]}"
     return "d" + node
 
 
@@ -83,10 +87,11 @@ def _loss_and_seed(
 ) -> tuple[MatrixStep, MatrixStep, MatrixAssignment | None]:
     """Return L = (1/B) 1^T E 1, and the first adjoint: dA^(out), or Delta = A - Y fused."""
     out, Y = program.output, program.target
-    n = int(out.shape[0])
+    # A sequence output (T, k): each step's loss is over its k features, summed over the steps.
+    n = int(out.shape[0]) // program.output_steps
     term, a, y = _one_output_loss(program.loss_name, n)
     per_entry = lift(term, {a: out, y: Y})
-    loss_rhs = ones(1, n) * per_entry * ones(BATCH, 1) / BATCH
+    loss_rhs = ones(1, int(out.shape[0])) * per_entry * ones(BATCH, 1) / BATCH
     penalty_rules = program.penalty.rules()
     if penalty_rules:
         loss_rhs = loss_rhs + _penalty_term(program)
