@@ -65,6 +65,21 @@ class Rule(enum.Enum):
         "normalisation: part of the blame reaches the centred input through the variance"
     )
     BLOCK_ROWS = "a block of rows: its adjoint goes back into those rows (zeros elsewhere)"
+    # --- recurrent layers: backpropagation through time --------------------------------------
+    HIDDEN_STATE_PATHS = (
+        "a hidden state H<t> feeds this step's output and the next step: its adjoint is the sum "
+        "of both paths"
+    )
+    SUM_OVER_STEPS = (
+        "a weight shared by every time step: its gradient is the sum over the steps it was used in"
+    )
+    CELL_STATE_PATHS = (
+        "an LSTM cell state C<t> feeds this step's hidden state and the next cell state: its "
+        "adjoint is the sum of both paths"
+    )
+    TRUNCATED_PATH = (
+        "truncated BPTT: the state is detached at the chunk boundary, so the gradient stops there"
+    )
 
 
 MATRIX_RULES = frozenset(
@@ -83,5 +98,9 @@ MATRIX_RULES = frozenset(
         Rule.NORM_MEAN_PATH,
         Rule.NORM_VARIANCE_PATH,
         Rule.BLOCK_ROWS,
+        Rule.HIDDEN_STATE_PATHS,
+        Rule.SUM_OVER_STEPS,
+        Rule.CELL_STATE_PATHS,
+        Rule.TRUNCATED_PATH,
     }
 )

@@ -79,6 +79,13 @@ RULE_WORDS: dict[Rule, str] = {
     Rule.NORM_MEAN_PATH: "normalisation: part of the blame goes back through the mean",
     Rule.NORM_VARIANCE_PATH: "normalisation: part of the blame goes back through the variance",
     Rule.BLOCK_ROWS: "a block of rows: its adjoint goes back into those rows, zeros elsewhere",
+    # recurrent layers: backpropagation through time
+    Rule.HIDDEN_STATE_PATHS: "H⟨t⟩ feeds this step's output and the next step: its adjoint adds "
+    "the blame of both paths",
+    Rule.SUM_OVER_STEPS: "one weight is used at every time step: its gradient sums over the steps",
+    Rule.CELL_STATE_PATHS: "the cell state C⟨t⟩ feeds H⟨t⟩ and C⟨t+1⟩: its adjoint adds both paths",
+    Rule.TRUNCATED_PATH: "truncated BPTT: the state is detached at the chunk boundary, so the "
+    "gradient stops there",
 }
 
 

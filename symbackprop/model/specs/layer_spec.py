@@ -37,7 +37,7 @@ import numpy as np
 from symbackprop.model.activations import ACTIVATIONS
 from symbackprop.model.errors import SpecError, shorten, unknown_name
 from symbackprop.model.functions import FloatArray
-from symbackprop.model.layers import LAYER_KINDS, Elementwise, Residual
+from symbackprop.model.layers import LAYER_KINDS, Elementwise, Residual, output_shape
 from symbackprop.model.penalty import Penalty
 from symbackprop.model.sequential import LayerNetwork
 from symbackprop.model.specs.source import Source, kind_of, number_array, optional, table_of
@@ -51,12 +51,17 @@ OPTIONS: dict[str, dict[str, type | tuple[type, ...]]] = {
     "batch_norm": {"epsilon": (float, int)},
     "dropout": {"p": (float, int), "seed": int},
     "self_attention": {"d_k": int},
+    # recurrent layers: {rnn = {hidden_size = 2, output = "last", truncate = 2, bias = true}}
+    "rnn": {"hidden_size": int, "output": str, "truncate": int, "bias": bool},
+    "lstm": {"hidden_size": int, "output": str, "truncate": int, "bias": bool},
 }
 # {kind = value} with a plain value (not a table) sets this option: {dense = 8}, {dropout = 0.5}.
 _SHORT_FORM = {"dense": "out_features", "activation": "activation", "dropout": "p",
-               "self_attention": "d_k"}  # fmt: skip
+               "self_attention": "d_k", "rnn": "hidden_size", "lstm": "hidden_size"}  # fmt: skip
 _EXAMPLES = {"dense": "{dense = 8}", "dropout": "{dropout = {p = 0.5, seed = 1}}",
-             "residual": '{residual = [{dense = 4}, "tanh"]}', "activation": '"relu"'}  # fmt: skip
+             "residual": '{residual = [{dense = 4}, "tanh"]}', "activation": '"relu"',
+             "rnn": '{rnn = {hidden_size = 2, output = "last"}}',
+             "lstm": '{lstm = {hidden_size = 2, output = "last"}}'}  # fmt: skip
 _NAMED_KINDS = ("softmax", "layer_norm", "batch_norm", "self_attention")
 MAX_LAYERS = 1000  # a hand-written network is far shorter; more is a mistake (or a bomb)
 MAX_NESTING = 20  # residual blocks inside residual blocks
@@ -83,17 +88,12 @@ def read_layer_network(source: Source, table: Mapping[str, Any]) -> LayerNetwork
             source.fail(
                 SpecError, source.key(_PATH), f"[network] has no {key!r}; add it, e.g. {example}"
             )
-    n_inputs = optional(source, table, _PATH, "inputs", int, 0)
-    if n_inputs < 1:
-        source.fail(
-            SpecError,
-            source.key(_PATH, "inputs"),
-            f"inputs {n_inputs} is not positive; give e.g. 4",
-        )
+    n_inputs = _inputs(source, table)
     loss = optional(source, table, _PATH, "loss", str, "cross_entropy")
     start = source.key(_PATH, "layers")
     walker = _Walker(source, start)
-    layers, _ = walker.layers(table["layers"], n_inputs, "the network", 0, start)
+    shape = n_inputs if isinstance(n_inputs, tuple) else (n_inputs,)
+    layers, _ = walker.layers(table["layers"], shape, "the network", 0, start)
     with source.at(source.value(_PATH, "loss", loss) if "loss" in table else walker.cursor):
         network = LayerNetwork(n_inputs, tuple(layers), loss)
     weight_decay = optional(source, table, _PATH, "weight_decay", (int, float), 0.0)
@@ -128,9 +128,9 @@ class _Walker:
         return min(found)
 
     def layers(
-        self, value: Any, width: int, owner: str, depth: int, at: int
-    ) -> tuple[list[Any], int]:
-        """Return the layers of a list and the width they end with (``at``: the list's key)."""
+        self, value: Any, shape: tuple[int, ...], owner: str, depth: int, at: int
+    ) -> tuple[list[Any], tuple[int, ...]]:
+        """Return the layers of a list and one sample's shape after them (``at``: its key)."""
         if not isinstance(value, list) or not value:
             self.source.fail(
                 SpecError,
@@ -148,13 +148,13 @@ class _Walker:
                     f"more than {MAX_LAYERS} layers or residual blocks nested more than "
                     f"{MAX_NESTING} deep; give fewer layers",
                 )
-            offset, layer = self.layer(item, width, depth)
+            offset, layer = self.layer(item, shape, depth)
             with self.source.at(offset):
-                width = layer.n_out(width)
+                shape = output_shape(layer, shape)
             layers.append(layer)
-        return layers, width
+        return layers, shape
 
-    def layer(self, item: Any, width: int, depth: int) -> tuple[int, Any]:
+    def layer(self, item: Any, shape: tuple[int, ...], depth: int) -> tuple[int, Any]:
         """Return (offset, layer) of one item: a name or a one-key table {kind = settings}."""
         if isinstance(item, str):
             offset = self.find_name(item)
@@ -175,7 +175,7 @@ class _Walker:
             with self.source.at(offset):
                 raise unknown_name("layer kind", kind, LAYER_KINDS)
         if kind == "residual":
-            body, _ = self.layers(settings, width, "a residual block", depth + 1, offset)
+            body, _ = self.layers(settings, shape, "a residual block", depth + 1, offset)
             with self.source.at(offset):
                 return offset, Residual(tuple(body))
         options = self.options(kind, settings, offset)
@@ -208,10 +208,35 @@ class _Walker:
                     f"{kind} {name} is {kind_of(value)} ({shorten(repr(value))}); expected "
                     f"{' or '.join(kind_of(k()) for k in kinds)}, e.g. {_EXAMPLES.get(kind, '')}",
                 )
-        required = {"dense": "out_features", "dropout": "p", "activation": "activation"}.get(kind)
+        required = {"dense": "out_features", "dropout": "p", "activation": "activation",
+                    "rnn": "hidden_size", "lstm": "hidden_size"}.get(kind)  # fmt: skip
         if required is not None and required not in settings:
             self.source.fail(SpecError, offset, f"{kind} needs {required}; e.g. {_EXAMPLES[kind]}")
         return dict(settings)
+
+
+def _inputs(source: Source, table: Mapping[str, Any]) -> int | tuple[int, ...]:
+    """Return [network] inputs: a number of features, or one sample's shape ([T, n] steps)."""
+    value = table.get("inputs")
+    if isinstance(value, list):
+        if not 1 <= len(value) <= 3 or not all(
+            isinstance(n, int) and not isinstance(n, bool) and n >= 1 for n in value
+        ):
+            source.fail(
+                SpecError,
+                source.key(_PATH, "inputs"),
+                f"inputs {shorten(repr(value))} is not a shape of 1 to 3 positive integers; "
+                "give e.g. inputs = [3, 2] for 3 steps of 2 features",
+            )
+        return tuple(value)
+    n_inputs = optional(source, table, _PATH, "inputs", int, 0)
+    if n_inputs < 1:
+        source.fail(
+            SpecError,
+            source.key(_PATH, "inputs"),
+            f"inputs {n_inputs} is not positive; give e.g. 4",
+        )
+    return int(n_inputs)
 
 
 def _named_layer(name: str) -> Any:
