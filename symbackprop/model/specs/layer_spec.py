@@ -95,7 +95,7 @@ def read_layer_network(source: Source, table: Mapping[str, Any]) -> LayerNetwork
     shape = n_inputs if isinstance(n_inputs, tuple) else (n_inputs,)
     layers, _ = walker.layers(table["layers"], shape, "the network", 0, start)
     with source.at(source.value(_PATH, "loss", loss) if "loss" in table else walker.cursor):
-        network = LayerNetwork(n_inputs, tuple(layers), loss)
+        network = LayerNetwork(n_inputs, tuple(layers), loss)  # type: ignore[arg-type]
     weight_decay = optional(source, table, _PATH, "weight_decay", (int, float), 0.0)
     l1 = optional(source, table, _PATH, "l1", (int, float), 0.0)
     with source.at(source.key(_PATH, "weight_decay" if "weight_decay" in table else "l1")
