@@ -53,6 +53,7 @@ from symbackprop.model.network import Network, mlp
 from symbackprop.model.optimizers import OPTIMIZERS, Optimizer, get_optimizer, register_optimizer
 from symbackprop.model.penalty import Penalty
 from symbackprop.model.program import Assignment, NodeKind, Program
+from symbackprop.model.recurrent_layers import LSTM, RNN
 from symbackprop.model.rulebook import Rule
 from symbackprop.model.sequential import LayerNetwork, sequential
 from symbackprop.model.specs.spec import Spec, Training, load_spec
@@ -93,6 +94,7 @@ __all__ = [
     "GradientVerdict",
     "LayerNetwork",
     "LayerNorm",
+    "LSTM",
     "Loss",
     "MatrixCounterexample",
     "MatrixDerivation",
@@ -109,6 +111,7 @@ __all__ = [
     "Penalty",
     "Program",
     "Residual",
+    "RNN",
     "Rule",
     "SelfAttention",
     "ShapeError",

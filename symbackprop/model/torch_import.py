@@ -15,6 +15,11 @@ PyTorch is optional: it is imported inside :func:`from_torch` only. Each module 
 - ``Dropout`` with p == 0, or any Dropout in eval mode -> ``identity`` (what PyTorch computes
   then); a Dropout that drops in training mode is refused (its random mask cannot be matched).
 
+- ``RNN`` (tanh) and ``LSTM`` with ``batch_first=True``, one layer, one direction (and no
+  projection) -> ``RNN`` / ``LSTM`` with ``output="sequence"``, the output PyTorch's module
+  gives first. An ``nn.Sequential`` cannot run them (they return a tuple), but from_torch reads
+  only the structure and the ``state_dict``; pass ``input_shape=(T, n)``.
+
 Anything else is refused with its index and class name.
 """
 
@@ -25,7 +30,16 @@ from typing import Any
 import numpy as np
 
 from symbackprop.model.errors import SymbackpropError
-from symbackprop.model.layers import BatchNorm, Dense, Elementwise, LayerNorm, Softmax
+from symbackprop.model.layers import (
+    LSTM,
+    RNN,
+    BatchNorm,
+    Dense,
+    Elementwise,
+    LayerNorm,
+    Softmax,
+    output_shape,
+)
 from symbackprop.model.sequential import LayerNetwork, sequential
 
 # PyTorch's module class name -> our activation name (parameter-free elementwise modules).
@@ -39,17 +53,21 @@ _ACTIVATIONS = {
 }
 LEAKY_SLOPE = 0.01  # the one slope the leaky_relu activation has
 _SUPPORTED = "Linear, ReLU, Sigmoid, Tanh, Softplus, LeakyReLU(0.01), Identity, Softmax, "
-_SUPPORTED += "LayerNorm, BatchNorm1d, Dropout"
+_SUPPORTED += "LayerNorm, BatchNorm1d, Dropout, RNN, LSTM"
 
 
 def from_torch(
-    model: Any, loss: str = "cross_entropy", n_inputs: int | None = None
+    model: Any,
+    loss: str = "cross_entropy",
+    n_inputs: int | None = None,
+    input_shape: tuple[int, ...] | None = None,
 ) -> tuple[LayerNetwork, dict[str, np.ndarray]]:
     """Return (network, params) equal to a PyTorch ``nn.Sequential`` of supported modules.
 
     ``params`` are float64 copies of the model's parameters by ``state_dict`` name.
     ``n_inputs`` is needed only when no module says its input width (e.g. a model that starts
-    with an activation).
+    with an activation). ``input_shape`` is one sample's shape when it is not flat, e.g.
+    ``(T, n)`` for a sequence of T steps (needed by RNN and LSTM).
     """
     torch = _torch()
     if not isinstance(model, torch.nn.Sequential):
@@ -59,14 +77,14 @@ def from_torch(
         )
     if len(model) == 0:
         raise SymbackpropError("the nn.Sequential is empty; give it at least one module")
-    first = n_inputs if n_inputs is not None else _input_width(model)
-    width = first
+    shape = _first_shape(model, n_inputs, input_shape)
+    first = shape
     layers = []
     for index, module in enumerate(model):
-        layer = _layer(torch, index, module, width)
-        width = layer.n_out(width)
+        layer = _layer(torch, index, module, shape[-1])
+        shape = output_shape(layer, shape)
         layers.append(layer)
-    network = sequential(first, layers, loss)
+    network = sequential(first if len(first) > 1 else first[0], layers, loss)
     params = {
         name: tensor.detach().to("cpu", torch.float64).numpy().copy()
         for name, tensor in model.named_parameters()
@@ -83,6 +101,19 @@ def _torch() -> Any:
             "pip install 'symbackprop[torch]'"
         ) from None
     return torch
+
+
+def _first_shape(
+    model: Any, n_inputs: int | None, input_shape: tuple[int, ...] | None
+) -> tuple[int, ...]:
+    if input_shape is not None:
+        return tuple(int(n) for n in input_shape)
+    if any(type(module).__name__ in ("RNN", "LSTM") for module in model):
+        raise SymbackpropError(
+            "an RNN or LSTM takes a sequence; pass input_shape=(T, n), one sample's steps and "
+            "features"
+        )
+    return (n_inputs if n_inputs is not None else _input_width(model),)
 
 
 def _input_width(model: Any) -> int:
@@ -120,6 +151,8 @@ def _layer(torch: Any, index: int, module: Any, width: int) -> Any:
         return _layer_norm(where, module, width)
     if isinstance(module, nn.BatchNorm1d):
         return _batch_norm(where, module, width)
+    if isinstance(module, (nn.RNN, nn.LSTM)):
+        return _recurrent(where, module, width)
     if isinstance(module, nn.Dropout):
         if module.p == 0 or not module.training:
             return Elementwise("identity")
@@ -144,6 +177,23 @@ def _batch_norm(where: str, module: Any, width: int) -> BatchNorm:
     if not module.training and module.track_running_stats:
         _refuse(where, "eval mode, which uses running statistics (call model.train())")
     return BatchNorm(float(module.eps))
+
+
+def _recurrent(where: str, module: Any, width: int) -> RNN | LSTM:
+    """RNN / LSTM: batch_first, one layer, one direction, tanh, no projection."""
+    _check_width(where, int(module.input_size), width)
+    if not module.batch_first:
+        _refuse(where, "batch_first=False (give batch_first=True: samples are (B, T, n))")
+    if module.num_layers != 1:
+        _refuse(where, f"num_layers={module.num_layers} (only 1; stack single-layer modules)")
+    if module.bidirectional:
+        _refuse(where, "bidirectional=True (only one direction)")
+    if getattr(module, "proj_size", 0):
+        _refuse(where, f"proj_size={module.proj_size} (only 0)")
+    if type(module).__name__ == "RNN" and module.nonlinearity != "tanh":
+        _refuse(where, f"nonlinearity {module.nonlinearity!r} (only 'tanh')")
+    kind = LSTM if type(module).__name__ == "LSTM" else RNN
+    return kind(int(module.hidden_size), output="sequence", bias=bool(module.bias))
 
 
 def _check_width(where: str, expected: int, width: int) -> None:
