@@ -71,7 +71,7 @@ class Rule(enum.Enum):
         "of both paths"
     )
     SUM_OVER_STEPS = (
-        "a weight shared by every time step: its gradient is the sum over the steps it was used in"
+        "a parameter shared by the time steps: its gradient sums over the steps it was used in"
     )
     CELL_STATE_PATHS = (
         "an LSTM cell state C<t> feeds this step's hidden state and the next cell state: its "

@@ -82,7 +82,7 @@ RULE_WORDS: dict[Rule, str] = {
     # recurrent layers: backpropagation through time
     Rule.HIDDEN_STATE_PATHS: "H⟨t⟩ feeds this step's output and the next step: its adjoint adds "
     "the blame of both paths",
-    Rule.SUM_OVER_STEPS: "one weight is used at every time step: its gradient sums over the steps",
+    Rule.SUM_OVER_STEPS: "a parameter shared by the time steps: its gradient sums over the steps",
     Rule.CELL_STATE_PATHS: "the cell state C⟨t⟩ feeds H⟨t⟩ and C⟨t+1⟩: its adjoint adds both paths",
     Rule.TRUNCATED_PATH: "truncated BPTT: the state is detached at the chunk boundary, so the "
     "gradient stops there",
