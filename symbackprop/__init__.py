@@ -61,6 +61,7 @@ from symbackprop.model.network import Network, mlp
 from symbackprop.model.optimizers import OPTIMIZERS, Optimizer, get_optimizer, register_optimizer
 from symbackprop.model.penalty import Penalty
 from symbackprop.model.program import Assignment, NodeKind, Program
+from symbackprop.model.recurrent_layers import LSTM, RNN
 from symbackprop.model.rulebook import Rule
 from symbackprop.model.sequential import LayerNetwork, sequential
 from symbackprop.model.specs.spec import Spec, Training, load_spec
@@ -105,6 +106,7 @@ __all__ = [
     "GradientVerdict",
     "LayerNetwork",
     "LayerNorm",
+    "LSTM",
     "Loss",
     "MatrixCounterexample",
     "MatrixDerivation",
@@ -123,6 +125,7 @@ __all__ = [
     "Penalty",
     "Program",
     "Residual",
+    "RNN",
     "Rule",
     "SelfAttention",
     "ShapeError",

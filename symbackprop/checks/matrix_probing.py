@@ -86,8 +86,10 @@ def _readable(rng: np.random.Generator, shape: tuple[int, ...]) -> FloatArray:
 
 def _targets(network: LayerNetwork, rng: np.random.Generator, batch: int) -> FloatArray:
     n = network.n_outputs
-    if network.loss_name == "cross_entropy":  # one-hot rows: targets that sum to 1
-        return np.eye(n)[rng.integers(0, n, batch)]
+    if network.loss_name == "cross_entropy":  # one-hot rows (one per step of a sequence)
+        steps = network.program.output_steps
+        k = n // steps
+        return np.eye(k)[rng.integers(0, k, (batch, steps))].reshape(batch, n)
     return np.asarray(rng.integers(1, 100, (batch, n)) / 100.0, dtype=np.float64)
 
 

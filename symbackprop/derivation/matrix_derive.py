@@ -27,16 +27,20 @@ from symbackprop.model.matrices import ColumnSoftmax, apply_scalar, ones
 from symbackprop.model.matrix_program import BATCH, MatrixAssignment, MatrixProgram
 from symbackprop.model.penalty import PENALTY
 from symbackprop.model.rulebook import Rule
-from symbackprop.model.tensor_ops import stacked_embeds
+from symbackprop.model.tensor_ops import StopGradient, stacked_embeds
 
 _ROLE_RULES = {"residual": Rule.RESIDUAL_PATHS, "mean": Rule.NORM_MEAN_PATH,
                "variance": Rule.NORM_VARIANCE_PATH}  # fmt: skip
 
 
 def adjoint_name(node: str) -> str:
-    """Return the adjoint's name: Delta2 for a pre-activation Z2, dA1 for any other node."""
-    if node.startswith("Z") and re.fullmatch(r"\d+(?:t\d+)?", node[1:]):
-        return "Delta" + node[1:]
+    """Return the adjoint's name: Delta2 for a pre-activation Z2, dA1 for any other node.
+
+    An LSTM gate's pre-activation Zi1t2 has the gate's own delta, Deltai1t2.
+    """
+    match = re.fullmatch(r"Z([ifgo]?)(\d+(?:t\d+)?)", node)
+    if match:
+        return f"Delta{match[1]}{match[2]}"
     return "d" + node
 
 
@@ -83,10 +87,11 @@ def _loss_and_seed(
 ) -> tuple[MatrixStep, MatrixStep, MatrixAssignment | None]:
     """Return L = (1/B) 1^T E 1, and the first adjoint: dA^(out), or Delta = A - Y fused."""
     out, Y = program.output, program.target
-    n = int(out.shape[0])
+    # A sequence output (T, k): each step's loss is over its k features, summed over the steps.
+    n = int(out.shape[0]) // program.output_steps
     term, a, y = _one_output_loss(program.loss_name, n)
     per_entry = lift(term, {a: out, y: Y})
-    loss_rhs = ones(1, n) * per_entry * ones(BATCH, 1) / BATCH
+    loss_rhs = ones(1, int(out.shape[0])) * per_entry * ones(BATCH, 1) / BATCH
     penalty_rules = program.penalty.rules()
     if penalty_rules:
         loss_rhs = loss_rhs + _penalty_term(program)
@@ -212,9 +217,34 @@ def _adjoint_step(
             role = nodes[path.via].role if path.via in nodes else ""
             if role in _ROLE_RULES:
                 rules.insert(1, _ROLE_RULES[role])
+    rules += _through_time(assignment, paths, nodes)
     symbol = sp.MatrixSymbol(adjoint_name(V.name), *V.shape)
     return MatrixStep(symbol, rhs, Stage.ADJOINT, assignment.layer, assignment.level,
                       tuple(dict.fromkeys(rules)), _names(rhs), tuple(paths), node=V)  # fmt: skip
+
+
+# --- backpropagation through time: what a recurrent layer's adjoints cite ----------------------
+def _step_of(via: sp.Basic, nodes: dict[sp.MatrixSymbol, MatrixAssignment]) -> int | None:
+    return nodes[via].step if via in nodes else None  # type: ignore[index]
+
+
+def _through_time(
+    assignment: MatrixAssignment,
+    paths: Sequence[MatrixPath],
+    nodes: dict[sp.MatrixSymbol, MatrixAssignment],
+) -> list[Rule]:
+    """Name the paths of a time step's node: to the next step and to this step's output."""
+    if assignment.step is None:
+        return []
+    rules = []
+    later = [p for p in paths if (_step_of(p.via, nodes) or 0) > assignment.step]
+    if later and len(paths) > len(later):
+        cell = assignment.role == "cell state"
+        rules.append(Rule.CELL_STATE_PATHS if cell else Rule.HIDDEN_STATE_PATHS)
+    V = assignment.lhs
+    if any(StopGradient(V) in a.rhs.atoms(StopGradient) for a in nodes.values()):
+        rules.append(Rule.TRUNCATED_PATH)
+    return rules
 
 
 def _sum(terms: object) -> sp.MatrixExpr:
@@ -226,6 +256,7 @@ def _gradient_steps(
     program: MatrixProgram, paths: dict[sp.MatrixSymbol, list[MatrixPath]]
 ) -> list[MatrixStep]:
     steps = []
+    nodes = {a.lhs: a for a in program.assignments}
     layer_of = {p.symbol: _layer_of(program, p.state_name) for p in program.parameters}
     for parameter in program.parameters:
         theta = parameter.symbol
@@ -241,6 +272,8 @@ def _gradient_steps(
             rules += program.penalty.rules()
         if len(own) > 1:
             rules.insert(0, Rule.SUM_OVER_PATHS)
+        if len({_step_of(path.via, nodes) for path in own} - {None}) > 1:
+            rules.insert(1, Rule.SUM_OVER_STEPS)
         symbol = sp.MatrixSymbol(gradient_name(theta.name), *theta.shape)
         layer, level = layer_of[theta]
         steps.append(MatrixStep(symbol, rhs, Stage.GRADIENT, layer, level,

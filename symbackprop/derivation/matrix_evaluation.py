@@ -97,8 +97,12 @@ class MatrixRunner:
 
     def loss_of_output(self, output: FloatArray, Y: FloatArray) -> float:
         """Return the mean over the batch of each sample's loss; ``output`` is (n_out, batch)."""
-        per_sample = get_loss(self.program.loss_name).numpy_form(np.asarray(output).T, Y)
-        return float(np.mean(per_sample))
+        # A sequence output: each step's loss over its own features, summed over the steps.
+        steps = self.program.output_steps
+        A, Y = np.asarray(output).T, np.asarray(Y)
+        shape = (A.shape[0], steps, A.shape[1] // steps)
+        per_step = get_loss(self.program.loss_name).numpy_form(A.reshape(shape), Y.reshape(shape))
+        return float(np.mean(np.sum(per_step, axis=-1)))
 
     def penalty(self, params: Mapping[str, FloatArray]) -> float:
         """Return Omega = (lambda/2) sum ||W||^2 + lambda_1 sum |W| over the weight matrices."""

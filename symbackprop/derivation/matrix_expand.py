@@ -164,8 +164,10 @@ def _loss(program: MatrixProgram, entries: Mapping[str, sp.Matrix], batch: int) 
     """L = (1/B) sum over samples of one sample's loss (the mean over the batch)."""
     output, targets = entries[str(program.output.name)], entries["Y"]
     loss = get_loss(program.loss_name)
-    total = sp.Add(*(term for b in range(batch)
-                     for term in loss.terms(list(output[:, b]), list(targets[:, b]))))  # fmt: skip
+    k = output.rows // program.output_steps  # a sequence: each step's loss over its k features
+    total = sp.Add(*(term for b in range(batch) for start in range(0, output.rows, k)
+                     for term in loss.terms(list(output[start : start + k, b]),
+                                            list(targets[start : start + k, b]))))  # fmt: skip
     return total if batch == 1 else total / batch
 
 

@@ -20,6 +20,8 @@ from symbackprop.model.conv_layers import CONV_LAYER_KINDS
 from symbackprop.model.errors import SpecError, shorten, unknown_name
 from symbackprop.model.matrices import ColumnSoftmax, elementwise, ones
 from symbackprop.model.matrix_program import BATCH, ProgramBuilder
+from symbackprop.model.recurrent_layers import LSTM, RNN, steps_of
+from symbackprop.model.tensor_ops import Stack
 
 DEFAULT_EPSILON = 1e-5  # PyTorch's default eps of LayerNorm and BatchNorm1d
 
@@ -73,8 +75,13 @@ class Dense:
     def n_out(self, n_in: int) -> int:
         return self.out_features
 
+    def out_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
+        return _per_step_shape(self, shape, self.out_features)
+
     def stage(self, builder: ProgramBuilder, x: sp.MatrixSymbol, prefix: str) -> sp.MatrixSymbol:
         builder.next_level()
+        if _is_sequence(builder):
+            return _affine_per_step(builder, x, prefix, self.out_features, self.bias)
         return _affine(builder, x, prefix, self.out_features, ("Z", "W", "b"), self.bias)
 
     def describe(self) -> str:
@@ -120,11 +127,65 @@ class Softmax:
             raise SpecError("softmax needs at least 2 features; use sigmoid for a single output")
         return n_in
 
+    def out_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
+        return _per_step_shape(self, shape, self.n_out(shape[-1]))
+
     def stage(self, builder: ProgramBuilder, x: sp.MatrixSymbol, prefix: str) -> sp.MatrixSymbol:
-        return builder.node("A", ColumnSoftmax(x), prefix.rstrip("."), "softmax")
+        layer = prefix.rstrip(".")
+        if not _is_sequence(builder):
+            return builder.node("A", ColumnSoftmax(x), layer, "softmax")
+        steps = [builder.node("A", ColumnSoftmax(x_t), layer, "softmax of one step", step=t)
+                 for t, x_t in enumerate(steps_of(builder, x, self.kind), start=1)]  # fmt: skip
+        return _stacked(builder, "A", steps, layer)
 
     def describe(self) -> str:
         return "softmax"
+
+
+# --- a layer applied to each step of a sequence (PyTorch's Linear and Softmax(dim=-1) act on
+# the last dimension): one node per step, then the steps stacked into one sequence node --------
+def _is_sequence(builder: ProgramBuilder) -> bool:
+    """True when each sample reaching the layer is a sequence of steps (T, n)."""
+    return len(builder.shape) == 2
+
+
+def _per_step_shape(layer: Any, shape: tuple[int, ...], n_out: int) -> tuple[int, ...]:
+    if len(shape) == 1:
+        return (n_out,)
+    if len(shape) == 2:
+        return (shape[0], n_out)
+    sizes = "x".join(str(n) for n in shape)
+    raise SpecError(
+        f"{layer.describe()} takes flat features or a sequence but each sample reaching it is "
+        f'a {sizes} array; put Flatten() (kind = "flatten") before it'
+    )
+
+
+def _affine_per_step(
+    builder: ProgramBuilder, x: sp.MatrixSymbol, prefix: str, n_out: int, bias: bool
+) -> sp.MatrixSymbol:
+    """Stage Z<t> := W x_t + b 1^T for every step t (one W, b shared by the steps), stacked."""
+    steps = steps_of(builder, x, "dense")
+    n_in, layer = int(steps[0].shape[0]), prefix.rstrip(".")
+    W = builder.parameter("W", f"{prefix}weight", n_out, n_in, (n_out, n_in),
+                          "uniform_fan_in", n_in)  # fmt: skip
+    b = None
+    if bias:
+        b = builder.parameter("b", f"{prefix}bias", n_out, 1, (n_out,), "uniform_fan_in", n_in)
+    nodes = []
+    for t, x_t in enumerate(steps, start=1):
+        rhs: sp.MatrixExpr = W * x_t
+        if b is not None:
+            rhs = rhs + b * ones(1, BATCH)
+        nodes.append(builder.node("Z", rhs, layer, "affine, one step", step=t))
+    return _stacked(builder, "Z", nodes, layer)
+
+
+def _stacked(
+    builder: ProgramBuilder, letter: str, steps: list[sp.MatrixSymbol], layer: str
+) -> sp.MatrixSymbol:
+    shape = (len(steps), int(steps[0].shape[0]))
+    return builder.node(letter, Stack(*steps), layer, "the steps stacked", shape)
 
 
 def _normalise(
@@ -358,6 +419,9 @@ LAYER_KINDS: dict[str, Callable[..., Any]] = {
     "self_attention": SelfAttention,
     "flatten": Flatten,
     **CONV_LAYER_KINDS,  # conv1d, conv2d, max_pool1d/2d, avg_pool1d/2d
+    # recurrent layers (model/recurrent_layers.py)
+    "rnn": RNN,
+    "lstm": LSTM,
 }
 _LAYER_CLASSES = tuple(cls for cls in LAYER_KINDS.values() if isinstance(cls, type))
 

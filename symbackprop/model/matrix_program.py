@@ -83,6 +83,17 @@ class MatrixProgram:
         return (int(rows),)
 
     @property
+    def output_steps(self) -> int:
+        """Return T when each sample's output is a sequence of T steps, else 1.
+
+        The loss of a sequence output sums the loss of each step (its last dimension, as
+        PyTorch's losses read (B, T, k)) over the steps: L = (1/B) sum_b sum_t loss_t.
+        """
+        shape = self.sample_shape(str(self.output.name))
+        recurrent = any(a.step is not None for a in self.assignments)
+        return shape[0] if len(shape) == 2 and recurrent else 1
+
+    @property
     def penalized(self) -> tuple[MatrixParameter, ...]:
         """Return the weight matrices a penalty applies to (W, W_Q, K, ...: not b, gamma, beta)."""
         return tuple(p for p in self.parameters if str(p.symbol.name).startswith(("W", "K")))

@@ -294,7 +294,10 @@ def _layer_unicode(layer: str) -> str:
 # and, for a second node of one kind in one layer (two dropouts), "v2".
 _PROGRAM_NAME = re.compile(
     r"^(Z|A|Delta|mu|C|var|r|Xhat|N|R|D|M|Q|K|V|S|P|H|O|W|b|gamma|beta|"
-    r"WQ|bQ|WK|bK|WV|bV|WO|bO|epsilon)(\d+)(?:v(\d+))?(?:t(\d+))?$"
+    r"WQ|bQ|WK|bK|WV|bV|WO|bO|epsilon|"
+    # recurrent layers: input and recurrent weights and biases, an LSTM's gates and their deltas
+    r"Wih|Whh|bih|bhh|Zi|Zf|Zg|Zo|Deltai|Deltaf|Deltag|Deltao|I|F|G)"
+    r"(\d+)(?:v(\d+))?(?:t(\d+))?$"
 )
 # letter -> (LaTeX base, what precedes the layer in the superscript)
 _PROGRAM_LATEX = {
@@ -305,12 +308,23 @@ _PROGRAM_LATEX = {
     "bK": (r"\mathbf{b}_K", ""), "bV": (r"\mathbf{b}_V", ""), "bO": (r"\mathbf{b}_O", ""),
     "epsilon": (r"\epsilon", ""),
 }  # fmt: skip
+_PROGRAM_LATEX |= {
+    "Wih": ("W_{ih}", ""), "Whh": ("W_{hh}", ""), "bih": (r"\mathbf{b}_{ih}", ""),
+    "bhh": (r"\mathbf{b}_{hh}", ""), "Zi": ("Z_{i}", ""), "Zf": ("Z_{f}", ""),
+    "Zg": ("Z_{g}", ""), "Zo": ("Z_{o}", ""), "Deltai": (r"\Delta_{i}", ""),
+    "Deltaf": (r"\Delta_{f}", ""), "Deltag": (r"\Delta_{g}", ""), "Deltao": (r"\Delta_{o}", ""),
+}  # fmt: skip
 # letter -> (Unicode head that an adjoint's bar goes over, the rest before the layer)
 _PROGRAM_UNICODE = {
     "Delta": ("Δ", ""), "mu": ("μ", ""), "var": ("σ", "²"), "Xhat": ("X\u0302", ""),
     "gamma": ("γ", ""), "beta": ("β", ""), "WQ": ("W", "_Q"), "WK": ("W", "_K"),
     "WV": ("W", "_V"), "WO": ("W", "_O"), "bQ": ("b", "_Q"), "bK": ("b", "_K"),
     "bV": ("b", "_V"), "bO": ("b", "_O"), "epsilon": ("ε", ""),
+}  # fmt: skip
+_PROGRAM_UNICODE |= {
+    "Wih": ("W", "_ih"), "Whh": ("W", "_hh"), "bih": ("b", "_ih"), "bhh": ("b", "_hh"),
+    "Zi": ("Z", "_i"), "Zf": ("Z", "_f"), "Zg": ("Z", "_g"), "Zo": ("Z", "_o"),
+    "Deltai": ("Δ", "_i"), "Deltaf": ("Δ", "_f"), "Deltag": ("Δ", "_g"), "Deltao": ("Δ", "_o"),
 }  # fmt: skip
 _BAR = "\u0304"  # combining macron: the adjoint's bar in terminal text
 ADJOINT_PREFIX = "d"  # an adjoint of a matrix node other than Z is d<node> (dA1, dXhat2)
@@ -357,6 +371,11 @@ def program_latex(name: str) -> str:
     index = f"{layer},{second}" if second else layer
     # A time step of a recurrent layer: H^{(1)}_{<2>}, the hidden state after step 2.
     if step:  # braced, so that a transpose's superscript does not follow a subscript
+        head, _, subscript = base.partition("_")
+        if subscript and not head.endswith("{"):
+            # A gate's own subscript and the step share one subscript: Z^{(1)}_{i,<2>}.
+            inner = subscript[1:-1] if subscript.startswith("{") else subscript
+            return rf"{{{head}^{{{before}({index})}}_{{{inner},\langle {step}\rangle}}}}"
         return rf"{{{base}^{{{before}({index})}}_{{\langle {step}\rangle}}}}"
     return f"{base}^{{{before}({index})}}"
 

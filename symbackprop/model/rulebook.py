@@ -73,6 +73,21 @@ class Rule(enum.Enum):
     CONV_BIAS_SUM = "a channel's bias is added at every position: its gradient sums them"
     MAX_POOL_ROUTE = "max pooling routes each window's adjoint to its winner (0 to the others)"
     AVG_POOL_SPREAD = "average pooling spreads each window's adjoint evenly over its window"
+    # --- recurrent layers: backpropagation through time --------------------------------------
+    HIDDEN_STATE_PATHS = (
+        "a hidden state H<t> feeds this step's output and the next step: its adjoint is the sum "
+        "of both paths"
+    )
+    SUM_OVER_STEPS = (
+        "a parameter shared by the time steps: its gradient sums over the steps it was used in"
+    )
+    CELL_STATE_PATHS = (
+        "an LSTM cell state C<t> feeds this step's hidden state and the next cell state: its "
+        "adjoint is the sum of both paths"
+    )
+    TRUNCATED_PATH = (
+        "truncated BPTT: the state is detached at the chunk boundary, so the gradient stops there"
+    )
 
 
 MATRIX_RULES = frozenset(
@@ -91,6 +106,10 @@ MATRIX_RULES = frozenset(
         Rule.NORM_MEAN_PATH,
         Rule.NORM_VARIANCE_PATH,
         Rule.BLOCK_ROWS,
+        Rule.HIDDEN_STATE_PATHS,
+        Rule.SUM_OVER_STEPS,
+        Rule.CELL_STATE_PATHS,
+        Rule.TRUNCATED_PATH,
     }
 )
 CONV_RULES = frozenset(

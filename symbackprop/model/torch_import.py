@@ -20,6 +20,11 @@ PyTorch is optional: it is imported inside :func:`from_torch` only. Each module 
   of that name; ``Flatten`` (start_dim 1, end_dim -1) -> ``Flatten``. A model of maps needs
   ``input_shape=(C, H, W)`` (or (C, L)).
 
+- ``RNN`` (tanh) and ``LSTM`` with ``batch_first=True``, one layer, one direction (and no
+  projection) -> ``RNN`` / ``LSTM`` with ``output="sequence"``, the output PyTorch's module
+  gives first. An ``nn.Sequential`` cannot run them (they return a tuple), but from_torch reads
+  only the structure and the ``state_dict``; pass ``input_shape=(T, n)``.
+
 Anything else is refused with its index and class name.
 """
 
@@ -39,6 +44,8 @@ from symbackprop.model.conv_layers import (
 )
 from symbackprop.model.errors import SymbackpropError
 from symbackprop.model.layers import (
+    LSTM,
+    RNN,
     BatchNorm,
     Dense,
     Elementwise,
@@ -61,7 +68,7 @@ _ACTIVATIONS = {
 LEAKY_SLOPE = 0.01  # the one slope the leaky_relu activation has
 _SUPPORTED = "Linear, ReLU, Sigmoid, Tanh, Softplus, LeakyReLU(0.01), Identity, Softmax, "
 _SUPPORTED += "LayerNorm, BatchNorm1d, Dropout, Conv1d, Conv2d, MaxPool1d, MaxPool2d, AvgPool1d, "
-_SUPPORTED += "AvgPool2d, Flatten"
+_SUPPORTED += "AvgPool2d, Flatten, RNN, LSTM"
 _MAP_MODULES = ("Conv1d", "Conv2d", "MaxPool1d", "MaxPool2d", "AvgPool1d", "AvgPool2d")
 
 
@@ -75,8 +82,8 @@ def from_torch(
 
     ``params`` are float64 copies of the model's parameters by ``state_dict`` name.
     ``n_inputs`` is needed only when no module says its input width (e.g. a model that starts
-    with an activation); ``input_shape`` is one sample's shape, (C, H, W) or (C, L), needed
-    by a model of convolutions or pooling.
+    with an activation); ``input_shape`` is one sample's shape when it is not flat: (C, H, W)
+    or (C, L) for convolutions and pooling, (T, n) for a sequence of T steps (RNN, LSTM).
     """
     torch = _torch()
     if not isinstance(model, torch.nn.Sequential):
@@ -132,6 +139,11 @@ def _first_shape(
                 f"module {index} ({name}) works on maps, so from_torch needs one sample's "
                 "shape; pass input_shape=(C, H, W) (or (C, L) for a 1-D signal)"
             )
+        if name in ("RNN", "LSTM"):
+            raise SymbackpropError(
+                f"module {index} ({name}) takes a sequence; pass input_shape=(T, n), one "
+                "sample's steps and features"
+            )
         if name in ("Linear", "LayerNorm", "BatchNorm1d"):
             break
     return (n_inputs if n_inputs is not None else _input_width(model),)
@@ -157,12 +169,21 @@ def _layer(torch: Any, index: int, module: Any, shape: tuple[int, ...]) -> Any:
     where = f"module {index} ({name})"
     if name in _MAP_MODULES or isinstance(module, nn.Flatten):
         return _map_layer(torch, where, module, shape)
-    if len(shape) > 1 and isinstance(module, (nn.Linear, nn.LayerNorm, nn.BatchNorm1d)):
-        sizes = "x".join(str(n) for n in shape)
+    sizes = "x".join(str(n) for n in shape)
+    if isinstance(module, (nn.RNN, nn.LSTM)):
+        if len(shape) != 2:
+            raise SymbackpropError(f"{where} takes a sequence (T, n) but gets {sizes} samples")
+        return _recurrent(where, module, shape[-1])
+    # nn.Linear acts on the last dimension (each step of a sequence); the others need features.
+    flat_only = (nn.LayerNorm, nn.BatchNorm1d)
+    last_dimension = (nn.Linear, nn.Softmax)
+    if (len(shape) > 2 and isinstance(module, last_dimension)) or (
+        len(shape) > 1 and isinstance(module, flat_only)
+    ):
         raise SymbackpropError(
             f"{where} gets {sizes} maps but takes flat features; put nn.Flatten() before it"
         )
-    width = shape[0]
+    width = shape[-1]
     if isinstance(module, nn.Linear):
         _check_width(where, int(module.in_features), width)
         return Dense(int(module.out_features), bias=module.bias is not None)
@@ -204,6 +225,23 @@ def _batch_norm(where: str, module: Any, width: int) -> BatchNorm:
     if not module.training and module.track_running_stats:
         _refuse(where, "eval mode, which uses running statistics (call model.train())")
     return BatchNorm(float(module.eps))
+
+
+def _recurrent(where: str, module: Any, width: int) -> RNN | LSTM:
+    """RNN / LSTM: batch_first, one layer, one direction, tanh, no projection."""
+    _check_width(where, int(module.input_size), width)
+    if not module.batch_first:
+        _refuse(where, "batch_first=False (give batch_first=True: samples are (B, T, n))")
+    if module.num_layers != 1:
+        _refuse(where, f"num_layers={module.num_layers} (only 1; stack single-layer modules)")
+    if module.bidirectional:
+        _refuse(where, "bidirectional=True (only one direction)")
+    if getattr(module, "proj_size", 0):
+        _refuse(where, f"proj_size={module.proj_size} (only 0)")
+    if type(module).__name__ == "RNN" and module.nonlinearity != "tanh":
+        _refuse(where, f"nonlinearity {module.nonlinearity!r} (only 'tanh')")
+    kind = LSTM if type(module).__name__ == "LSTM" else RNN
+    return kind(int(module.hidden_size), output="sequence", bias=bool(module.bias))
 
 
 def _check_width(where: str, expected: int, width: int) -> None:

@@ -202,7 +202,9 @@ def data_arrays(network: HasData, X: Any, Y: Any) -> tuple[FloatArray, FloatArra
     architecture = getattr(network, "architecture", None)
     loss_name = architecture.loss if architecture is not None else network.loss_name
     if loss_name is not None:
-        problem = get_loss(loss_name).check_targets(Y2)
+        steps = getattr(getattr(network, "program", None), "output_steps", 1)
+        # A sequence's targets are checked step by step (each step's row sums to 1).
+        problem = get_loss(loss_name).check_targets(Y2.reshape(Y2.shape[0], steps, -1))
         if problem:
             raise NumericError(problem)
     return X2, Y2

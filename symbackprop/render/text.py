@@ -102,6 +102,13 @@ RULE_WORDS: dict[Rule, str] = {
         "average pooling spreads each window's gradient evenly over its k entries (1/k each, "
         "padding counted)"
     ),
+    # recurrent layers: backpropagation through time
+    Rule.HIDDEN_STATE_PATHS: "H⟨t⟩ feeds this step's output and the next step: its adjoint adds "
+    "the blame of both paths",
+    Rule.SUM_OVER_STEPS: "a parameter shared by the time steps: its gradient sums over the steps",
+    Rule.CELL_STATE_PATHS: "the cell state C⟨t⟩ feeds H⟨t⟩ and C⟨t+1⟩: its adjoint adds both paths",
+    Rule.TRUNCATED_PATH: "truncated BPTT: the state is detached at the chunk boundary, so the "
+    "gradient stops there",
 }
 
 

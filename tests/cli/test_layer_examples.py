@@ -19,7 +19,7 @@ QUICK_EPOCHS = "20"  # enough to see the loss fall; the full runs are the exampl
 MAX_SAMPLES = 6  # the examples keep their data tiny so that reports stay readable
 TOL = 1e-12  # arrays written with repr() read back exactly
 KINDS = {"dense", "activation", "softmax", "layer_norm", "batch_norm", "dropout", "residual",
-         "self_attention", "conv2d", "max_pool2d", "flatten"}  # fmt: skip
+         "self_attention", "conv2d", "max_pool2d", "flatten", "rnn", "lstm"}  # fmt: skip
 
 
 def _kinds(layers: tuple) -> set[str]:
@@ -33,7 +33,8 @@ def _kinds(layers: tuple) -> set[str]:
 def test_every_layer_kind_has_an_example():
     names = {path.stem for path in SPECS}
     expected = {"classifier", "layer_norm", "batch_norm", "residual", "dropout", "attention"}
-    assert expected | {"transformer_block", "conv_tiny", "conv_pool"} <= names
+    assert expected | {"transformer_block", "conv_tiny", "conv_pool", "rnn_3step", "rnn_per_step",
+                        "lstm"} <= names  # fmt: skip
     covered = set().union(*(_kinds(load_spec(path).network.layers) for path in SPECS))
     assert covered == KINDS
 

@@ -381,3 +381,64 @@ def test_a_kernel_of_the_wrong_shape_is_refused(tmp_path):
     path.write_text(text, encoding="utf-8")
     with pytest.raises(ShapeError, match=r"0.weight\[0\]\[0\] has 1 entries but needs shape"):
         load_spec(path)
+
+
+# --- recurrent layers: [network] inputs = [T, n] -------------------------------------------------
+SEQUENCE = """[network]
+inputs = [3, 2]
+loss = "mse"
+layers = [{layers}]
+
+[init]
+seed = 1
+
+[data]
+X = [[[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]], [[0.5, 0.5], [-1.0, 0.0], [0.0, 2.0]]]
+Y = {targets}
+"""
+
+
+@pytest.mark.parametrize(
+    ("layers", "targets", "expected"),
+    [
+        ('{rnn = 2}, {dense = 1}', "[[[0.5], [0.0], [1.0]], [[1.0], [0.5], [0.0]]]",
+         [sb.RNN(2), sb.Dense(1)]),
+        ('{rnn = {hidden_size = 2, output = "last", truncate = 2, bias = false}}, {dense = 1}',
+         "[[0.5], [1.0]]", [sb.RNN(2, output="last", truncate=2, bias=False), sb.Dense(1)]),
+        ('{lstm = {hidden_size = 3, output = "last"}}, {dense = 1}', "[[0.5], [1.0]]",
+         [sb.LSTM(3, output="last"), sb.Dense(1)]),
+    ],
+)  # fmt: skip
+def test_recurrent_layers_load_with_a_sequence_input_and_round_trip(
+    layers, targets, expected, tmp_path
+):
+    path = tmp_path / "seq.toml"
+    path.write_text(SEQUENCE.format(layers=layers, targets=targets), encoding="utf-8")
+    spec = load_spec(path)
+    assert spec.network == sb.sequential((3, 2), expected, "mse")
+    assert spec.network.sample_shape == (3, 2) and spec.data[0].shape == (2, 6)
+    out = tmp_path / "trained.toml"
+    out.write_text(spec_toml(spec, spec.params, out), encoding="utf-8")
+    assert load_spec(out).network == spec.network
+
+
+@pytest.mark.parametrize(
+    ("layers", "message"),
+    [
+        ('{rnn = {hidden_size = 0}}', "hidden_size of rnn 0 is not a positive integer"),
+        ('{lstm = {hidden_size = 2, output = "all"}}', "output of lstm 'all' must be 'sequence'"),
+        ('{rnn = {hidden_size = 2, truncate = 0}}', "truncate of rnn 0 must be a positive"),
+        ('{rnn = {output = "last"}}', "rnn needs hidden_size"),
+    ],
+)  # fmt: skip
+def test_bad_recurrent_settings_are_one_line_errors(layers, message, tmp_path):
+    path = tmp_path / "seq.toml"
+    path.write_text(SEQUENCE.format(layers=layers, targets="[[0.5], [1.0]]"), encoding="utf-8")
+    with pytest.raises(SpecError, match=message):
+        load_spec(path)
+
+
+def test_a_recurrent_layer_on_flat_inputs_asks_for_a_sequence(tmp_path):
+    path = _spec(tmp_path, '{rnn = 2}, {dense = 2}, "softmax"')
+    with pytest.raises(SpecError, match=r"give the network inputs = \[T, n\]"):
+        load_spec(path)

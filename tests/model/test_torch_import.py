@@ -164,3 +164,48 @@ def test_a_linear_layer_on_maps_asks_for_flatten():
     model = nn.Sequential(nn.Conv2d(1, 1, 2), nn.Linear(4, 2))
     with pytest.raises(SymbackpropError, match=r"gets 1x2x2 maps .* put nn.Flatten\(\) before it"):
         sb.from_torch(model, input_shape=(1, 3, 3))
+
+
+# --- recurrent modules ---------------------------------------------------------------------------
+@pytest.mark.parametrize("module", ["RNN", "LSTM"])
+@pytest.mark.parametrize("bias", [True, False])
+def test_from_torch_reads_rnn_and_lstm_as_sequence_layers(module, bias):
+    torch.manual_seed(0)
+    recurrent = getattr(torch.nn, module)(2, 3, batch_first=True, bias=bias, dtype=torch.float64)
+    linear = torch.nn.Linear(3, 2, dtype=torch.float64)
+    model = torch.nn.Sequential(recurrent, linear, torch.nn.Softmax(dim=-1))
+    net, params = sb.from_torch(model, input_shape=(4, 2))
+    kind = sb.LSTM if module == "LSTM" else sb.RNN
+    assert net.layers[0] == kind(3, output="sequence", bias=bias)
+    assert net.output_shape == (4, 2)
+    assert set(params) == {name for name, _ in model.named_parameters()}
+    X = np.random.default_rng(0).normal(size=(2, 4, 2))
+    Y = np.eye(2)[[[0, 1, 1, 0], [1, 1, 0, 0]]]
+    x = torch.tensor(X)
+    A = torch.softmax(linear(recurrent(x)[0]), dim=-1)  # what the Sequential would compute
+    loss = -(torch.tensor(Y) * torch.log(A)).sum(-1).sum(1).mean()
+    loss.backward()
+    got = sb.compile(net).gradient(params, X, Y)
+    for name, parameter in model.named_parameters():
+        np.testing.assert_allclose(got[name], parameter.grad.numpy(), rtol=1e-7, err_msg=name)
+
+
+@pytest.mark.parametrize(
+    ("module", "message"),
+    [
+        (torch.nn.RNN(2, 3), "batch_first=False"),
+        (torch.nn.RNN(2, 3, batch_first=True, num_layers=2), "num_layers=2"),
+        (torch.nn.LSTM(2, 3, batch_first=True, bidirectional=True), "bidirectional=True"),
+        (torch.nn.LSTM(2, 3, batch_first=True, proj_size=2), "proj_size=2"),
+        (torch.nn.RNN(2, 3, batch_first=True, nonlinearity="relu"), "nonlinearity 'relu'"),
+    ],
+)
+def test_from_torch_refuses_recurrent_settings_it_cannot_match(module, message):
+    with pytest.raises(SymbackpropError, match=message):
+        sb.from_torch(torch.nn.Sequential(module), loss="mse", input_shape=(3, 2))
+
+
+def test_from_torch_asks_for_the_input_shape_of_a_recurrent_model():
+    model = torch.nn.Sequential(torch.nn.RNN(2, 3, batch_first=True))
+    with pytest.raises(SymbackpropError, match=r"pass input_shape=\(T, n\)"):
+        sb.from_torch(model, loss="mse")

@@ -141,6 +141,12 @@ def _frozen(X: FloatArray, Y: FloatArray) -> Data:
     return X, Y
 
 
+def _flat(row: Any) -> Any:
+    if isinstance(row, list) and row and all(isinstance(item, list) for item in row):
+        return [number for item in row for number in _flat(item)]
+    return row
+
+
 def _inline(
     source: Source, table: Mapping[str, Any], key: str, width: int, what: str, rows: int = 0
 ) -> FloatArray:
@@ -160,6 +166,8 @@ def _inline(
             f"{key} is {shorten(repr(value))}; give a list of rows, each of {width} "
             f"numbers (one per {what[:-1]})",
         )
+    # A sample given in its own shape ([[x_1], [x_2], ...]: a sequence's steps) is read flat.
+    value = [_flat(row) for row in value]
     for i, row in enumerate(value, start=1):
         if not isinstance(row, list) or len(row) != width:
             got = f"{len(row)} values" if isinstance(row, list) else kind_of(row)

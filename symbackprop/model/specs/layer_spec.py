@@ -69,24 +69,31 @@ OPTIONS: dict[str, dict[str, type | tuple[type, ...]]] = {
     "max_pool2d": {"kernel_size": (int, list), "stride": (int, list), "padding": (int, list)},
     "avg_pool1d": {"kernel_size": int, "stride": int, "padding": int},
     "avg_pool2d": {"kernel_size": (int, list), "stride": (int, list), "padding": (int, list)},
+    # recurrent layers: {rnn = {hidden_size = 2, output = "last", truncate = 2, bias = true}}
+    "rnn": {"hidden_size": int, "output": str, "truncate": int, "bias": bool},
+    "lstm": {"hidden_size": int, "output": str, "truncate": int, "bias": bool},
 }  # fmt: skip
 # {kind = value} with a plain value (not a table) sets this option: {dense = 8}, {dropout = 0.5}.
 _SHORT_FORM = {"dense": "out_features", "activation": "activation", "dropout": "p",
                "self_attention": "d_k", "max_pool1d": "kernel_size",
                "max_pool2d": "kernel_size", "avg_pool1d": "kernel_size",
-               "avg_pool2d": "kernel_size"}  # fmt: skip
+               "avg_pool2d": "kernel_size", "rnn": "hidden_size",
+               "lstm": "hidden_size"}  # fmt: skip
 _EXAMPLES = {"dense": "{dense = 8}", "dropout": "{dropout = {p = 0.5, seed = 1}}",
              "residual": '{residual = [{dense = 4}, "tanh"]}', "activation": '"relu"',
              "conv1d": "{conv1d = {out_channels = 4, kernel_size = 3}}",
              "conv2d": "{conv2d = {out_channels = 4, kernel_size = 3, padding = 1}}",
              "max_pool1d": "{max_pool1d = 2}", "max_pool2d": "{max_pool2d = 2}",
-             "avg_pool1d": "{avg_pool1d = 2}", "avg_pool2d": "{avg_pool2d = 2}"}  # fmt: skip
+             "avg_pool1d": "{avg_pool1d = 2}", "avg_pool2d": "{avg_pool2d = 2}",
+             "rnn": '{rnn = {hidden_size = 2, output = "last"}}',
+             "lstm": '{lstm = {hidden_size = 2, output = "last"}}'}  # fmt: skip
 _NAMED_KINDS = ("softmax", "layer_norm", "batch_norm", "self_attention", "flatten")
 # The settings a kind cannot do without.
 _REQUIRED = {"dense": ("out_features",), "dropout": ("p",), "activation": ("activation",),
              "conv1d": ("out_channels", "kernel_size"), "conv2d": ("out_channels", "kernel_size"),
              "max_pool1d": ("kernel_size",), "max_pool2d": ("kernel_size",),
-             "avg_pool1d": ("kernel_size",), "avg_pool2d": ("kernel_size",)}  # fmt: skip
+             "avg_pool1d": ("kernel_size",), "avg_pool2d": ("kernel_size",),
+             "rnn": ("hidden_size",), "lstm": ("hidden_size",)}  # fmt: skip
 MAX_INPUT_SIZE = 1_000_000  # one sample's values; an image spec is far smaller
 MAX_LAYERS = 1000  # a hand-written network is far shorter; more is a mistake (or a bomb)
 MAX_NESTING = 20  # residual blocks inside residual blocks
