@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from symbackprop.derivation.matrix_evaluation import WINNERS
 from symbackprop.model.errors import unknown_name
 from symbackprop.model.network import Network
 from symbackprop.model.sequential import LayerNetwork
@@ -239,4 +240,9 @@ def _straddles_kink(compiled: CompiledNetwork, plus: Any, minus: Any, X: Any) ->
     if not above:
         return False
     below = compiled.raw_kink_arguments(minus, X)
-    return any(np.any((above[k] > 0) != (below[k] > 0)) for k in above)
+    return any(np.any(_side(k, above[k]) != _side(k, below[k])) for k in above)
+
+
+def _side(key: str, values: Any) -> Any:
+    """Where a kinked node is: relu's argument by its sign, a max pool by its winners."""
+    return values if key.startswith(WINNERS) else values > 0

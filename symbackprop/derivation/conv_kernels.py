@@ -116,6 +116,11 @@ def max_pool(X: FloatArray, *settings: int) -> FloatArray:
     return _windows(X, g, -np.inf).max(axis=1).reshape(-1, X.shape[1])
 
 
+def max_pool_winners(X: FloatArray, *settings: int) -> FloatArray:
+    """Which entry of each window wins (the first maximum): a max pool's kink signature."""
+    return _windows(X, Geometry(*settings), -np.inf).argmax(axis=1)
+
+
 def max_pool_route(G: FloatArray, X: FloatArray, *settings: int) -> FloatArray:
     """Each window's adjoint to its first maximum (as PyTorch), 0 to the others."""
     g = Geometry(*settings)

@@ -16,10 +16,12 @@ import numpy as np
 import sympy as sp
 from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 
+from symbackprop.derivation.conv_kernels import max_pool_winners
 from symbackprop.derivation.matrix_codegen import generate
 from symbackprop.derivation.matrix_steps import MatrixStep
 from symbackprop.derivation.steps import Stage
 from symbackprop.model.activations import ACTIVATIONS
+from symbackprop.model.conv_ops import MaxPool
 from symbackprop.model.losses import get_loss
 from symbackprop.model.matrix_program import MatrixConstant, MatrixProgram
 
@@ -31,6 +33,10 @@ def dropout_mask(constant: MatrixConstant, batch: int) -> FloatArray:
     rows = int(constant.symbol.shape[0])
     rng = np.random.default_rng(constant.seed)
     return (rng.random((batch, rows)) < constant.keep_probability).astype(np.float64).T
+
+
+# The key of a max pool's winners in kink_arguments: compared for equality, not by sign.
+WINNERS = "max pool winners "
 
 
 def kinked_arguments(program: MatrixProgram) -> list[str]:
@@ -73,7 +79,12 @@ class MatrixRunner:
         self._everything = generate(forward + backward, self.arguments, self.value_names,
                                     "_everything")  # fmt: skip
         self.kinked = kinked_arguments(program)
-        self._kinks = generate(forward, self.arguments, self.kinked or ["None"], "_kinks")
+        # A max pool is kinked where its winner changes: its input's windows are watched too.
+        self.pools = [(str(op.operands[0].name), op.settings) for step in forward
+                      for op in step.rhs.atoms(MaxPool)
+                      if isinstance(op.operands[0], sp.MatrixSymbol)]  # fmt: skip
+        watched = self.kinked + [name for name, _ in self.pools]
+        self._kinks = generate(forward, self.arguments, watched or ["None"], "_kinks")
 
     def _feed(self, params: Mapping[str, FloatArray], X: FloatArray, Y: FloatArray | None) -> list:
         batch = X.shape[0]
@@ -90,10 +101,14 @@ class MatrixRunner:
 
     def kink_arguments(self, params: Mapping[str, FloatArray], X: FloatArray) -> dict:
         """Return the arguments of kinked activations (relu's Z) by node name."""
-        if not self.kinked:
+        if not self.kinked and not self.pools:
             return {}
         values = self._kinks(*self._feed(params, X, None))
-        return dict(zip(self.kinked, values, strict=True))
+        out = dict(zip(self.kinked, values, strict=False))
+        for index, (name, settings) in enumerate(self.pools):
+            pooled = values[len(self.kinked) + index]
+            out[f"{WINNERS}{index} of {name}"] = max_pool_winners(pooled, *settings)
+        return out
 
     def loss_of_output(self, output: FloatArray, Y: FloatArray) -> float:
         """Return the mean over the batch of each sample's loss; ``output`` is (n_out, batch)."""

@@ -14,7 +14,11 @@ from symbackprop.cli import network as cli_network
 from symbackprop.model.specs.spec import load_spec
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+# Examples on real data (1,438 training images) take a minute each to derive in every format
+# and gradcheck entry by entry: they run with the slow tests (CI runs those too).
+LARGE = {"digits", "cnn_digits"}
 SPECS = sorted(EXAMPLES.glob("*.toml"))
+CHECKED = [pytest.param(p, marks=pytest.mark.slow) if p.stem in LARGE else p for p in SPECS]
 XOR_TARGET_LOSS = 0.01  # xor.toml promises a loss below this after its own [training] epochs
 QUICK_EPOCHS = "20"  # enough to see the loss move; the full runs are the examples' own business
 # CS231n's published gradients (two decimals) of f at w = [2, -3, -3], x = [-1, -2].
@@ -40,14 +44,14 @@ def test_the_examples_are_there():
     assert len((EXAMPLES / "iris.csv").read_text().splitlines()) == 151  # header + 150 rows
 
 
-@pytest.mark.parametrize("path", SPECS, ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", CHECKED, ids=lambda p: p.stem)
 def test_example_derives_in_every_format(path, capsys):
     for fmt in cli_network.FORMATS:
         assert cli.main(["derive", str(path), "--format", fmt]) == 0, fmt
     assert capsys.readouterr().err == ""
 
 
-@pytest.mark.parametrize("path", SPECS, ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", CHECKED, ids=lambda p: p.stem)
 def test_example_gradchecks_and_trains_from_the_command_line(path, tmp_path, capsys):
     assert cli.main(["gradcheck", str(path)]) == 0
     assert capsys.readouterr().out.splitlines()[-1].startswith("ok: every gradient")

@@ -273,3 +273,17 @@ def test_nonsense_sizes_are_refused_in_one_line(build, message):
     with pytest.raises(sb.SpecError, match=message.replace("(", r"\(").replace(")", r"\)")) as info:
         build()
     assert "\n" not in str(info.value)
+
+
+def test_gradcheck_calls_a_max_pool_winner_that_changes_a_kink_not_a_wrong_gradient():
+    # Two positions tie exactly (0.5 x 1 = 0.5 x 1): nudging either kernel weight changes which
+    # one wins, so the difference quotient straddles the max's corner.
+    net = sb.sequential((2, 1, 2), [sb.Conv2d(1, 1, bias=False), sb.MaxPool2d((1, 2)),
+                                    sb.Flatten(), sb.Dense(1)], loss="mse")  # fmt: skip
+    params = {"0.weight": np.full((1, 2, 1, 1), 0.5), "3.weight": np.ones((1, 1)),
+              "3.bias": np.zeros(1)}  # fmt: skip
+    X = np.array([[[[1.0, 0.0]], [[0.0, 1.0]]]])
+    result = sb.gradcheck(net, params, X, np.array([[2.0]]))
+    rows = {row.name: row for row in result.rows}
+    assert rows["0.weight[0, 0, 0, 0]"].verdict is sb.Verdict.KINK
+    assert result.ok
