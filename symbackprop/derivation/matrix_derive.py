@@ -27,7 +27,7 @@ from symbackprop.model.matrices import ColumnSoftmax, apply_scalar, ones
 from symbackprop.model.matrix_program import BATCH, MatrixAssignment, MatrixProgram
 from symbackprop.model.penalty import PENALTY
 from symbackprop.model.rulebook import Rule
-from symbackprop.model.tensor_ops import StopGradient, stacked_embeds
+from symbackprop.model.tensor_ops import Block, Stack, StopGradient, stacked_embeds
 
 _ROLE_RULES = {"residual": Rule.RESIDUAL_PATHS, "mean": Rule.NORM_MEAN_PATH,
                "variance": Rule.NORM_VARIANCE_PATH}  # fmt: skip
@@ -51,8 +51,8 @@ def gradient_name(parameter: str) -> str:
 def matrix_steps(program: MatrixProgram) -> tuple[MatrixStep, ...]:
     """Return the forward, loss, adjoint, gradient and update steps of a matrix program."""
     forward = [_forward_step(a) for a in program.assignments]
-    loss_step, seed, fused = _loss_and_seed(program)
-    adjoints = _sweep(program, seed, fused)
+    loss_step, seeds, fused = _loss_and_seed(program)
+    adjoints = _sweep(program, seeds, fused)
     gradients = _gradient_steps(program, adjoints[1])
     updates = [_update_step(step) for step in gradients]
     return tuple(forward + [loss_step] + adjoints[0] + gradients + updates)
@@ -84,8 +84,13 @@ def _one_output_loss(loss_name: str, n: int) -> tuple[sp.Expr, sp.Symbol, sp.Sym
 
 def _loss_and_seed(
     program: MatrixProgram,
-) -> tuple[MatrixStep, MatrixStep, MatrixAssignment | None]:
-    """Return L = (1/B) 1^T E 1, and the first adjoint: dA^(out), or Delta = A - Y fused."""
+) -> tuple[MatrixStep, list[MatrixStep], set[sp.MatrixSymbol]]:
+    """Return L = (1/B) 1^T E 1, the first adjoints and the nodes they skip.
+
+    The first adjoint is dA^(out), or Delta = A - Y where the output activation and the loss
+    cancel (fused); for a sequence whose every step ends in such an activation, one fused
+    Delta<t> = A<t> - Y<t> per step (the stack and the activations are skipped).
+    """
     out, Y = program.output, program.target
     # A sequence output (T, k): each step's loss is over its k features, summed over the steps.
     n = int(out.shape[0]) // program.output_steps
@@ -100,20 +105,58 @@ def _loss_and_seed(
     last = program.assignments[-1]
     fused_rule = _fused_rule(program, last)
     if fused_rule is not None:
-        pre = last.rhs.args[0] if isinstance(last.rhs, ColumnSoftmax) else last.rhs.expr
-        delta = sp.MatrixSymbol(adjoint_name(pre.name), *pre.shape)
-        rhs = out - Y
-        path = MatrixPath(LOSS, rhs, (fused_rule,))
-        seed = MatrixStep(delta, rhs, Stage.ADJOINT, last.layer, last.level, (fused_rule,),
-                          _names(rhs), (path,), node=pre)  # fmt: skip
-        return loss_step, seed, last
+        return loss_step, [_fused_seed(last, out - Y, fused_rule)], {last.lhs}
+    per_step = _fused_steps(program, last)
+    if per_step:
+        seeds, start = [], 0
+        for t, (assignment, rule) in enumerate(per_step, start=1):
+            rows = int(assignment.lhs.shape[0])
+            target = Block(Y, (start, start + rows, t))
+            seeds.append(_fused_seed(assignment, assignment.lhs - target, rule))
+            start += rows
+        skipped = {last.lhs} | {assignment.lhs for assignment, _ in per_step}
+        return loss_step, seeds[::-1], skipped  # the backward pass starts at the last step
     loss = get_loss(program.loss_name)
     rhs = lift(sp.diff(term, a), {a: out, y: Y})
     dA = sp.MatrixSymbol(adjoint_name(out.name), *out.shape)
     path = MatrixPath(LOSS, rhs, (loss.rule,))
     seed = MatrixStep(dA, rhs, Stage.ADJOINT, last.layer, last.level, (loss.rule,),
                       _names(rhs), (path,), node=out)  # fmt: skip
-    return loss_step, seed, None
+    return loss_step, [seed], set()
+
+
+def _fused_seed(assignment: MatrixAssignment, rhs: sp.MatrixExpr, rule: Rule) -> MatrixStep:
+    """Delta = A - Y of an output activation that the loss cancels."""
+    pre = _argument_of(assignment.rhs)
+    delta = sp.MatrixSymbol(adjoint_name(pre.name), *pre.shape)
+    path = MatrixPath(LOSS, rhs, (rule,))
+    return MatrixStep(delta, rhs, Stage.ADJOINT, assignment.layer, assignment.level, (rule,),
+                      _names(rhs), (path,), node=pre)  # fmt: skip
+
+
+def _argument_of(rhs: sp.Basic) -> sp.MatrixSymbol:
+    argument = rhs.args[0] if isinstance(rhs, ColumnSoftmax) else rhs.expr
+    assert isinstance(argument, sp.MatrixSymbol)
+    return argument
+
+
+def _fused_steps(
+    program: MatrixProgram, last: MatrixAssignment
+) -> list[tuple[MatrixAssignment, Rule]]:
+    """Return each step's output activation and its fused rule when a sequence's stacked
+    output is made of such activations only (per-step softmax with cross-entropy), else []."""
+    if not isinstance(last.rhs, Stack) or program.output_steps != len(last.rhs.operands):
+        return []
+    by_name = {a.lhs: a for a in program.assignments}
+    found = []
+    for operand in last.rhs.operands:
+        assignment = by_name.get(operand)
+        rule = _fused_rule(program, assignment) if assignment is not None else None
+        users = [a for a in program.assignments if operand in a.rhs.atoms(sp.MatrixSymbol)]
+        if assignment is None or rule is None or users != [last]:
+            return []
+        found.append((assignment, rule))
+    return found
 
 
 def _penalty_term(program: MatrixProgram) -> sp.MatrixExpr:
@@ -178,7 +221,7 @@ def _activation_of(rhs: sp.Basic) -> str | None:
 
 # --- the reverse sweep -----------------------------------------------------------------------
 def _sweep(
-    program: MatrixProgram, seed: MatrixStep, fused: MatrixAssignment | None
+    program: MatrixProgram, seeds: list[MatrixStep], fused: set[sp.MatrixSymbol]
 ) -> tuple[list[MatrixStep], dict[sp.MatrixSymbol, list[MatrixPath]]]:
     """Walk the assignments backwards; return the adjoint steps and each parameter's paths."""
     parameters = {p.symbol for p in program.parameters}
@@ -186,12 +229,13 @@ def _sweep(
     wanted = set(parameters) | set(nodes)
     paths: dict[sp.MatrixSymbol, list[MatrixPath]] = {}
     adjoint: dict[sp.MatrixSymbol, sp.MatrixSymbol] = {}
-    steps = [seed]
-    seeded = seed.node
-    adjoint[seeded] = seed.lhs
+    steps = list(seeds)
+    for seed in seeds:
+        assert isinstance(seed.node, sp.MatrixSymbol)
+        adjoint[seed.node] = seed.lhs
     for assignment in reversed(program.assignments):
         V = assignment.lhs
-        if assignment is fused:
+        if V in fused:
             continue
         if V not in adjoint:
             if V not in paths:

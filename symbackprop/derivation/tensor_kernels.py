@@ -18,8 +18,8 @@ from symbackprop.derivation.conv_kernels import CONV_KERNELS
 FloatArray = np.ndarray
 
 
-def block(X: FloatArray, start: int, stop: int) -> FloatArray:
-    """Rows start .. stop - 1."""
+def block(X: FloatArray, start: int, stop: int, step: int = 0) -> FloatArray:
+    """Rows start .. stop - 1 (``step``, a sequence's time step, only changes the printing)."""
     return X[start:stop]
 
 

@@ -9,6 +9,7 @@ themselves into a :class:`ProgramBuilder`; :mod:`symbackprop.model.sequential` d
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import sympy as sp
@@ -166,6 +167,8 @@ class ProgramBuilder:
         """
         rows, cols = rhs.shape
         symbol = sp.MatrixSymbol(self._fresh(letter, step), rows, cols)
+        if not sample_shape and len(self.shape) > 1 and math.prod(self.shape) == rows:
+            sample_shape = self.shape  # a shape-keeping layer (relu of a map) keeps the map
         flat = sample_shape if len(sample_shape) > 1 else ()
         self.assignments.append(MatrixAssignment(symbol, rhs, layer, role, self.level, flat, step))
         return symbol

@@ -42,6 +42,21 @@ def _natural_key(text: str) -> list[object]:
     return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", text)]
 
 
+def _matrix_terms(expr: sp.Basic) -> list[sp.Basic]:
+    """Order a matrix sum as a book does: X ⋆ K + b 1ᵀ, W A + b 1ᵀ, A − Y.
+
+    A bias broadcast over the batch (a product ending in 1ᵀ) comes after the other terms, and
+    negative terms come last; otherwise SymPy's order is kept."""
+
+    def is_broadcast(term: sp.Basic) -> bool:
+        if not isinstance(term, sp.MatMul):
+            return False
+        last = term.args[-1]
+        return isinstance(last, sp.OneMatrix) and last.shape[0] == 1
+
+    return sorted(expr.args, key=lambda t: (t.could_extract_minus_sign(), is_broadcast(t)))
+
+
 class NotationPrinter(LatexPrinter):
     """LaTeX in textbook notation: w^{(2)}_{11}, delta^{(2)}_{1}, sigma(z), dL/da."""
 
@@ -71,7 +86,7 @@ class NotationPrinter(LatexPrinter):
         return str(super()._print_Add(sp.Add(*_ordered_terms(expr), evaluate=False), "none"))
 
     def _print_MatAdd(self, expr: sp.Basic) -> str:
-        terms = sorted(expr.args, key=lambda t: 1 if t.could_extract_minus_sign() else 0)
+        terms = _matrix_terms(expr)
         if self.matrix:
             return _joined_terms([self._print(t) for t in terms])
 
@@ -289,7 +304,7 @@ class TextPrinter(StrPrinter):
     def _print_MatAdd(self, expr: sp.Basic) -> str:
         if not self.matrix:
             return str(super()._print_MatAdd(expr))
-        terms = sorted(expr.args, key=lambda t: 1 if t.could_extract_minus_sign() else 0)
+        terms = _matrix_terms(expr)
         return _joined_terms([self._print(t) for t in terms]).replace(" - ", " − ")
 
     def _print_MatMul(self, expr: sp.Basic) -> str:

@@ -96,7 +96,7 @@ def steps_of(builder: ProgramBuilder, x: sp.MatrixSymbol, kind: str) -> list[sp.
             operands = assignment.rhs.operands
             if len(operands) == steps and all(int(o.shape[0]) == n for o in operands):
                 return list(operands)
-    return [Block(x, (t * n, (t + 1) * n)) for t in range(steps)]
+    return [Block(x, (t * n, (t + 1) * n, t + 1)) for t in range(steps)]
 
 
 def _previous(h_prev: sp.MatrixSymbol, t: int, truncate: int | None) -> sp.MatrixExpr:

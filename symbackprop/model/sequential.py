@@ -192,7 +192,7 @@ def _program(network: LayerNetwork) -> MatrixProgram:
     builder = ProgramBuilder(network.n_inputs, shape=network.sample_shape)
     out = stage_layers(builder, network.layers, builder.input, "")
     return MatrixProgram(
-        assignments=tuple(builder.assignments),
+        assignments=_used(builder.assignments, out),
         parameters=tuple(builder.parameters),
         constants=tuple(builder.constants),
         scalars=tuple(builder.scalars),
@@ -204,6 +204,18 @@ def _program(network: LayerNetwork) -> MatrixProgram:
         penalty=network.penalty,
         input_shape=network.input_shape,
     )
+
+
+def _used(assignments: Sequence[Any], output: sp.MatrixSymbol) -> tuple[Any, ...]:
+    """Drop the assignments nothing reads: a sequence's stack that a per-step layer after it
+    reads step by step (H1 = [H1<1>; ...], whose steps feed the next layer directly)."""
+    needed = {output}
+    kept = []
+    for assignment in reversed(assignments):
+        if assignment.lhs in needed:
+            kept.append(assignment)
+            needed |= assignment.rhs.atoms(sp.MatrixSymbol)
+    return tuple(reversed(kept))
 
 
 def _target(output: sp.MatrixSymbol) -> sp.MatrixSymbol:

@@ -87,7 +87,11 @@ def columns(expr: sp.MatrixExpr) -> sp.Expr:
 
 # --- rows of a matrix: a time step of a sequence, a gate of an LSTM ------------------------------
 class Block(TensorOp):
-    """Rows ``start`` to ``stop - 1`` of a matrix: a sequence's step, one gate's rows."""
+    """Rows ``start`` to ``stop - 1`` of a matrix: a sequence's step, one gate's rows.
+
+    Settings (start, stop) or (start, stop, t): with a time step t the block is the sequence's
+    step t and prints as one (X⟨t⟩), not as a range of rows.
+    """
 
     n_operands = 1
     kernel = "block"
@@ -108,13 +112,22 @@ class Block(TensorOp):
         total = int(self.operands[0].shape[0])
         return [(0, Embed(G, (self.start, total)), (Rule.BLOCK_ROWS,))]
 
+    @property
+    def step(self) -> int | None:
+        """The time step this block is (from 1), or None for plain rows."""
+        return self.settings[2] if len(self.settings) > 2 else None
+
     def explicit(self, *operands: sp.Matrix) -> sp.Matrix:
         return operands[0][self.start : self.stop, :]
 
     def latex(self, operands: list[str]) -> str:
+        if self.step is not None:
+            return rf"{{{operands[0]}}}_{{\langle {self.step}\rangle}}"
         return rf"\left[{operands[0]}\right]_{{{self.start + 1}:{self.stop}}}"
 
     def text(self, operands: list[str]) -> str:
+        if self.step is not None:
+            return f"{operands[0]}⟨{self.step}⟩"
         return f"{operands[0]}[{self.start + 1}:{self.stop}]"
 
     def formula(self, operands: list[str]) -> str:

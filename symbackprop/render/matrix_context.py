@@ -12,9 +12,11 @@ from collections.abc import Mapping
 from functools import partial
 from typing import Any
 
+from symbackprop.derivation.bptt import hidden_state_jacobians
 from symbackprop.derivation.matrix_derivation import MatrixDerivation, derive_layers
 from symbackprop.derivation.matrix_evaluation import MatrixEvaluation
 from symbackprop.model import notation
+from symbackprop.model.errors import ShapeError
 from symbackprop.model.printing import format_number, to_latex
 from symbackprop.model.sequential import LayerNetwork
 from symbackprop.render.diagrams import DOT_MISSING, svg_inline
@@ -49,6 +51,31 @@ ROLE_MEANINGS = {
     "scores": "attention scores Kᵀ Q / √d (keys × queries)",
     "attention weights": "softmax of each column of the scores",
     "attended values": "the values weighted by the attention weights: V P",
+    "convolution": "a convolution's output: the kernel K slides over the (padded) input "
+    "map, X ⋆ K (a cross-correlation, as PyTorch's Conv2d), plus each channel's bias",
+    "max pooling": "the largest entry of each window of each channel",
+    "average pooling": "the mean of each window of each channel",
+    "pre-activation": "a recurrent step's pre-activation: W_ih x⟨t⟩ + W_hh H⟨t−1⟩ + biases",
+    "pre-activation (H<0> = 0: no recurrent term)": "the first step's pre-activation: "
+    "H⟨0⟩ = 0, so it has no recurrent term",
+    "hidden state": "the hidden state after step t (tanh of the pre-activation; an LSTM's "
+    "o ⊙ tanh(C))",
+    "the hidden states of every step": "every step's hidden state, stacked (one sample's "
+    "sequence in one column)",
+    "affine, one step": "a dense layer applied to one step of a sequence",
+    "softmax of one step": "softmax over one step's outputs",
+    "the steps stacked": "every step's output, stacked (one sample's sequence in one column)",
+    "gate pre-activations": "an LSTM step's four gate pre-activations stacked (i, f, g, o)",
+    "gate pre-activations (H<0> = 0)": "the first step's gate pre-activations (H⟨0⟩ = 0)",
+    "gate I pre-activation": "the input gate's pre-activation (its rows of the stack)",
+    "gate F pre-activation": "the forget gate's pre-activation",
+    "gate G pre-activation": "the candidate's pre-activation",
+    "gate O pre-activation": "the output gate's pre-activation",
+    "gate I": "the input gate σ(Z_i): how much of the candidate enters the cell",
+    "gate F": "the forget gate σ(Z_f): how much of the old cell state is kept",
+    "gate G": "the candidate tanh(Z_g): what may be written to the cell",
+    "gate O": "the output gate σ(Z_o): how much of tanh(C) is shown as H",
+    "cell state": "the LSTM cell state: C⟨t⟩ = F ⊙ C⟨t−1⟩ + I ⊙ G",
 }
 SYMBOL_MEANINGS = (
     ("X", "the batch's inputs: features × B, one column per sample"),
@@ -86,6 +113,7 @@ def matrix_context(
         "parameters": [_parameter_row(d, p.state_name, ev) for p in d.program.parameters],
         "sections": report_sections(d, ev),
         "diagram": diagram_part(d, ev),
+        "recurrence": recurrence_parts(d, ev),
         "loss": entry_text(ev.loss),
         "loss_after": entry_text(after.loss),
         "decreased": bool(after.loss < ev.loss),
@@ -112,6 +140,41 @@ def diagram_part(d: MatrixDerivation, ev: MatrixEvaluation) -> dict[str, str] | 
     svg = svg_inline(source, "layers") if source else None
     return {"dot": source or "", "svg": svg or "", "missing": "" if svg else DOT_MISSING,
             "caption": DIAGRAM_CAPTIONS[kind]}  # fmt: skip
+
+
+def recurrence_parts(d: MatrixDerivation, ev: MatrixEvaluation) -> list[dict[str, Any]]:
+    """Return, per vanilla RNN layer, the Jacobian products dH<T>/dH<t> of sample 1 in numbers."""
+    out = []
+    for level in sorted({a.level for a in d.program.assignments if a.step is not None}):
+        try:
+            products = hidden_state_jacobians(ev, level, 0)
+        except ShapeError:
+            continue  # an LSTM: its cell state carries the blame by another road
+        if not products:
+            continue
+        last = max(a.step for a in d.program.assignments if a.level == level and a.step)
+        rows, previous = [], 1.0
+        for product in products:
+            factor = product.norm / previous if previous else float("nan")
+            rows.append({"step": product.step, "steps_back": last - product.step,
+                         "norm": entry_text(product.norm),
+                         "ratio": entry_text(factor)})  # fmt: skip
+            previous = product.norm
+        trend = "shrinks" if products[-1].norm < products[0].norm else "grows"
+        out.append({
+            "level": level,
+            "last": last,
+            "formula_tex": rf"\frac{{\partial H^{{({level})}}_{{\langle {last}\rangle}}}}"
+            rf"{{\partial H^{{({level})}}_{{\langle t\rangle}}}} = \prod_{{k=t+1}}^{{{last}}}"
+            rf"\operatorname{{diag}}\left(1 - \left(H^{{({level})}}_{{\langle k\rangle}}"
+            rf"\right)^{{\circ\,2}}\right) W^{{({level})}}_{{hh}}",
+            "rows": rows,
+            "summary": f"Going back from step {last}, the norm {trend} from "
+            f"{entry_text(products[0].norm)} to {entry_text(products[-1].norm)}: each step back "
+            "multiplies the blame by one more factor diag(1 − H²) W_hh. Factors below 1 make "
+            "early steps' gradients vanish; above 1 they can explode.",
+        })  # fmt: skip
+    return out
 
 
 def _updated_state(d: MatrixDerivation, ev: MatrixEvaluation) -> dict[str, Any]:
