@@ -190,7 +190,8 @@ def _shape_note(shape: tuple[int, ...]) -> str:
 def unrolled_dot(d: MatrixDerivation, ev: MatrixEvaluation | None = None) -> str:
     """Draw the nodes that have a time step, one column per step, with the loss on top."""
     program = d.program
-    timed = [a for a in program.assignments if a.step is not None]
+    every = [a for a in program.assignments if a.step is not None]
+    timed = _states_only(every)
     steps = sorted({int(a.step) for a in timed if a.step is not None})
     shown_steps = _shown_steps(steps)
     by_name = {str(a.lhs.name): a for a in program.assignments}
@@ -203,7 +204,7 @@ def unrolled_dot(d: MatrixDerivation, ev: MatrixEvaluation | None = None) -> str
             continue
         members = [a for a in timed if a.step == step]
         x_names = []
-        for assignment in members:
+        for assignment in (a for a in every if a.step == step):
             for block in _input_blocks(assignment):
                 x_name = f"x_t{step}"
                 if x_name not in drawn:
@@ -226,22 +227,61 @@ def unrolled_dot(d: MatrixDerivation, ev: MatrixEvaluation | None = None) -> str
     skipped = [s for s in steps if s not in shown_steps]
     if skipped:
         lines.append(f'  gap [label="… steps {skipped[0]} to {skipped[-1]} …", shape=plaintext];')
+    if len(timed) < len(every):
+        lines.append('  note [shape=plaintext, fillcolor="#ffffff", label="the gates are left '
+                     'out: a dashed edge passes through them (see the derivation)"];')  # fmt: skip
+    shown = {str(a.lhs.name) for a in timed}
     for assignment in timed:
         name = str(assignment.lhs.name)
         if name not in drawn:
             continue
-        for source, label in _sources(assignment, by_name):
-            if source in drawn:
-                # An edge from an earlier step (the recurrence) does not set the rows.
-                earlier = by_name[source].step not in (None, assignment.step)
-                style = ', constraint=false, color="#1a56b0"' if earlier else ""
-                lines.append(f"  {source} -> {name}{_edge_label(label, style)};")
-        if _input_blocks(assignment) and f"x_t{assignment.step}" in drawn:
-            weight = _weight_of_input(assignment)
-            lines.append(f"  x_t{assignment.step} -> {name}{_edge_label(weight)};")
+        for source, label, direct in _drawn_sources(assignment, by_name, shown):
+            if source not in drawn:
+                continue
+            # An edge from an earlier step (the recurrence) does not set the rows.
+            earlier = source in by_name and by_name[source].step not in (None, assignment.step)
+            style = ', constraint=false, color="#1a56b0"' if earlier else ""
+            style += "" if direct else ", style=dashed"
+            lines.append(f"  {source} -> {name}{_edge_label(label, style)};")
     _loss_nodes(lines, program, drawn, ev)
     lines.append("}")
     return "\n".join(lines) + "\n"
+
+
+KINDS_DRAWN = 4  # more kinds of node per step (an LSTM's gates): only the states are drawn
+
+
+def _states_only(timed: list[MatrixAssignment]) -> list[MatrixAssignment]:
+    """Every timed node, or only the states (hidden, cell) when a step has too many kinds."""
+    if len({_row_key(a) for a in timed}) <= KINDS_DRAWN:
+        return timed
+    states = [a for a in timed if "state" in a.role]
+    return states or timed
+
+
+def _drawn_sources(
+    assignment: MatrixAssignment, by_name: dict[str, MatrixAssignment], shown: set[str]
+) -> list[tuple[str, str, bool]]:
+    """Return (source, weight label, direct) of a drawn node: its operands that are drawn, and
+    through the nodes left out (gates), the drawn nodes and inputs x<t> they come from."""
+    out: list[tuple[str, str, bool]] = []
+    if _input_blocks(assignment):
+        out.append((f"x_t{assignment.step}", _weight_of_input(assignment), True))
+    pending = [(source, label, True) for source, label in _sources(assignment, by_name)]
+    seen: set[str] = set()
+    while pending:
+        name, label, direct = pending.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        if name in shown or by_name[name].step is None:
+            out.append((name, label, direct))
+            continue
+        hidden = by_name[name]
+        if _input_blocks(hidden):
+            out.append((f"x_t{hidden.step}", "", False))
+        pending += [(source, "", False) for source, _ in _sources(hidden, by_name)]
+    return list(dict.fromkeys(out))
 
 
 def _shown_steps(steps: list[int]) -> list[int]:

@@ -104,3 +104,16 @@ def test_both_drawings_are_laid_out_by_dot(recurrent):
 
 def test_a_dense_network_has_no_layer_drawing():
     assert diagram_kind(sb.sequential(3, [sb.Dense(2), "softmax"]).program) is None
+
+
+def test_an_lstm_is_drawn_by_its_states_with_the_gates_passed_through():
+    from pathlib import Path
+
+    from symbackprop.model.specs.spec import load_spec
+
+    spec = load_spec(Path(__file__).resolve().parents[2] / "examples" / "layers" / "lstm.toml")
+    d = sb.derive(spec.network)
+    dot = layer_diagram_dot(d, d.evaluate(dict(spec.params), *spec.data))
+    assert "C1t1 -> C1t2" in dot and "H1t1 -> C1t2" in dot  # the cell's and the state's roads
+    assert "I1t2 [" not in dot and "the gates are left out" in dot
+    assert "x_t2 -> C1t2" in dot and "style=dashed" in dot
