@@ -20,7 +20,12 @@ size; ``epsilon2``). The syntax, with NumPy's meaning:
   ``mean`` is the sum divided by the count;
 - ``ones(n, m)`` (or ``ones((n, m))``), sizes being numbers or ``B``;
 - elementwise functions ``sigmoid tanh relu exp log sqrt ...`` (the registry's), and the
-  derivative of each elementwise activation as ``sigmoid_prime(Z1)`` or ``dsigmoid(Z1)``.
+  derivative of each elementwise activation as ``sigmoid_prime(Z1)`` or ``dsigmoid(Z1)``;
+- for a network with convolution or pooling layers (``maps``), the convolution functions of
+  :mod:`symbackprop.model.parsing.conv_calls`: ``correlate(X, K1)``, ``flip(K2)``,
+  ``full_correlate(Delta2, flip(K2))``, ``full_convolve(Delta2, K2)``,
+  ``correlate_kernel(X, Delta1)``, ``channel_sum(Delta1)``, ``route_to_max(dP1, A1)`` ...,
+  each acting with the geometry of the layer its operands belong to.
 
 Operands that do not fit raise :class:`~symbackprop.model.errors.ShapeError` with the shapes
 and the nearest formula that fits (:mod:`symbackprop.model.parsing.shapes`); anything outside
@@ -40,6 +45,12 @@ from symbackprop.model.activations import ACTIVATIONS
 from symbackprop.model.errors import ParseError, ShapeError, shorten, unknown_name
 from symbackprop.model.functions import FUNCTIONS
 from symbackprop.model.matrices import elementwise, ones
+from symbackprop.model.parsing.conv_calls import (
+    CONV_FUNCTIONS,
+    ConvCallError,
+    MapFacts,
+    build_conv_call,
+)
 from symbackprop.model.parsing.limits import LIMITS, Locating, NumberBounds, check_tree_size
 from symbackprop.model.parsing.parser import _parse_tree, _prepare
 from symbackprop.model.parsing.shapes import (
@@ -86,7 +97,7 @@ def _derivative_helpers() -> dict[str, str]:
 
 
 DERIVATIVE_HELPERS = _derivative_helpers()
-MATRIX_FUNCTIONS = ("sum", "mean", "ones", *FUNCTIONS, *DERIVATIVE_HELPERS)
+MATRIX_FUNCTIONS = ("sum", "mean", "ones", *FUNCTIONS, *DERIVATIVE_HELPERS, *CONV_FUNCTIONS)
 
 
 def parse_matrix(
@@ -98,16 +109,19 @@ def parse_matrix(
     source: str = "<expr>",
     line: int = 1,
     column: int = 1,
+    maps: MapFacts | None = None,
 ) -> sp.MatrixExpr:
     """Turn NumPy-style text such as ``Delta2 @ A1.T / B`` into a SymPy matrix expression.
 
     Only the names in ``matrices`` and ``scalars`` may be used. A formula that is a plain number
     is refused, unless ``shape`` is given: then it stands for that number in every entry.
+    ``maps`` describes the network's convolution and pooling layers, for their functions.
     """
     body, locator = _prepare(text, source, line, column)
     tree = _parse_tree(body, "eval", locator)
     assert isinstance(tree, ast.Expression)  # mode="eval" always yields one
-    return MatrixBuilder(locator, matrices, scalars or {}).build_checked(tree.body, shape)
+    builder = MatrixBuilder(locator, matrices, scalars or {}, maps)
+    return builder.build_checked(tree.body, shape)
 
 
 class FormulaShapeError(ShapeError):
@@ -130,8 +144,10 @@ class MatrixBuilder:
         locator: Locating,
         matrices: Mapping[str, sp.MatrixSymbol],
         scalars: Mapping[str, sp.Symbol],
+        maps: MapFacts | None = None,
     ) -> None:
         self._locator = locator
+        self._maps = maps
         self._matrices = dict(matrices)
         self._scalars = dict(scalars)
         self._bounds = NumberBounds(locator)
@@ -355,6 +371,8 @@ class MatrixBuilder:
             return self._reduction(node, name)
         if name == "ones":
             return self._ones(node)
+        if name in CONV_FUNCTIONS:
+            return self._conv_call(node, name)
         if node.keywords:
             raise self._locator.error(
                 node, f"{name}() takes one argument and no keywords: {self._locator.quote(node)}"
@@ -390,6 +408,30 @@ class MatrixBuilder:
             problem = unknown_name("function", name, MATRIX_FUNCTIONS)
             raise self._locator.error(node, str(problem))
         return name
+
+    def _conv_call(self, node: ast.Call, name: str) -> sp.MatrixExpr:
+        """A convolution function: its operands built, its layer found from their shapes."""
+        count = CONV_FUNCTIONS[name]
+        if node.keywords or len(node.args) != count:
+            raise self._locator.error(
+                node,
+                f"{name}() takes {count} matri{'ces' if count > 1 else 'x'} and no keywords "
+                f"(the layer's sizes, stride and padding come from the network): "
+                f"{self._locator.quote(node)}",
+            )
+        operands = [self.build(arg) for arg in node.args]
+        for arg, value in zip(node.args, operands, strict=True):
+            if not is_matrix(value):
+                raise self._locator.error(
+                    arg, f"{name}() takes matrices, but {self._locator.quote(arg)} is a number"
+                )
+        texts = [shorten(self._locator.segment(arg), 30) for arg in node.args]
+        try:
+            return build_conv_call(name, operands, texts, self._maps)
+        except ConvCallError as problem:
+            if problem.shapes:
+                raise self._shape_error(node, str(problem)) from None
+            raise self._locator.error(node, str(problem)) from None
 
     def _reduction(self, node: ast.Call, name: str) -> sp.MatrixExpr:
         """sum/mean over axis 0 (down each column), axis 1 (along each row) or everything."""
