@@ -76,7 +76,8 @@ class MapLayer:
     kind: str  # "conv", "max" or "avg"
     geometry: Geometry
     out_channels: int
-    names: frozenset[str]  # its kernel, bias, input, output and their adjoints
+    names: frozenset[str]  # its kernel, bias, output and the output's adjoint
+    inputs: frozenset[str]  # the matrices of its input and their adjoints
     kernel: sp.MatrixSymbol | None = None
     bias: sp.MatrixSymbol | None = None
 
@@ -137,9 +138,10 @@ def map_facts(assignments: Iterable[object], adjoint_nodes: Mapping[str, str]) -
             layer.geometry,
             layer.out_channels,
             layer.names.union(*(by_node.get(n, set()) for n in layer.names)),
+            layer.inputs.union(*(by_node.get(n, set()) for n in layer.inputs)),
             layer.kernel,
             layer.bias,
-        )  # fmt: skip
+        )
         for layer in layers
     )
     return MapFacts(widened, shapes, frozenset(adjoint_nodes))
@@ -149,16 +151,17 @@ def _layer_of(op: sp.Basic, lhs: sp.MatrixSymbol, rhs: sp.Basic) -> MapLayer | N
     if not isinstance(op, (Conv, MaxPool, AvgPool)):
         return None
     g = op.geometry
-    names = {str(lhs.name)} | {str(s.name) for s in op.operands[0].atoms(sp.MatrixSymbol)}
+    inputs = frozenset(str(s.name) for s in op.operands[0].atoms(sp.MatrixSymbol))
+    names = {str(lhs.name)}
     if isinstance(op, Conv):
         kernel = op.operands[1]
         biases = [b.operands[0] for b in sp.preorder_traversal(rhs)
                   if isinstance(b, ChannelBroadcast)]  # fmt: skip
         bias = biases[0] if biases else None
         names |= {str(kernel.name)} | ({str(bias.name)} if bias is not None else set())
-        return MapLayer("conv", g, int(kernel.shape[0]), frozenset(names), kernel, bias)
+        return MapLayer("conv", g, int(kernel.shape[0]), frozenset(names), inputs, kernel, bias)
     kind = "max" if isinstance(op, MaxPool) else "avg"
-    return MapLayer(kind, g, g.channels, frozenset(names))
+    return MapLayer(kind, g, g.channels, frozenset(names), inputs)
 
 
 def build_conv_call(
@@ -202,9 +205,10 @@ class _Call:
         if len(distinct) == 1:
             return candidates[0]
         used = self.names(*range(len(self.operands)))
-        named = {layer.key(): layer for layer in candidates if layer.names & used}
-        if len(named) == 1:
-            return next(iter(named.values()))
+        for side in ("names", "inputs"):  # its own matrices first, then its input's
+            named = {layer.key(): layer for layer in candidates if getattr(layer, side) & used}
+            if len(named) == 1:
+                return next(iter(named.values()))
         raise ConvCallError(
             f"{self.text} fits {len(distinct)} layers alike; use a matrix of the layer you mean "
             "(its kernel, input or adjoint) so that the call names it"
