@@ -41,6 +41,7 @@ from symbackprop.derivation.matrix_steps import MatrixStep
 from symbackprop.derivation.steps import Stage
 from symbackprop.model.errors import ParseError, shorten, unknown_name
 from symbackprop.model.matrix_program import BATCH
+from symbackprop.model.parsing.conv_calls import MapFacts, map_facts
 from symbackprop.model.parsing.matrix import FormulaShapeError, parse_matrix
 from symbackprop.model.sequential import LayerNetwork
 
@@ -129,7 +130,7 @@ def check_layer_gradient(
     matrices, scalars = allowed_names(derivation)
     try:
         given = _given(expression, matrices | refused_symbols(derivation, refused), scalars,
-                       source)  # fmt: skip
+                       source, maps_of(derivation))  # fmt: skip
     except FormulaShapeError as problem:
         text = expression if isinstance(expression, str) else None
         return _shape_verdict(wrt, target, problem.explanation, text)
@@ -188,6 +189,14 @@ def allowed_names(
     return matrices, scalars
 
 
+def maps_of(derivation: MatrixDerivation) -> MapFacts | None:
+    """Return the convolution and pooling layers a formula's functions act on, if any."""
+    adjoints = {s.name: str(s.node.name) for s in derivation.stage(Stage.ADJOINT)
+                if isinstance(s.node, sp.MatrixSymbol)}  # fmt: skip
+    facts = map_facts(derivation.program.assignments, adjoints)
+    return facts if facts.layers else None
+
+
 def refused_symbols(
     derivation: MatrixDerivation, refused: Mapping[str, str]
 ) -> dict[str, sp.MatrixSymbol]:
@@ -215,9 +224,11 @@ def _given(
     matrices: Mapping[str, sp.MatrixSymbol],
     scalars: Mapping[str, sp.Symbol],
     source: str,
+    maps: MapFacts | None = None,
 ) -> sp.MatrixExpr:
     if isinstance(expression, str):
-        return parse_matrix(expression, matrices=matrices, scalars=scalars, source=source)
+        return parse_matrix(expression, matrices=matrices, scalars=scalars, source=source,
+                            maps=maps)  # fmt: skip
     if not isinstance(expression, sp.MatrixExpr):
         raise ParseError(
             f"{source}:1:1: {type(expression).__name__} is not a matrix expression; pass text "

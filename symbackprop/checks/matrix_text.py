@@ -158,8 +158,15 @@ def _function_name(function: sp.Lambda) -> str:
 
 def matrix_text(value: np.ndarray) -> str:
     """Return a small matrix as nested lists of short numbers: [[0.12, -0.5], [0.3, 1]]."""
-    rows = np.atleast_2d(np.asarray(value, dtype=np.float64))
-    return "[" + ", ".join("[" + ", ".join(_number(x) for x in row) + "]" for row in rows) + "]"
+    array = np.atleast_2d(np.asarray(value, dtype=np.float64))
+    return _nested(array)
+
+
+def _nested(array: np.ndarray) -> str:
+    """Return an array of any rank (a conv kernel is 4-D) as nested lists."""
+    if array.ndim == 1:
+        return "[" + ", ".join(_number(x) for x in array) + "]"
+    return "[" + ", ".join(_nested(part) for part in array) + "]"
 
 
 def _number(x: float) -> str:

@@ -94,6 +94,27 @@ def conv_kernel_gradient(X: FloatArray, G: FloatArray, *settings: int) -> FloatA
     return delta @ patches.T
 
 
+def flip(K: FloatArray, out_channels: int, in_channels: int, kh: int, kw: int) -> FloatArray:
+    """rot180(K) with its channels swapped: (C_out, C_in kh kw) -> (C_in, C_out kh kw)."""
+    windows = K.reshape(out_channels, in_channels, kh, kw)[:, :, ::-1, ::-1]
+    return np.ascontiguousarray(windows.transpose(1, 0, 2, 3)).reshape(in_channels, -1)
+
+
+def full_correlate(G: FloatArray, flipped: FloatArray, *settings: int) -> FloatArray:
+    """Δ ⋆_full F for F = flipped in the flipped layout: the input gradient with K = flip(F)."""
+    g = Geometry(*settings)
+    K = flip(flipped, g.channels, flipped.shape[1] // g.window, g.kh, g.kw)
+    return conv_input_gradient(G, K, *settings)
+
+
+def swapped_kernel_correlation(G: FloatArray, X: FloatArray, *settings: int) -> FloatArray:
+    """Δ ⋆ X: the kernel gradient X ⋆ Δ with each window rotated 180 degrees."""
+    g = Geometry(*settings)
+    gradient = conv_kernel_gradient(X, G, *settings)
+    turned = gradient.reshape(gradient.shape[0], g.channels, g.kh, g.kw)[:, :, ::-1, ::-1]
+    return np.ascontiguousarray(turned).reshape(gradient.shape)
+
+
 def channel_broadcast(b: FloatArray, positions: int) -> FloatArray:
     """b ⊗ 1_P: each channel's entry repeated over its P positions."""
     return np.repeat(b, positions, axis=0)
@@ -150,6 +171,9 @@ CONV_KERNELS: dict[str, Callable[..., Any]] = {
     "conv": conv,
     "conv_input_gradient": conv_input_gradient,
     "conv_kernel_gradient": conv_kernel_gradient,
+    "flip": flip,
+    "full_correlate": full_correlate,
+    "swapped_kernel_correlation": swapped_kernel_correlation,
     "channel_broadcast": channel_broadcast,
     "channel_sum": channel_sum,
     "max_pool": max_pool,

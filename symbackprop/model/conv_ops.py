@@ -198,7 +198,7 @@ class ConvInputGradient(_MapOp):
         return f"{operands[0]} ⋆full rot180({operands[1]}){self._text_mark()}"
 
     def formula(self, operands: list[str]) -> str:
-        return f"full_correlate_flipped({operands[0]}, {operands[1]})"
+        return f"full_correlate({operands[0]}, flip({operands[1]}))"
 
 
 class ConvKernelGradient(_MapOp):
@@ -269,7 +269,7 @@ class ChannelBroadcast(TensorOp):
         return f"({operands[0]} ⊗ 1_{self.settings[0]})"
 
     def formula(self, operands: list[str]) -> str:
-        return f"np.repeat({operands[0]}, {self.settings[0]}, axis=0)"
+        return f"channel_repeat({operands[0]})"
 
 
 class ChannelSum(TensorOp):
@@ -298,8 +298,7 @@ class ChannelSum(TensorOp):
         return f"sum_pos({operands[0]})"
 
     def formula(self, operands: list[str]) -> str:
-        G, positions = operands[0], self.settings[0]
-        return f"{G}.reshape(-1, {positions}, {G}.shape[-1]).sum(axis=1)"
+        return f"channel_sum({operands[0]})"
 
 
 # --- pooling -------------------------------------------------------------------------------------
@@ -336,6 +335,9 @@ class MaxPool(_MapOp):
 
     def text(self, operands: list[str]) -> str:
         return f"maxpool{_window_text(self.geometry)}({operands[0]}){self._text_mark()}"
+
+    def formula(self, operands: list[str]) -> str:
+        return f"max_pool({operands[0]})"
 
 
 class MaxPoolRoute(_MapOp):
@@ -412,6 +414,9 @@ class AvgPool(_MapOp):
 
     def text(self, operands: list[str]) -> str:
         return f"avgpool{_window_text(self.geometry)}({operands[0]}){self._text_mark()}"
+
+    def formula(self, operands: list[str]) -> str:
+        return f"avg_pool({operands[0]})"
 
 
 class AvgPoolSpread(_MapOp):

@@ -27,6 +27,11 @@ NETS = {
     "dropout": sb.sequential(
         3, [sb.Dense(4), "relu", sb.Dropout(0.5, seed=1), sb.Dense(2)], "half_sse"
     ),  # fmt: skip
+    "conv": sb.sequential(
+        (1, 4, 4),
+        [sb.Conv2d(2, 2), "tanh", sb.Conv2d(2, 2), sb.Flatten(), sb.Dense(1)],
+        "half_sse",
+    ),  # fmt: skip
 }
 
 BN_DX = "r2 * (dXhat2 - mean(dXhat2, axis=1) - Xhat2 * mean(dXhat2 * Xhat2, axis=1))"
@@ -143,6 +148,10 @@ WRONG = [
     ("attention", "0.o.weight", "dO1 @ P1.T / B", "wrong_shape"),
     ("dropout", "Delta1", "(W2.T @ Delta2) * 2 * relu_prime(Z1)", "missing_factor"),
     ("dropout", "Delta1", "(W2.T @ Delta2) * M1 * relu_prime(Z1)", "missing_constant"),
+    ("conv", "dA1", "full_correlate(Delta2, K2)", "kernel_not_flipped"),
+    ("conv", "dA1", "correlate(Delta2, flip(K2))", "input_gradient_padding"),
+    ("conv", "2.weight", "correlate_kernel(Delta2, A1) / B", "kernel_operands_swapped"),
+    ("conv", "2.bias", "sum(Delta2, axis=1) / B", "bias_without_position_sum"),
 ]
 
 DIAGNOSIS_SHARE_REQUIRED = 0.8

@@ -161,7 +161,7 @@ REFUSED = [
     ("A1.T.T.sum()", "attribute access is not allowed"),
     ("np.sum(A1, axis=1)", "without the 'np' prefix"),
     ("numpy.ones(2, 2)", "without the 'numpy' prefix"),
-    ("A1[0]", "a subscript is not allowed"),
+    ("A1[0]", "only a slice of rows by numbers is allowed"),
     ("lambda: A1", "a lambda is not allowed"),
     ("[a for a in A1]", "a comprehension is not allowed"),
     ("sum(a for a in A1)", "a generator expression is not allowed"),

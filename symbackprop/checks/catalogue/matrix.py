@@ -16,6 +16,7 @@ import numpy as np
 import sympy as sp
 from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 
+from symbackprop.checks.catalogue import conv
 from symbackprop.checks.matrix_mistakes import (
     Candidate,
     MatrixMistake,
@@ -71,6 +72,29 @@ def _zero_formula(context: MatrixMistakeContext) -> str | None:
 
 ZERO_FORMULA = register_matrix_mistake(
     MatrixMistake("zero_formula", "a formula that is 0", _zero_formula)
+)
+
+
+# the convolution's own slips: specific, so before the generic edits below
+KERNEL_NOT_FLIPPED = register_matrix_mistake(
+    MatrixMistake("kernel_not_flipped", "kernel not flipped", conv.kernel_not_flipped)
+)
+INPUT_GRADIENT_PADDING = register_matrix_mistake(
+    MatrixMistake(
+        "input_gradient_padding", "valid correlation for a full one", conv.input_gradient_padding
+    )
+)
+KERNEL_OPERANDS_SWAPPED = register_matrix_mistake(
+    MatrixMistake(
+        "kernel_operands_swapped", "correlation operands swapped", conv.kernel_operands_swapped
+    )
+)
+BIAS_WITHOUT_POSITION_SUM = register_matrix_mistake(
+    MatrixMistake(
+        "bias_without_position_sum",
+        "bias gradient not summed over positions",
+        conv.bias_without_position_sum,
+    )
 )
 
 
@@ -305,15 +329,32 @@ def _hadamard_drops(
 
 
 def _missing_activation_derivative(context: MatrixMistakeContext) -> str | None:
+    roles = {a.lhs: a.role for a in context.derivation.program.assignments}
     candidates = (
         (
-            f"the factor f'({formula_text(factor.expr)}) = {formula_text(factor)} is missing "
-            f"from {equation(step)}",
+            f"the factor {_derivative_name(factor)}({formula_text(factor.expr)}) = "
+            f"{formula_text(factor)}{_gate_words(roles.get(factor.expr, ''))} is missing from "
+            f"{equation(step)}",
             {step.name: rhs},
         )
         for step, factor, rhs in _hadamard_drops(context, want_derivative=True)
     )
     return first_match(context, candidates)
+
+
+def _derivative_name(factor: ElementwiseApplyFunction) -> str:
+    """Return f' named as a teacher does: tanh', sigmoid' (f' for an unnamed function)."""
+    name = _activation_name(factor)
+    return f"{name}'" if name is not None else "f'"
+
+
+def _gate_words(role: str) -> str:
+    """Return " (the forget gate's derivative)" for an LSTM gate's pre-activation, else ""."""
+    gates = {"I": "input", "F": "forget", "G": "candidate (cell input)", "O": "output"}
+    parts = role.split()
+    if len(parts) >= 2 and parts[0] == "gate" and parts[1] in gates:
+        return f" (the {gates[parts[1]]} gate's derivative)"
+    return ""
 
 
 MISSING_ACTIVATION_DERIVATIVE = register_matrix_mistake(
@@ -436,6 +477,7 @@ def _path_drops(context: MatrixMistakeContext) -> Iterator[Candidate]:
                 f"{formula_text(step.node) if step.node is not None else step.name}",
                 {step.name: rhs},
             )
+    yield from _stopped_recurrence(context, times)
     for layer, overrides in statistics.items():
         if len(overrides) > 1:
             yield (
@@ -462,6 +504,25 @@ def _time_step_words(step: MatrixStep, via_step: int | None, own_step: int | Non
             f"feeds the next step; {equation(step)}"
         )
     return ""
+
+
+def _stopped_recurrence(
+    context: MatrixMistakeContext, times: dict[sp.Basic, int | None]
+) -> Iterator[Candidate]:
+    """Yield each hidden state whose ONLY path is the recurrent one, left out (set to 0)."""
+    for step in context.steps_to_edit():
+        own = times.get(step.node)
+        if len(step.paths) != 1 or own is None or step.stage is not Stage.ADJOINT:
+            continue
+        later = times.get(step.paths[0].via)
+        if later is None or later <= own:
+            continue
+        yield (
+            f"the gradient stops at step {later}: {equation(step)}, the recurrent path from "
+            f"step {later} back to step {own} (the state's only path when the loss is at the "
+            f"last step), is left out, so no blame reaches steps 1 to {own}",
+            {step.name: sp.ZeroMatrix(*step.rhs.shape)},
+        )
 
 
 def _path_name(via: sp.Basic, role: str) -> str:

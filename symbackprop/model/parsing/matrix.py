@@ -19,8 +19,14 @@ size; ``epsilon2``). The syntax, with NumPy's meaning:
   1×1. Results always keep both dimensions (``keepdims`` is accepted and has no effect), and
   ``mean`` is the sum divided by the count;
 - ``ones(n, m)`` (or ``ones((n, m))``), sizes being numbers or ``B``;
+- ``X[a:b]`` rows a to b - 1 of a matrix (a time step of a sequence: ``X[0:2]``), numbers only;
 - elementwise functions ``sigmoid tanh relu exp log sqrt ...`` (the registry's), and the
-  derivative of each elementwise activation as ``sigmoid_prime(Z1)`` or ``dsigmoid(Z1)``.
+  derivative of each elementwise activation as ``sigmoid_prime(Z1)`` or ``dsigmoid(Z1)``;
+- for a network with convolution or pooling layers (``maps``), the convolution functions of
+  :mod:`symbackprop.model.parsing.conv_calls`: ``correlate(X, K1)``, ``flip(K2)``,
+  ``full_correlate(Delta2, flip(K2))``, ``full_convolve(Delta2, K2)``,
+  ``correlate_kernel(X, Delta1)``, ``channel_sum(Delta1)``, ``route_to_max(dP1, A1)`` ...,
+  each acting with the geometry of the layer its operands belong to.
 
 Operands that do not fit raise :class:`~symbackprop.model.errors.ShapeError` with the shapes
 and the nearest formula that fits (:mod:`symbackprop.model.parsing.shapes`); anything outside
@@ -40,6 +46,12 @@ from symbackprop.model.activations import ACTIVATIONS
 from symbackprop.model.errors import ParseError, ShapeError, shorten, unknown_name
 from symbackprop.model.functions import FUNCTIONS
 from symbackprop.model.matrices import elementwise, ones
+from symbackprop.model.parsing.conv_calls import (
+    CONV_FUNCTIONS,
+    ConvCallError,
+    MapFacts,
+    build_conv_call,
+)
 from symbackprop.model.parsing.limits import LIMITS, Locating, NumberBounds, check_tree_size
 from symbackprop.model.parsing.parser import _parse_tree, _prepare
 from symbackprop.model.parsing.shapes import (
@@ -49,6 +61,7 @@ from symbackprop.model.parsing.shapes import (
     product_mismatch,
     shape_text,
 )
+from symbackprop.model.tensor_ops import Block, Stack
 
 __all__ = ["MATRIX_FUNCTIONS", "MAX_ONES", "FormulaShapeError", "parse_matrix"]
 
@@ -86,7 +99,15 @@ def _derivative_helpers() -> dict[str, str]:
 
 
 DERIVATIVE_HELPERS = _derivative_helpers()
-MATRIX_FUNCTIONS = ("sum", "mean", "ones", *FUNCTIONS, *DERIVATIVE_HELPERS)
+MATRIX_FUNCTIONS = (
+    "sum",
+    "mean",
+    "ones",
+    "vstack",
+    *FUNCTIONS,
+    *DERIVATIVE_HELPERS,
+    *CONV_FUNCTIONS,
+)
 
 
 def parse_matrix(
@@ -98,16 +119,19 @@ def parse_matrix(
     source: str = "<expr>",
     line: int = 1,
     column: int = 1,
+    maps: MapFacts | None = None,
 ) -> sp.MatrixExpr:
     """Turn NumPy-style text such as ``Delta2 @ A1.T / B`` into a SymPy matrix expression.
 
     Only the names in ``matrices`` and ``scalars`` may be used. A formula that is a plain number
     is refused, unless ``shape`` is given: then it stands for that number in every entry.
+    ``maps`` describes the network's convolution and pooling layers, for their functions.
     """
     body, locator = _prepare(text, source, line, column)
     tree = _parse_tree(body, "eval", locator)
     assert isinstance(tree, ast.Expression)  # mode="eval" always yields one
-    return MatrixBuilder(locator, matrices, scalars or {}).build_checked(tree.body, shape)
+    builder = MatrixBuilder(locator, matrices, scalars or {}, maps)
+    return builder.build_checked(tree.body, shape)
 
 
 class FormulaShapeError(ShapeError):
@@ -130,8 +154,10 @@ class MatrixBuilder:
         locator: Locating,
         matrices: Mapping[str, sp.MatrixSymbol],
         scalars: Mapping[str, sp.Symbol],
+        maps: MapFacts | None = None,
     ) -> None:
         self._locator = locator
+        self._maps = maps
         self._matrices = dict(matrices)
         self._scalars = dict(scalars)
         self._bounds = NumberBounds(locator)
@@ -217,6 +243,32 @@ class MatrixBuilder:
                 node, f"{self._locator.quote(node.value)} is a number: it has no transpose (.T)"
             )
         return self._sympy(node, sp.Transpose, value)
+
+    def _build_Subscript(self, node: ast.Subscript) -> Value:  # noqa: N802 (ast class name)
+        """Rows ``a:b`` of a matrix, as NumPy slices a 2-D array (a time step of X)."""
+        value = self.build(node.value)
+        cut = node.slice
+        bounds = [getattr(cut, "lower", None), getattr(cut, "upper", None)]
+        literal = all(b is None or (isinstance(b, ast.Constant) and type(b.value) is int)
+                      for b in bounds)  # fmt: skip
+        if not isinstance(cut, ast.Slice) or cut.step is not None or not literal:
+            raise self._locator.error(
+                node,
+                f"only a slice of rows by numbers is allowed: {self._locator.quote(node)}; "
+                "write e.g. X[0:2] for rows 0 and 1",
+            )
+        if not is_matrix(value):
+            raise self._locator.error(node, f"{self._locator.quote(node.value)} is a number")
+        rows = int(value.shape[0])
+        start = 0 if bounds[0] is None else bounds[0].value  # type: ignore[union-attr]
+        stop = rows if bounds[1] is None else bounds[1].value  # type: ignore[union-attr]
+        if not 0 <= start < stop <= rows:
+            raise self._locator.error(
+                node,
+                f"{self._locator.quote(node)} is no rows of {self._locator.quote(node.value)}, "
+                f"which has {rows}: write a:b with 0 <= a < b <= {rows}",
+            )
+        return Block(value, (start, stop))
 
     # -- operators --
 
@@ -355,6 +407,10 @@ class MatrixBuilder:
             return self._reduction(node, name)
         if name == "ones":
             return self._ones(node)
+        if name == "vstack":
+            return self._vstack(node)
+        if name in CONV_FUNCTIONS:
+            return self._conv_call(node, name)
         if node.keywords:
             raise self._locator.error(
                 node, f"{name}() takes one argument and no keywords: {self._locator.quote(node)}"
@@ -390,6 +446,47 @@ class MatrixBuilder:
             problem = unknown_name("function", name, MATRIX_FUNCTIONS)
             raise self._locator.error(node, str(problem))
         return name
+
+    def _vstack(self, node: ast.Call) -> sp.MatrixExpr:
+        """vstack([A, C, ...]): matrices with the same columns stacked (an LSTM's gates)."""
+        if len(node.args) != 1 or node.keywords or not isinstance(node.args[0], ast.List):
+            raise self._locator.error(
+                node, f"vstack() takes one list of matrices: {self._locator.quote(node)}; "
+                "write e.g. vstack([Deltai1t2, Deltaf1t2])",
+            )  # fmt: skip
+        parts = [self.build(element) for element in node.args[0].elts]
+        if not parts or not all(is_matrix(p) for p in parts):
+            raise self._locator.error(node, "vstack() stacks matrices, not numbers")
+        if len({p.shape[1] for p in parts}) > 1:
+            raise self._shape_error(
+                node, f"{self._locator.quote(node)} stacks matrices of different column counts "
+                f"({', '.join(shape_text(p.shape) for p in parts)}); stack matrices alike",
+            )  # fmt: skip
+        return Stack(*parts)
+
+    def _conv_call(self, node: ast.Call, name: str) -> sp.MatrixExpr:
+        """A convolution function: its operands built, its layer found from their shapes."""
+        count = CONV_FUNCTIONS[name]
+        if node.keywords or len(node.args) != count:
+            raise self._locator.error(
+                node,
+                f"{name}() takes {count} matri{'ces' if count > 1 else 'x'} and no keywords "
+                f"(the layer's sizes, stride and padding come from the network): "
+                f"{self._locator.quote(node)}",
+            )
+        operands = [self.build(arg) for arg in node.args]
+        for arg, value in zip(node.args, operands, strict=True):
+            if not is_matrix(value):
+                raise self._locator.error(
+                    arg, f"{name}() takes matrices, but {self._locator.quote(arg)} is a number"
+                )
+        texts = [shorten(self._locator.segment(arg), 30) for arg in node.args]
+        try:
+            return build_conv_call(name, operands, texts, self._maps)
+        except ConvCallError as problem:
+            if problem.shapes:
+                raise self._shape_error(node, str(problem)) from None
+            raise self._locator.error(node, str(problem)) from None
 
     def _reduction(self, node: ast.Call, name: str) -> sp.MatrixExpr:
         """sum/mean over axis 0 (down each column), axis 1 (along each row) or everything."""
