@@ -68,6 +68,15 @@ class Geometry:
         return (self.channels, self.height, self.width, self.kh, self.kw,
                 self.sh, self.sw, self.ph, self.pw)  # fmt: skip
 
+    def channel_windows(self, samples: int) -> Iterator[tuple[int, int, list[int]]]:
+        """Yield (sample, output row, the window's input rows) per window of every channel of
+        every sample: what a pooling's entry-by-entry form walks (padding left out)."""
+        for b in range(samples):
+            for c in range(self.channels):
+                base = c * self.height * self.width
+                for position, inside in self.windows():
+                    yield b, c * self.positions + position, [base + at for _, at in inside]
+
     def windows(self) -> Iterator[tuple[int, list[tuple[int, int]]]]:
         """Yield (output position, [(offset in the window, input position), ...]) per window.
 
@@ -321,12 +330,8 @@ class MaxPool(_MapOp):
         X = operands[0]
         g = self.geometry
         out = sp.zeros(g.channels * g.positions, X.cols)
-        for b in range(X.cols):
-            for c in range(g.channels):
-                base = c * g.height * g.width
-                for position, inside in g.windows():
-                    entries = [X[base + at, b] for _, at in inside]
-                    out[c * g.positions + position, b] = sp.Max(*entries)
+        for b, row, rows in g.channel_windows(X.cols):
+            out[row, b] = sp.Max(*(X[r, b] for r in rows))
         return out
 
     def latex(self, operands: list[str]) -> str:
@@ -354,14 +359,10 @@ class MaxPoolRoute(_MapOp):
         G, X = operands
         g = self.geometry
         out = sp.zeros(g.size, G.cols)
-        for b in range(G.cols):
-            for c in range(g.channels):
-                base = c * g.height * g.width
-                for position, inside in g.windows():
-                    delta = G[c * g.positions + position, b]
-                    entries = [X[base + at, b] for _, at in inside]
-                    for k, (_, at) in enumerate(inside):
-                        out[base + at, b] += _wins(entries, k) * delta
+        for b, row, rows in g.channel_windows(G.cols):
+            entries = [X[r, b] for r in rows]
+            for k, r in enumerate(rows):
+                out[r, b] += _wins(entries, k) * G[row, b]
         return out
 
     def latex(self, operands: list[str]) -> str:
@@ -400,12 +401,8 @@ class AvgPool(_MapOp):
         X = operands[0]
         g = self.geometry
         out = sp.zeros(g.channels * g.positions, X.cols)
-        for b in range(X.cols):
-            for c in range(g.channels):
-                base = c * g.height * g.width
-                for position, inside in g.windows():
-                    total = sp.Add(*(X[base + at, b] for _, at in inside))
-                    out[c * g.positions + position, b] = total / g.window
+        for b, row, rows in g.channel_windows(X.cols):
+            out[row, b] = sp.Add(*(X[r, b] for r in rows)) / g.window
         return out
 
     def latex(self, operands: list[str]) -> str:
@@ -433,13 +430,9 @@ class AvgPoolSpread(_MapOp):
         G = operands[0]
         g = self.geometry
         out = sp.zeros(g.size, G.cols)
-        for b in range(G.cols):
-            for c in range(g.channels):
-                base = c * g.height * g.width
-                for position, inside in g.windows():
-                    share = G[c * g.positions + position, b] / g.window
-                    for _, at in inside:
-                        out[base + at, b] += share
+        for b, row, rows in g.channel_windows(G.cols):
+            for r in rows:
+                out[r, b] += G[row, b] / g.window
         return out
 
     def latex(self, operands: list[str]) -> str:
