@@ -305,13 +305,13 @@ def _gradient_steps(
     for parameter in program.parameters:
         theta = parameter.symbol
         own = paths[theta]
-        if not own:
-            continue
-        rhs = _sum(p.term for p in own) / BATCH
-        rules = [Rule.BATCH_MEAN] + [r for p in own for r in p.rules]
         penalty = _penalty_gradient(program, theta)
+        if not own and penalty is None:
+            continue  # the loss does not use it (W_hh of a 1-step RNN): its gradient is 0
+        rhs = _sum(p.term for p in own) / BATCH if own else sp.ZeroMatrix(*theta.shape)
+        rules = [Rule.BATCH_MEAN] + [r for p in own for r in p.rules] if own else []
         if penalty is not None:
-            rhs = rhs + penalty
+            rhs = penalty if not own else rhs + penalty
             own = [*own, MatrixPath(PENALTY, penalty, program.penalty.rules())]
             rules += program.penalty.rules()
         if len(own) > 1:

@@ -141,7 +141,10 @@ class MatrixRunner:
         output, *grads = self._gradient(*self._feed(params, X, Y))
         gradient = {step.state_name or "": np.reshape(value, self._state_shape(step))
                     for step, value in zip(self.gradient_steps, grads, strict=True)}  # fmt: skip
-        return self.loss_of_output(output, Y) + self.penalty(params), gradient
+        for _, state, state_shape, _ in self.parameters:  # one the loss does not use: 0
+            gradient.setdefault(state, np.zeros(state_shape))
+        out = {state: gradient[state] for _, state, _, _ in self.parameters}
+        return self.loss_of_output(output, Y) + self.penalty(params), out
 
     def everything(
         self, params: Mapping[str, FloatArray], X: FloatArray, Y: FloatArray

@@ -247,3 +247,20 @@ def test_the_gate_and_recurrent_names_print_as_a_textbook_does():
     assert notation.program_latex("Deltaf1t2") == r"{\Delta^{(1)}_{f,\langle 2\rangle}}"
     assert notation.program_unicode("dH1t2") == "H̄⁽¹⁾⟨2⟩"
     assert sp.MatrixSymbol("Zi1t1", 2, 1).name == "Zi1t1"
+
+
+def test_a_one_step_rnn_has_a_zero_recurrent_gradient_that_gradcheck_and_train_accept():
+    # H<0> = 0: with one step W_hh is never used, so the loss does not depend on it.
+    net = sb.sequential((1, 2), [sb.RNN(2, output="last"), sb.Dense(1)], loss="mse")
+    params = net.init_params(0)
+    X, Y = np.ones((3, 1, 2)), np.ones((3, 1))
+    gradient = sb.compile(net).gradient(params, X, Y)
+    assert list(gradient) == net.parameter_names()
+    np.testing.assert_array_equal(gradient["0.weight_hh_l0"], np.zeros((2, 2)))
+    assert sb.gradcheck(net, params, X, Y).ok
+    assert sb.train(net, params, X, Y, learning_rate=0.1, epochs=2).params["0.weight_hh_l0"].shape
+    decayed = sb.sequential((1, 2), [sb.RNN(2, output="last"), sb.Dense(1)], loss="mse",
+                            weight_decay=0.1)  # fmt: skip
+    penalised = sb.compile(decayed).gradient(params, X, Y)["0.weight_hh_l0"]
+    np.testing.assert_allclose(penalised, 0.1 * params["0.weight_hh_l0"], rtol=1e-12)
+    assert sb.gradcheck(decayed, params, X, Y).ok
