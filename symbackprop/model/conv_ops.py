@@ -367,7 +367,7 @@ class MaxPoolRoute(_MapOp):
 
     def latex(self, operands: list[str]) -> str:
         route = rf"\operatorname{{route}}_{{\max}}^{{{_pool_subscript(self.geometry)}}}"
-        return rf"{route}\left({operands[0]} \to \arg\max {operands[1]}\right)"
+        return rf"{route}\left({operands[0]} \to \operatorname{{argmax}} {operands[1]}\right)"
 
     def text(self, operands: list[str]) -> str:
         return f"route_max({operands[0]} → argmax {operands[1]}){self._text_mark()}"

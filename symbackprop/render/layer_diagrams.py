@@ -82,9 +82,11 @@ def _grid_table(grid: np.ndarray, scale: float) -> str:
         cells = []
         for j in range(cols):
             value = float(grid[i, j])
-            text = html.escape(entry_text(value)) if numbers else ""
-            cells.append(f'<TD BGCOLOR="{_shade(value, scale)}"{size}>'
-                         f'<FONT POINT-SIZE="8">{text}</FONT></TD>')  # fmt: skip
+            # Graphviz refuses an empty <FONT>: a cell without a number is only its colour.
+            text = (
+                f'<FONT POINT-SIZE="8">{html.escape(entry_text(value))}</FONT>' if numbers else " "
+            )
+            cells.append(f'<TD BGCOLOR="{_shade(value, scale)}"{size}>{text}</TD>')
         out.append("<TR>" + "".join(cells) + "</TR>")
     out.append("</TABLE>")
     return "".join(out)

@@ -143,3 +143,43 @@ def test_chromium_renders_the_convolution_report_with_its_drawing(tmp_path: Path
     for raw in (r"\frac", r"\star", r"\operatorname", r"\begin", "$"):
         assert raw not in text, f"{raw!r} reached the rendered page"
     assert "<svg" in dom and "kernel K" in text and "X (sample 1)" in text
+
+
+SHAPED = {
+    "conv2d": sb.sequential(
+        (2, 6, 6),
+        [
+            sb.Conv2d(2, 3, stride=2, padding=1),
+            "relu",
+            sb.MaxPool2d(2),
+            sb.AvgPool2d(1),
+            sb.Flatten(),
+            sb.Dense(2),
+            "softmax",
+        ],
+    ),  # fmt: skip
+    "conv1d": sb.sequential(
+        (2, 7),
+        [
+            sb.Conv1d(2, 3, stride=2, padding=1),
+            "tanh",
+            sb.MaxPool1d(2),
+            sb.AvgPool1d(2),
+            sb.Flatten(),
+            sb.Dense(2),
+            "softmax",
+        ],
+    ),  # fmt: skip
+    "lstm": sb.sequential((3, 2), [sb.LSTM(2, truncate=2), sb.Dense(2), "softmax"]),
+    "rnn": sb.sequential((3, 2), [sb.RNN(2, output="last", truncate=1), sb.Dense(2), "softmax"]),
+}
+
+
+@pytest.mark.parametrize("kind", list(SHAPED))
+def test_every_step_of_maps_and_sequences_converts_to_mathml(kind: str) -> None:
+    from symbackprop.model.printing import to_latex
+    from symbackprop.render.templating import mathml
+
+    for step in sb.derive(SHAPED[kind]).steps:
+        for expr in (step.lhs, step.rhs):
+            assert "<math" in mathml(to_latex(expr, matrix=True)), step.name
