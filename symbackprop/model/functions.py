@@ -57,11 +57,14 @@ class Sigmoid(sp.Function):
 
 
 def _sigmoid_numpy(z: FloatArray) -> FloatArray:
-    # e = exp(-|z|) lies in (0, 1], so it never overflows: sigma(z) = 1 / (1 + e) for z >= 0
-    # and e / (1 + e) for z < 0, one exponential per element.
-    z = np.asarray(z, dtype=np.float64)
-    e = np.exp(-np.abs(z))
-    return np.where(z >= 0, 1.0, e) / (1.0 + e)
+    # sigma(z) = 1 / (1 + e^-z) is accurate for every z; only e^-z can overflow (z < -709.78).
+    # Capping -z at 709 keeps it finite, and there sigma < 1e-307 is zero to float64 precision.
+    # One new array, then in place: as fast as the unguarded formula.
+    t = np.negative(z, dtype=np.float64, out=np.empty(np.shape(z)))
+    np.minimum(t, 709.0, out=t)
+    np.exp(t, out=t)
+    t += 1.0
+    return np.reciprocal(t, out=t)
 
 
 class Step(sp.Function):

@@ -115,7 +115,7 @@ def layer_arrays(network: Network, params: Mapping[str, Any]) -> dict[str, Float
         raise ShapeError("layer arrays need a layered network (mlp); pass params by name")
     if not is_layer_form(network, params):
         return names_to_layer_arrays(arch, params_by_name(network, params))
-    expected = _layer_shapes(arch)
+    expected = layer_shapes(arch)
     _check_names(set(params), list(expected))
     arrays = {}
     for name, shape in expected.items():
@@ -125,13 +125,14 @@ def layer_arrays(network: Network, params: Mapping[str, Any]) -> dict[str, Float
                 f"{name} has shape {array.shape} but layer {name[1:]} needs {shape}; "
                 f"pass an array of shape {shape}"
             )
-        if not np.all(np.isfinite(array)):
+        if not all_finite(array):
             raise NumericError(f"{name} holds NaN or inf; pass finite parameter values")
         arrays[name] = array
     return arrays
 
 
-def _layer_shapes(arch: Architecture) -> dict[str, tuple[int, ...]]:
+def layer_shapes(arch: Architecture) -> dict[str, tuple[int, ...]]:
+    """Return {W1: (n1, n0), b1: (n1,) or () for a shared bias, ...} of an architecture."""
     shapes: dict[str, tuple[int, ...]] = {}
     for layer in range(1, arch.depth + 1):
         shapes[notation.weight_matrix_name(layer)] = (arch.sizes[layer], arch.sizes[layer - 1])
@@ -139,6 +140,13 @@ def _layer_shapes(arch: Architecture) -> dict[str, tuple[int, ...]]:
             shape = () if arch.bias == "shared" else (arch.sizes[layer],)
             shapes[notation.bias_vector_name(layer)] = shape
     return shapes
+
+
+def all_finite(array: FloatArray) -> bool:
+    """Tell whether a float array holds no NaN or inf, in one pass for the usual case."""
+    # A sum is finite only when every entry is (a NaN or inf spreads), so a finite sum settles
+    # it without an array of flags; a finite array whose sum overflows is checked entry by entry.
+    return math.isfinite(array.sum()) or bool(np.isfinite(array).all())
 
 
 def _check_names(given: set[str], expected: list[str]) -> None:
@@ -193,6 +201,12 @@ def data_arrays(network: HasData, X: Any, Y: Any) -> tuple[FloatArray, FloatArra
     """
     X2 = input_array(network, X)
     Y2 = _matrix(Y, "Y", network.n_outputs, "outputs", getattr(network, "output_shape", None))
+    check_data(network, X2, Y2)
+    return X2, Y2
+
+
+def check_data(network: HasData, X2: FloatArray, Y2: FloatArray) -> None:
+    """Check finite (batch, n) arrays as a pair: one target row per sample, memory, targets."""
     if X2.shape[0] != Y2.shape[0]:
         raise ShapeError(
             f"X has {counted(X2.shape[0], 'row')} but Y has {Y2.shape[0]}; give one target row "
@@ -207,7 +221,6 @@ def data_arrays(network: HasData, X: Any, Y: Any) -> tuple[FloatArray, FloatArra
         problem = get_loss(loss_name).check_targets(Y2.reshape(Y2.shape[0], steps, -1))
         if problem:
             raise NumericError(problem)
-    return X2, Y2
 
 
 def _check_memory(network: HasData, batch: int) -> None:
@@ -254,9 +267,7 @@ def _matrix(
             f"{name} has shape {array.shape} but the network has {width} {what}; "
             f"pass an array of shape (batch, {width})"
         )
-    # A sum is finite when every entry is (a NaN or inf spreads); only then is it cheap to be
-    # sure. A finite array whose sum overflows falls through to the entry-by-entry check.
-    if np.isfinite(array.sum()) or np.isfinite(array).all():
+    if all_finite(array):
         return array
     bad = np.argwhere(~np.isfinite(array))
     if bad.size:

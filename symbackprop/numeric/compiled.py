@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -46,6 +46,7 @@ from symbackprop.model.validate import (
     params_by_name,
     require_network,
 )
+from symbackprop.numeric.inputs import LayerInputs
 
 VIEWS = ("auto", "layers", "scalar")
 
@@ -62,6 +63,8 @@ class CompiledNetwork:
     network: Network | LayerNetwork
     view: str
     _backend: _LayerBackend | _ScalarBackend | _MatrixBackend
+    # The layer view's boundary checks, cheap for the usual input (None: the general ones).
+    _inputs: LayerInputs | None = field(default=None, compare=False, repr=False)
 
     def forward(self, params: Mapping[str, Any], X: Any) -> FloatArray:
         """Return the network's outputs for a batch, shape (batch, n_outputs)."""
@@ -69,7 +72,7 @@ class CompiledNetwork:
 
     def loss(self, params: Mapping[str, Any], X: Any, Y: Any) -> float:
         """Return the mean over the batch of one sample's loss."""
-        X2, Y2 = data_arrays(self.network, X, Y)
+        X2, Y2 = self._data(X, Y)
         return float(self._backend.loss(self.native(params), X2, Y2))
 
     def gradient(self, params: Mapping[str, Any], X: Any, Y: Any) -> dict[str, Any]:
@@ -80,9 +83,21 @@ class CompiledNetwork:
         self, params: Mapping[str, Any], X: Any, Y: Any
     ) -> tuple[float, dict[str, Any]]:
         """Return (loss, gradient) from one forward and one backward pass."""
-        X2, Y2 = data_arrays(self.network, X, Y)
-        loss, grads = self._backend.loss_and_gradient(self.native(params), X2, Y2)
-        return float(loss), self._outward(grads, params)
+        inputs = self._inputs
+        if inputs is None:
+            X2, Y2 = data_arrays(self.network, X, Y)
+            loss, grads = self._backend.loss_and_gradient(self.native(params), X2, Y2)
+            return float(loss), self._outward(grads, params)
+        X2, Y2 = inputs.data(X, Y)
+        native: Any
+        native, arrays_in = inputs.params(params)
+        loss, grads = self._backend.loss_and_gradient(native, X2, Y2)
+        return float(loss), grads if arrays_in else inputs.names(grads)
+
+    def _data(self, X: Any, Y: Any) -> tuple[FloatArray, FloatArray]:
+        if self._inputs is None:
+            return data_arrays(self.network, X, Y)
+        return self._inputs.data(X, Y)
 
     # --- trusted fast path (validated input, the backend's own parameter form) --------------
     def raw_loss(self, native: Any, X: FloatArray, Y: FloatArray) -> float:
@@ -112,6 +127,8 @@ class CompiledNetwork:
         """Validate parameters and return them in the backend's form (layer arrays or names)."""
         if isinstance(self.network, LayerNetwork):
             return self.network.checked_params(params)
+        if self._inputs is not None:
+            return self._inputs.params(params)[0]
         if isinstance(self._backend, _LayerBackend):
             return layer_arrays(self.network, params)
         return params_by_name(self.network, params)
@@ -147,7 +164,8 @@ def compile(network: Network | LayerNetwork, view: str = "auto") -> CompiledNetw
     if view == "layers" and network.architecture is None:
         raise SymbackpropError("the layer view needs a layered network (mlp); use view='scalar'")
     if network.architecture is not None and view != "scalar":
-        return CompiledNetwork(network, "layers", _layer_backend(network.architecture))
+        backend = _layer_backend(network.architecture)
+        return CompiledNetwork(network, "layers", backend, LayerInputs(network))
     return CompiledNetwork(network, "scalar", _ScalarBackend(derive(network)))
 
 
@@ -267,14 +285,20 @@ class _LayerBackend:
         self.layers = layers
         self.output = output
         self.loss_form = get_loss(arch.loss).numpy_form
+        # Names looked up once: the sweeps below run per call, and a small batch is mostly them.
+        self.weights = [notation.weight_matrix_name(layer.index) for layer in layers]
+        self.biases = [
+            notation.bias_vector_name(layer.index) if arch.bias != "none" else None
+            for layer in layers
+        ]
 
     def _forward_all(self, params: dict[str, FloatArray], X: FloatArray) -> list[FloatArray]:
         values = [X]  # A0, Z1, A1, Z2, A2, ...
         A = X
-        for layer in self.layers:
-            Z = A @ params[notation.weight_matrix_name(layer.index)].T
-            if self.arch.bias != "none":
-                Z = Z + params[notation.bias_vector_name(layer.index)]
+        for layer, W_name, b_name in zip(self.layers, self.weights, self.biases, strict=True):
+            Z = A @ params[W_name].T
+            if b_name is not None:
+                Z += params[b_name]  # Z is a new array: add the bias in place
             A = layer.activate(Z)
             values += [Z, A]
         return values
@@ -283,46 +307,50 @@ class _LayerBackend:
         return self._forward_all(params, X)[-1]
 
     def loss(self, params: dict[str, FloatArray], X: FloatArray, Y: FloatArray) -> float:
-        return float(np.mean(self.loss_form(self.forward(params, X), Y))) + self._penalty(params)
+        return self._mean_loss(self.forward(params, X), Y) + self._penalty(params)
+
+    def _mean_loss(self, A: FloatArray, Y: FloatArray) -> float:
+        return float(np.add.reduce(self.loss_form(A, Y))) / A.shape[0]
 
     def _penalty(self, params: dict[str, FloatArray]) -> float:
         """Omega = (lambda/2) sum w^2 + lambda_1 sum |w| over every weight matrix."""
         penalty = self.arch.penalty
         if penalty.is_zero:
             return 0.0
-        weights = [params[notation.weight_matrix_name(layer.index)] for layer in self.layers]
+        weights = [params[name] for name in self.weights]
         squares = sum(float(np.sum(W * W)) for W in weights)
         sizes = sum(float(np.sum(np.abs(W))) for W in weights)
         return penalty.weight_decay / 2 * squares + penalty.l1 * sizes
-
-    def _penalty_gradient(self, W: FloatArray) -> FloatArray | float:
-        """dOmega/dW = lambda W + lambda_1 sign(W), elementwise."""
-        penalty = self.arch.penalty
-        return penalty.weight_decay * W + penalty.l1 * np.sign(W) if not penalty.is_zero else 0.0
 
     def loss_and_gradient(
         self, params: dict[str, FloatArray], X: FloatArray, Y: FloatArray
     ) -> tuple[float, dict[str, FloatArray]]:
         values = self._forward_all(params, X)
         batch = X.shape[0]
-        loss = float(np.mean(self.loss_form(values[-1], Y))) + self._penalty(params)
+        loss = self._mean_loss(values[-1], Y) + self._penalty(params)
         delta = self.output(values[-2], values[-1], Y)  # BP1
+        penalty = self.arch.penalty
         grads: dict[str, FloatArray] = {}
         for layer in reversed(self.layers):
-            A_previous = values[2 * layer.index - 2]
-            W_name = notation.weight_matrix_name(layer.index)
-            penalty = self._penalty_gradient(params[W_name])
-            grads[W_name] = delta.T @ A_previous / batch + penalty  # BP4, plus dOmega/dW
-            if self.arch.bias == "per_neuron":
-                grads[notation.bias_vector_name(layer.index)] = delta.mean(axis=0)  # BP3
+            W_name, b_name = self.weights[layer.index - 1], self.biases[layer.index - 1]
+            W = params[W_name]
+            dW = delta.T @ values[2 * layer.index - 2]  # BP4 (A of the layer below)
+            np.divide(dW, batch, out=dW)
+            if not penalty.is_zero:
+                dW += penalty.weight_decay * W + penalty.l1 * np.sign(W)  # dOmega/dW
+            grads[W_name] = dW
+            if b_name is None:
+                pass
+            elif self.arch.bias == "per_neuron":
+                grads[b_name] = np.add.reduce(delta, axis=0) / batch  # BP3
             elif self.arch.bias == "shared":
-                grads[notation.bias_vector_name(layer.index)] = np.asarray(delta.sum(axis=1).mean())
+                grads[b_name] = np.asarray(float(np.add.reduce(delta, axis=None)) / batch)
             if layer.index > 1:
                 below = self.layers[layer.index - 2]
                 assert below.prime is not None
-                W = params[notation.weight_matrix_name(layer.index)]
                 Z, A = values[2 * layer.index - 3], values[2 * layer.index - 2]
-                delta = (delta @ W) * below.prime(Z, A)  # BP2
+                delta = delta @ W
+                delta *= below.prime(Z, A)  # BP2
         return loss, grads
 
     def kink_arguments(self, params: dict[str, FloatArray], X: FloatArray) -> dict[str, FloatArray]:
@@ -351,7 +379,10 @@ class _OutputDelta:
 
     def __call__(self, Z: FloatArray, A: FloatArray, Y: FloatArray) -> FloatArray:
         if self.elementwise is not None:
-            return np.broadcast_to(self.elementwise(Z, A, Y), Z.shape).astype(np.float64)
+            delta = self.elementwise(Z, A, Y)
+            if getattr(delta, "shape", None) == Z.shape and delta.dtype == np.float64:
+                return delta
+            return np.broadcast_to(delta, Z.shape).astype(np.float64)
         assert self.gradient_a is not None and self.backward_layer is not None
         G = np.broadcast_to(self.gradient_a(A, Y), A.shape)
         return self.backward_layer(A, G)

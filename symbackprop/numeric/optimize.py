@@ -7,6 +7,7 @@ applied to every parameter, a float or a layer array alike, elementwise.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -50,16 +51,35 @@ class Stepper:
         self.t += 1
         updated = {}
         for k, theta in params.items():
+            learns = self._learns[k]
+            if learns is False:  # frozen throughout: its value and its state stay as they are
+                updated[k] = theta
+                continue
             old = [self.memory[kind][k] for kind in self.optimizer.state]
             outputs = self.function(
                 theta, grads[k], *old, self.learning_rate, self.t, *self.settings
             )
-            learns = np.asarray(self.learns[k]) > 0
             for kind, value, before in zip(self.optimizer.state, outputs[1:], old, strict=True):
-                self.memory[kind][k] = np.where(learns, value, before)
-            moved = np.where(learns, outputs[0], theta)
+                self.memory[kind][k] = _kept(learns, value, before)
+            moved = _kept(learns, outputs[0], theta)
             updated[k] = float(moved) if isinstance(theta, float) else moved
         return updated
+
+    @functools.cached_property
+    def _learns(self) -> dict[str, Any]:
+        """Per parameter: True (every entry learns), False (none does) or the boolean mask."""
+        flags: dict[str, Any] = {}
+        for k, mask in self.learns.items():
+            learns = np.asarray(mask) > 0
+            flags[k] = bool(learns.all()) if learns.all() or not learns.any() else learns
+        return flags
+
+
+def _kept(learns: Any, value: Any, before: Any) -> Any:
+    """Return ``value`` where the mask learns and ``before`` elsewhere, shaped like both."""
+    if learns is True and np.shape(value) == np.shape(before):
+        return np.asarray(value, dtype=np.float64)
+    return np.where(learns, value, before)
 
 
 def _update_function(optimizer: Optimizer) -> Callable[..., Any]:

@@ -135,10 +135,10 @@ class _Record:
         self.accuracies: list[float] = []
         self.test_accuracies: list[float] = []
 
-    def __call__(self, state: dict[str, Any]) -> float:
-        """Record the state's numbers; return the training loss."""
+    def __call__(self, state: dict[str, Any], loss: float | None = None) -> float:
+        """Record the state's numbers (its training loss if known); return the training loss."""
         X, Y = self.data
-        self.losses.append(self.compiled.raw_loss(state, X, Y))
+        self.losses.append(self.compiled.raw_loss(state, X, Y) if loss is None else float(loss))
         if self.classifies:
             self.accuracies.append(accuracy(self.compiled.raw_forward(state, X), Y))
         if self.test is not None:
@@ -161,12 +161,24 @@ def _descend(
     progress: Callable[[int, float], None] | None,
 ) -> dict[str, Any]:
     X2, Y2 = record.data
-    record(state)
+    full_batch = batch_size is None or batch_size >= X2.shape[0]
+    grads: Any
+    # Full-batch: the loss that the next step's gradient pass computes on the way is the loss
+    # to record for the state it starts from, so each epoch runs the network once, not twice.
+    loss_now, grads = compiled.raw_loss_and_gradient(state, X2, Y2) if full_batch else (None, None)
+    record(state, loss_now)
     for epoch in range(1, epochs + 1):
-        for rows in _batches(X2.shape[0], batch_size, rng):
-            _, grads = compiled.raw_loss_and_gradient(state, X2[rows], Y2[rows])
+        if full_batch:
             state = stepper.step(state, grads)
-        loss = record(state)
+            if epoch < epochs:
+                loss_now, grads = compiled.raw_loss_and_gradient(state, X2, Y2)
+            else:
+                loss_now = None
+        else:
+            for rows in _batches(X2.shape[0], batch_size, rng):
+                _, grads = compiled.raw_loss_and_gradient(state, X2[rows], Y2[rows])
+                state = stepper.step(state, grads)
+        loss = record(state, loss_now)
         if not np.isfinite(loss):
             raise NumericError(
                 f"training diverged at epoch {epoch} (loss {loss}); "
