@@ -46,6 +46,7 @@ from symbackprop.model.validate import (
     params_by_name,
     require_network,
 )
+from symbackprop.numeric.backends import ArrayBackend, array_backend
 
 VIEWS = ("auto", "layers", "scalar")
 
@@ -61,7 +62,7 @@ class CompiledNetwork:
 
     network: Network | LayerNetwork
     view: str
-    _backend: _LayerBackend | _ScalarBackend | _MatrixBackend
+    _backend: _LayerBackend | _ScalarBackend | _MatrixBackend | ArrayBackend
 
     def forward(self, params: Mapping[str, Any], X: Any) -> FloatArray:
         """Return the network's outputs for a batch, shape (batch, n_outputs)."""
@@ -131,12 +132,17 @@ class CompiledNetwork:
         return dict(grads)
 
 
-def compile(network: Network | LayerNetwork, view: str = "auto") -> CompiledNetwork:  # noqa: A001
+def compile(  # noqa: A001
+    network: Network | LayerNetwork, view: str = "auto", backend: str = "numpy"
+) -> CompiledNetwork:
     """Compile a network's derivation to NumPy (``view``: "auto", "layers" or "scalar").
 
     "auto" takes the layer view for a layered network and the scalar program otherwise; a
-    network of layers always runs its matrix derivation ("matrix").
+    network of layers always runs its matrix derivation ("matrix"). ``backend`` "torch" or
+    "jax" runs a network of layers' same generated code on that library (``backends.py``).
     """
+    if backend != "numpy":
+        return CompiledNetwork(network, "matrix", array_backend(network, view, backend))
     if isinstance(network, LayerNetwork):
         if view not in ("auto", "matrix"):
             raise SymbackpropError(f"a network of layers compiles its matrix view, not {view!r}")
