@@ -10,7 +10,7 @@ that uses it is compiled, naming what is missing.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 import numpy as np
@@ -70,6 +70,12 @@ def _safe_exp(xp: Any, x: Array) -> Array:
     return xp.exp(xp.minimum(x, 709.0))  # e^709 is the largest finite float64
 
 
+def _softmax(xp: Any, i: int, *z: Array) -> Array:
+    stacked = xp.stack(xp.broadcast_arrays(*[xp.asarray(zk) for zk in z]), axis=0)
+    e = xp.exp(stacked - xp.max(stacked, axis=0, keepdims=True))  # every exponent <= 0
+    return e[int(i) - 1] / xp.sum(e, axis=0)
+
+
 _FUNCTIONS: dict[str, Callable[..., Array]] = {
     "Sigmoid": _sigmoid,
     "Step": _step,
@@ -83,6 +89,8 @@ _FUNCTIONS: dict[str, Callable[..., Array]] = {
     "log": _safe_log,
     "sqrt": lambda xp, z: xp.sqrt(z),
     "Abs": lambda xp, z: xp.abs(z),
+    "sign": lambda xp, z: xp.sign(z),  # SymPy's own, as d|x|/dx
+    "Softmax": _softmax,
 }
 
 
@@ -91,20 +99,28 @@ def function_forms(xp: Any) -> dict[str, Callable[..., Array]]:
     return {name: functools.partial(form, xp) for name, form in _FUNCTIONS.items()}
 
 
+def check_forms(xp: Any, expressions: Sequence[sp.Basic]) -> None:
+    """Refuse expressions that call a function with no form on ``xp``, naming it."""
+    called = {type(call).__name__ for e in expressions for call in e.atoms(sp.Function)}
+    missing = sorted(called - set(_FUNCTIONS))
+    if missing:
+        raise SymbackpropError(
+            f"the {xp.name} backend has no form of {', '.join(missing)}; "
+            "compile with backend='numpy'"
+        )
+
+
+def modules(xp: Any) -> list[Any]:
+    """lambdify's modules for ``xp``: the forms, and NumPy's printer's ``numpy.`` bound to xp."""
+    return [function_forms(xp), {"numpy": xp}, "numpy"]
+
+
 def elementwise_factory(xp: Any) -> Callable[[list[sp.Symbol], sp.Expr], Callable[..., Array]]:
     """Return how an elementwise body becomes a function over ``xp`` arrays (a codegen Target's)."""
-    forms = function_forms(xp)
 
     def make(variables: list[sp.Symbol], body: sp.Expr) -> Callable[..., Array]:
-        missing = sorted({type(call).__name__ for call in body.atoms(sp.Function)} - set(forms))
-        if missing:
-            raise SymbackpropError(
-                f"the {xp.name} backend has no form of {', '.join(missing)}; "
-                "compile with backend='numpy'"
-            )
-        # NumPy's printer writes numpy.<name> for SymPy's own functions: bound to xp here.
-        scalar = sp.lambdify(variables, body, modules=[forms, {"numpy": xp}, "numpy"],
-                             docstring_limit=0)  # fmt: skip
+        check_forms(xp, [body])
+        scalar = sp.lambdify(variables, body, modules=modules(xp), docstring_limit=0)
 
         def apply(X: Array, *values: Array) -> Array:
             # A constant derivative (identity' = 1) comes back as a number: give it X's shape.

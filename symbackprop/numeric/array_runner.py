@@ -62,9 +62,13 @@ class ArrayRunner:
         output = str(program.output.name)
         gradients = [s.name for s in self.gradient_steps]
         self._loss_form = loss_form(xp, program.loss_name)
-        self._forward = xp.compiled(generate(forward, arguments, [output], "_forward", target))
+        batch = (arguments.index("B"),)  # B sizes the ones matrices: a shape, fixed per call
+        self._forward = xp.compiled(
+            generate(forward, arguments, [output], "_forward", target), batch
+        )
         self._gradient = xp.compiled(
-            generate(forward + backward, arguments, [output, *gradients], "_gradient", target)
+            generate(forward + backward, arguments, [output, *gradients], "_gradient", target),
+            batch,
         )
         self.kinked = kinked_arguments(program)
         self.pools = [(str(op.operands[0].name), op.settings) for step in forward

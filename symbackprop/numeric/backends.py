@@ -2,9 +2,9 @@
 
 "numpy" is the default (``compiled.py``, which dispatches the others here); "torch" and "jax"
 run the very same generated matrix code (``array_runner.py``) over their own arrays, on a GPU
-when there is one. Both take networks of layers (``sb.sequential``); any other network, or an
-operation, function or loss without a port, is refused at compile time with one line naming
-what is missing.
+when there is one; a per-neuron network (``sb.mlp``, expressions) runs its scalar program
+there. An operation, function or loss without a port is refused at compile time with one line
+naming what is missing.
 """
 
 from __future__ import annotations
@@ -16,7 +16,9 @@ from symbackprop.derivation.matrix_derivation import derive_layers
 from symbackprop.model.errors import SymbackpropError, unknown_name
 from symbackprop.model.network import Network
 from symbackprop.model.sequential import LayerNetwork
+from symbackprop.model.validate import require_network
 from symbackprop.numeric.array_runner import ArrayRunner
+from symbackprop.numeric.array_scalar import ScalarArrayRunner
 
 
 def _torch_namespace() -> Any:
@@ -43,10 +45,15 @@ def check_backend(backend: object) -> str:
 
 
 class ArrayBackend:
-    """A compiled network's backend on an array library: the generated matrix code's runner."""
+    """A compiled network's backend on an array library: the generated code's runner.
 
-    def __init__(self, runner: ArrayRunner) -> None:
+    ``view`` is "matrix" (a network of layers' matrix code) or "scalar" (a per-neuron
+    network's scalar program).
+    """
+
+    def __init__(self, runner: ArrayRunner | ScalarArrayRunner, view: str) -> None:
         self.runner = runner
+        self.view = view
         self.name = runner.xp.name
 
     def forward(self, params: dict[str, Any], X: Any) -> Any:
@@ -63,13 +70,20 @@ class ArrayBackend:
 
 
 def array_backend(network: Network | LayerNetwork, view: str, backend: str) -> ArrayBackend:
-    """Compile a network of layers' matrix derivation to run on ``backend`` ("torch", "jax")."""
+    """Compile a network's derivation to run on ``backend`` ("torch", "jax").
+
+    A network of layers runs its matrix code; a per-neuron network its scalar program (the
+    NumPy backend's "layers" view is NumPy code, so it is refused here).
+    """
     name = check_backend(backend)
-    if not isinstance(network, LayerNetwork):
+    if isinstance(network, LayerNetwork):
+        if view not in ("auto", "matrix"):
+            raise SymbackpropError(f"a network of layers compiles its matrix view, not {view!r}")
+        return ArrayBackend(ArrayRunner(derive_layers(network), NAMESPACES[name]()), "matrix")
+    network = require_network(network, "compile")
+    if view not in ("auto", "scalar"):
         raise SymbackpropError(
-            f"backend {name!r} compiles networks of layers (sb.sequential), not "
-            f"{type(network).__name__}; use backend='numpy'"
+            f"backend {name!r} runs a per-neuron network's scalar program, not the {view!r} "
+            "view; use view='auto' or 'scalar' (or backend='numpy')"
         )
-    if view not in ("auto", "matrix"):
-        raise SymbackpropError(f"a network of layers compiles its matrix view, not {view!r}")
-    return ArrayBackend(ArrayRunner(derive_layers(network), NAMESPACES[name]()))
+    return ArrayBackend(ScalarArrayRunner(network, NAMESPACES[name]()), "scalar")

@@ -139,10 +139,11 @@ def compile(  # noqa: A001
 
     "auto" takes the layer view for a layered network and the scalar program otherwise; a
     network of layers always runs its matrix derivation ("matrix"). ``backend`` "torch" or
-    "jax" runs a network of layers' same generated code on that library (``backends.py``).
+    "jax" runs the same generated code on that library (``backends.py``).
     """
     if backend != "numpy":
-        return CompiledNetwork(network, "matrix", array_backend(network, view, backend))
+        elsewhere = array_backend(network, view, backend)
+        return CompiledNetwork(network, elsewhere.view, elsewhere)
     if isinstance(network, LayerNetwork):
         if view not in ("auto", "matrix"):
             raise SymbackpropError(f"a network of layers compiles its matrix view, not {view!r}")

@@ -64,8 +64,9 @@ class JaxNamespace:
     def to_numpy(self, value: Array) -> np.ndarray:
         return np.asarray(value, dtype=np.float64)
 
-    def compiled(self, function: Callable[..., Any]) -> Callable[..., Any]:
-        return self.jax.jit(function, static_argnums=(2,))  # B, a shape, is static
+    def compiled(self, function: Callable[..., Any], static: tuple[int, ...] = ()) -> Any:
+        """``function`` jit-compiled; the arguments at ``static`` (shapes) are fixed per call."""
+        return self.jax.jit(function, static_argnums=static)
 
     # --- the names jax.numpy spells otherwise ------------------------------------------------
     def ones(self, shape: tuple[int, ...]) -> Array:

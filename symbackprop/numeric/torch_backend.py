@@ -52,7 +52,7 @@ class TorchNamespace:
     def to_numpy(self, value: Tensor) -> np.ndarray:
         return np.asarray(self.asarray(value).detach().cpu().numpy(), dtype=np.float64)
 
-    def compiled(self, function: Callable[..., Any]) -> Callable[..., Any]:
+    def compiled(self, function: Callable[..., Any], static: tuple[int, ...] = ()) -> Any:
         def run(*arguments: Any) -> Any:
             with self.torch.no_grad():
                 return function(*arguments)
@@ -71,6 +71,9 @@ class TorchNamespace:
 
     def broadcast_to(self, x: Tensor, shape: tuple[int, ...]) -> Tensor:
         return self.torch.broadcast_to(self.asarray(x), shape)
+
+    def broadcast_arrays(self, *parts: Any) -> list[Tensor]:
+        return list(self.torch.broadcast_tensors(*[self.asarray(p) for p in parts]))
 
     def concatenate(self, parts: list[Tensor], axis: int = 0) -> Tensor:
         return self.torch.cat(parts, dim=axis)

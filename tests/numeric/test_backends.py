@@ -127,9 +127,38 @@ def test_an_unknown_backend_is_refused_with_a_suggestion(name: str) -> None:
         sb.compile(NETWORKS["dense+sigmoid"], backend=name)
 
 
-def test_a_per_neuron_network_is_refused_by_the_array_backends() -> None:
-    with pytest.raises(SymbackpropError, match="networks of layers.*backend='numpy'"):
-        sb.compile(sb.mlp((2, 2, 1), ["sigmoid", "sigmoid"]), backend="torch")
+PER_NEURON = {
+    "relu, softmax, cross-entropy": sb.mlp((3, 4, 3), ["relu", "softmax"], "cross_entropy"),
+    "tanh, sigmoid, bce": sb.mlp((2, 3, 1), ["tanh", "sigmoid"], "bce"),
+    "leaky relu, softplus, mse": sb.mlp((2, 3, 2), ["leaky_relu", "softplus"], "mse"),
+}
+
+
+@pytest.mark.parametrize("backend", ["torch", "jax"])
+@pytest.mark.parametrize("kind", list(PER_NEURON))
+def test_a_per_neuron_networks_scalar_program_equals_numpy(kind: str, backend: str) -> None:
+    _backend_or_skip(backend)
+    net = PER_NEURON[kind]
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(7, net.n_inputs))
+    Y = np.eye(net.n_outputs)[rng.integers(0, net.n_outputs, 7)]
+    params = net.init_params(5)
+    loss, grads = sb.compile(net, view="scalar").loss_and_gradient(params, X, Y)
+    compiled = sb.compile(net, backend=backend)
+    assert compiled.view == "scalar"
+    got_loss, got_grads = compiled.loss_and_gradient(params, X, Y)
+    assert got_loss == pytest.approx(loss, rel=RTOL)
+    scale = max(abs(g) for g in grads.values())
+    assert all(isinstance(got_grads[name], float) for name in grads)
+    assert_close(np.array([got_grads[n] for n in grads]), np.array(list(grads.values())), scale)
+    kinks = sb.compile(net, view="scalar").kink_arguments(params, X)
+    got_kinks = compiled.kink_arguments(params, X)
+    assert set(got_kinks) == set(kinks)
+
+
+def test_the_layer_view_is_numpys_own() -> None:
+    with pytest.raises(SymbackpropError, match="scalar program, not the 'layers' view"):
+        sb.compile(PER_NEURON["tanh, sigmoid, bce"], view="layers", backend="torch")
 
 
 def test_an_operation_without_a_port_is_refused_naming_its_kernel(monkeypatch) -> None:
@@ -155,12 +184,19 @@ def test_training_on_a_backend_gives_numpys_loss_history(backend: str) -> None:
     net = NETWORKS["dropout"]
     X, Y = data(net, 8, 4)
     params = net.init_params(4)
+    mlp = PER_NEURON["tanh, sigmoid, bce"]
+    mlp_params = mlp.init_params(4)
     settings = {"learning_rate": 0.1, "epochs": 4, "batch_size": 4, "optimizer": "adam"}
     expected = sb.train(net, params, X, Y, **settings)
     got = sb.train(net, params, X, Y, backend=backend, **settings)
     np.testing.assert_allclose(got.losses, expected.losses, rtol=RTOL)
     for name, value in expected.params.items():
         np.testing.assert_allclose(got.params[name], value, rtol=1e-10, atol=1e-12)
+    X, Y = X[:, :2], (Y[:, :1] > 0.5).astype(float)
+    expected = sb.train(mlp, mlp_params, X, Y, **settings)
+    got = sb.train(mlp, mlp_params, X, Y, backend=backend, **settings)
+    np.testing.assert_allclose(got.losses, expected.losses, rtol=RTOL)
+    assert all(isinstance(got.params[name], float) for name in expected.params)
 
 
 _SHARDED_RUN = textwrap.dedent(
