@@ -4,11 +4,14 @@ Derivation engine. Every step ``lhs = rhs`` becomes one line of Python over NumP
 (``@`` for products, ``*`` for Hadamard products, ``.T``; a product with the ones vector
 becomes a sum or a broadcast, never a product with a materialised matrix of ones). The source
 is built only from the derivation's own SymPy trees and generated names, never from user text.
+A :class:`Target` (NumPy by default) supplies the helpers the source calls and turns each
+elementwise body into a function, so the same source can run over another array library.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -48,10 +51,14 @@ class _Source:
     """Translate one SymPy matrix expression to a Python expression over NumPy arrays."""
 
     def __init__(
-        self, functions: dict[str, Callable[..., Any]], named: dict[sp.Basic, str] | None = None
+        self,
+        functions: dict[str, Callable[..., Any]],
+        named: dict[sp.Basic, str] | None = None,
+        elementwise: Elementwise | None = None,
     ) -> None:
         self.functions = functions
         self.named = named or {}  # forward right-hand sides -> the name they were given
+        self.elementwise = elementwise or _elementwise_numpy
 
     def of(self, expr: sp.Basic) -> str:
         if isinstance(expr, sp.MatrixSymbol):
@@ -116,7 +123,7 @@ class _Source:
         variable, body = expr.function.variables[0], expr.function.expr
         argument = self.of(expr.expr)
         if not isinstance(body, sp.Derivative):
-            self.functions[name] = _elementwise_numpy([variable], body)
+            self.functions[name] = self.elementwise([variable], body)
             return f"{name}({argument})"
         applied = body.expr
         derivative = body.doit()
@@ -125,16 +132,19 @@ class _Source:
         )
         value = sp.Symbol("_value")
         if value_name is not None and derivative.has(applied):
-            self.functions[name] = _elementwise_numpy(
+            self.functions[name] = self.elementwise(
                 [variable, value], derivative.subs(applied, value)
             )
             return f"{name}({argument}, {value_name})"
-        self.functions[name] = _elementwise_numpy([variable], derivative)
+        self.functions[name] = self.elementwise([variable], derivative)
         return f"{name}({argument})"
 
 
 def _dim(size: sp.Expr) -> str:
     return "B" if size == BATCH else str(int(size))
+
+
+Elementwise = Callable[[list[sp.Symbol], sp.Expr], Callable[..., Any]]
 
 
 def _elementwise_numpy(variables: list[sp.Symbol], body: sp.Expr) -> Callable[..., FloatArray]:
@@ -147,20 +157,51 @@ def _elementwise_numpy(variables: list[sp.Symbol], body: sp.Expr) -> Callable[..
     return apply
 
 
+@dataclass(frozen=True, slots=True)
+class Target:
+    """An array library the generated source runs on.
+
+    ``helpers`` binds the names the source calls (``_np.ones``/``_np.zeros``, ``_kernels``,
+    ``_softmax_columns``, ``_times_ones_right``, ``_times_ones_left``); ``elementwise`` turns
+    one elementwise body (its variables, its SymPy expression) into a function over arrays.
+    """
+
+    name: str
+    helpers: Mapping[str, Any]
+    elementwise: Elementwise
+
+
+NUMPY = Target(
+    "numpy",
+    {
+        "_np": np,
+        "_kernels": KERNELS,
+        "_softmax_columns": softmax_columns,
+        "_times_ones_right": _times_ones_right,
+        "_times_ones_left": _times_ones_left,
+    },
+    _elementwise_numpy,
+)
+
+
 def generate(
-    steps: Sequence[MatrixStep], inputs: Sequence[str], outputs: Sequence[str], name: str
+    steps: Sequence[MatrixStep],
+    inputs: Sequence[str],
+    outputs: Sequence[str],
+    name: str,
+    target: Target = NUMPY,
 ) -> Callable[..., tuple[Any, ...]]:
     """Return a function of ``inputs`` that runs ``steps`` in order and returns ``outputs``."""
     functions: dict[str, Callable[..., Any]] = {}
     named = {step.rhs: step.name for step in steps if step.stage is Stage.FORWARD}
-    source = _Source(functions, named)
+    source = _Source(functions, named, target.elementwise)
     lines = [f"def {name}({', '.join(inputs)}):"]
     for step in steps:
         if step.lhs == LOSS:
             continue
         lines.append(f"    {step.name} = {source.of(step.rhs)}")
     lines.append(f"    return ({', '.join(outputs)},)")
-    namespace = _namespace(functions)
+    namespace = _namespace(functions, target)
     code = compile("\n".join(lines), f"<symbackprop matrix program {name}>", "exec")
     exec(code, namespace)  # noqa: S102 (source generated from the derivation's own trees)
     return namespace[name]  # type: ignore[no-any-return]
@@ -176,12 +217,5 @@ def expression_function(expr: sp.Basic, names: Sequence[str]) -> Callable[..., A
     return namespace["_expression"]  # type: ignore[no-any-return]
 
 
-def _namespace(functions: dict[str, Callable[..., Any]]) -> dict[str, Any]:
-    return {
-        "_np": np,
-        "_kernels": KERNELS,
-        "_softmax_columns": softmax_columns,
-        "_times_ones_right": _times_ones_right,
-        "_times_ones_left": _times_ones_left,
-        **functions,
-    }
+def _namespace(functions: dict[str, Callable[..., Any]], target: Target = NUMPY) -> dict[str, Any]:
+    return {**target.helpers, **functions}

@@ -46,6 +46,7 @@ from symbackprop.model.validate import (
     params_by_name,
     require_network,
 )
+from symbackprop.numeric.backends import ArrayBackend, array_backend
 from symbackprop.numeric.inputs import LayerInputs
 
 VIEWS = ("auto", "layers", "scalar")
@@ -62,7 +63,7 @@ class CompiledNetwork:
 
     network: Network | LayerNetwork
     view: str
-    _backend: _LayerBackend | _ScalarBackend | _MatrixBackend
+    _backend: _LayerBackend | _ScalarBackend | _MatrixBackend | ArrayBackend
     # The layer view's boundary checks, cheap for the usual input (None: the general ones).
     _inputs: LayerInputs | None = field(default=None, compare=False, repr=False)
 
@@ -148,12 +149,18 @@ class CompiledNetwork:
         return dict(grads)
 
 
-def compile(network: Network | LayerNetwork, view: str = "auto") -> CompiledNetwork:  # noqa: A001
+def compile(  # noqa: A001
+    network: Network | LayerNetwork, view: str = "auto", backend: str = "numpy"
+) -> CompiledNetwork:
     """Compile a network's derivation to NumPy (``view``: "auto", "layers" or "scalar").
 
     "auto" takes the layer view for a layered network and the scalar program otherwise; a
-    network of layers always runs its matrix derivation ("matrix").
+    network of layers always runs its matrix derivation ("matrix"). ``backend`` "torch" or
+    "jax" runs the same generated code on that library (``backends.py``).
     """
+    if backend != "numpy":
+        elsewhere = array_backend(network, view, backend)
+        return CompiledNetwork(network, elsewhere.view, elsewhere)
     if isinstance(network, LayerNetwork):
         if view not in ("auto", "matrix"):
             raise SymbackpropError(f"a network of layers compiles its matrix view, not {view!r}")
@@ -164,8 +171,8 @@ def compile(network: Network | LayerNetwork, view: str = "auto") -> CompiledNetw
     if view == "layers" and network.architecture is None:
         raise SymbackpropError("the layer view needs a layered network (mlp); use view='scalar'")
     if network.architecture is not None and view != "scalar":
-        backend = _layer_backend(network.architecture)
-        return CompiledNetwork(network, "layers", backend, LayerInputs(network))
+        layers = _layer_backend(network.architecture)
+        return CompiledNetwork(network, "layers", layers, LayerInputs(network))
     return CompiledNetwork(network, "scalar", _ScalarBackend(derive(network)))
 
 

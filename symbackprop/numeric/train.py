@@ -74,6 +74,7 @@ def train(
     l1: float | None = None,
     optimizer: str | Optimizer = "sgd",
     test: tuple[Any, Any] | None = None,
+    backend: str = "numpy",
 ) -> TrainResult:
     """Run an optimiser for ``epochs`` passes over the data: theta <- theta - eta dL/dtheta.
 
@@ -84,6 +85,8 @@ def train(
     ``weight_decay`` and ``l1`` set the loss's penalty Omega = (lambda/2) sum w^2 +
     lambda_1 sum |w| (None keeps the network's own); the losses reported include it.
     ``test`` is held-out (X, Y), never trained on: its loss (and accuracy) is only recorded.
+    ``backend`` "torch" or "jax" computes every loss and gradient there (a network of layers;
+    with "jax" each batch is sharded over the devices); the optimiser's step stays NumPy's.
     """
     if not isinstance(network, LayerNetwork):
         network = require_network(network, "train")
@@ -102,7 +105,7 @@ def train(
                 f"batch_size {batch_size} would split the sequence: self-attention reads the "
                 f"{X2.shape[0]} rows as one sequence's positions; leave batch_size out"
             )
-    compiled = compile(network)
+    compiled = compile(network, backend=backend)
     arrays_in = is_layer_form(network, params)
     state = compiled.native(params)
     if compiled.view in ("layers", "matrix"):
