@@ -7,6 +7,7 @@ long since imported everything) and asks it which modules it loaded; none times 
 
 from __future__ import annotations
 
+import ast
 import json
 import subprocess
 import sys
@@ -116,6 +117,18 @@ def test_every_public_name_resolves_to_its_stage_object():
         else:
             assert getattr(sys.modules[sb._ORIGIN[name]], name) is value
     assert set(sb.__all__) <= set(dir(sb))
+
+
+def test_the_name_table_the_type_imports_and_all_agree():
+    tree = ast.parse((ROOT / "symbackprop" / "__init__.py").read_text())
+    guarded = next(node for node in tree.body if isinstance(node, ast.If))
+    imports = [node for node in guarded.body if isinstance(node, ast.ImportFrom)]
+    assert len(imports) == len(guarded.body)
+    typed = {(node.module, alias.name) for node in imports for alias in node.names}
+    table = {(module, name) for module, names in sb._SOURCES.items() for name in names}
+    assert typed == table | {("symbackprop.model", "layers")}
+    assert set(sb.__all__) == set(sb._ORIGIN) | {"layers"}
+    assert len(sb.__all__) == len(set(sb.__all__))
 
 
 def test_an_unknown_name_is_an_attribute_error():
