@@ -15,24 +15,20 @@ import textwrap
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
-import numpy as np
-
-from symbackprop.checks.gradcheck import gradcheck
-from symbackprop.derivation.derivation import Derivation
-from symbackprop.derivation.derive import derive
-from symbackprop.derivation.matrix_expand import per_element
 from symbackprop.model import notation
 from symbackprop.model.errors import SpecError, counted, shorten
-from symbackprop.model.network import mlp
-from symbackprop.model.optimizers import OPTIMIZERS, Optimizer, get_optimizer
-from symbackprop.model.sequential import LayerNetwork
-from symbackprop.model.specs.spec import Spec, load_spec
-from symbackprop.model.specs.writer import spec_toml
-from symbackprop.numeric.train import TrainResult, train
-from symbackprop.render.diagrams import PLOT_FORMATS, learning_curve_plot
-from symbackprop.render.files import atomic_write
+
+if TYPE_CHECKING:
+    from symbackprop.derivation.derivation import Derivation
+    from symbackprop.model.optimizers import Optimizer
+    from symbackprop.model.sequential import LayerNetwork
+    from symbackprop.model.specs.spec import Spec
+    from symbackprop.numeric.train import TrainResult
+
+# The engine (SymPy, NumPy) is imported inside each verb, so that building the parser -- all that
+# `symbackprop --help` and `--version` do -- loads none of it.
 
 # Mazur's worked example with per-neuron biases (b^(1) = 0.35, b^(2) = 0.60 in every neuron),
 # so that every delta equals the published one.
@@ -49,6 +45,10 @@ PRINT_PARAMS_UP_TO = 24  # train prints the final parameters of networks this sm
 
 
 def _demo(args: argparse.Namespace) -> int:
+    from symbackprop.checks.gradcheck import gradcheck
+    from symbackprop.derivation.derive import derive
+    from symbackprop.model.network import mlp
+
     network = mlp([2, 2, 2], activation="sigmoid", loss="half_sse")
     derivation = derive(network)
     evaluation = derivation.evaluate(DEMO_PARAMS, DEMO_X, DEMO_Y, DEMO_LEARNING_RATE)
@@ -65,6 +65,10 @@ def _demo(args: argparse.Namespace) -> int:
 
 # --- derive ---------------------------------------------------------------------------------------
 def _derive(args: argparse.Namespace) -> int:
+    from symbackprop.derivation.derive import derive
+    from symbackprop.model.sequential import LayerNetwork
+    from symbackprop.model.specs.spec import load_spec
+
     spec = load_spec(args.spec)
     if isinstance(spec.network, LayerNetwork):
         return _derive_layers(args, spec, spec.network)
@@ -84,6 +88,8 @@ def _derive(args: argparse.Namespace) -> int:
 
 def _derive_layers(args: argparse.Namespace, spec: Spec, network: LayerNetwork) -> int:
     """The matrix derivation of a network of layers, on the whole batch (or one --sample)."""
+    from symbackprop.derivation.derive import derive
+
     if args.per_element:
         return _derive_per_element(args, spec, network)
     derivation = derive(network, freeze=spec.training.freeze)
@@ -114,6 +120,11 @@ _VIEWS_AGREE = 1e-9
 
 def _derive_per_element(args: argparse.Namespace, spec: Spec, network: LayerNetwork) -> int:
     """The batch written out entry by entry and derived per neuron, checked against the matrices."""
+    import numpy as np
+
+    from symbackprop.derivation.derive import derive
+    from symbackprop.derivation.matrix_expand import per_element
+
     if args.format == "json":
         raise SpecError("--per-element prints text, Markdown or LaTeX; drop --format json")
     data = spec.data if args.sample is None or spec.data is None else _sample(spec, args.sample)
@@ -137,6 +148,8 @@ def _derive_per_element(args: argparse.Namespace, spec: Spec, network: LayerNetw
 
 
 def _matrix_json(spec: Spec, derivation: Any, evaluation: Any) -> dict[str, Any]:
+    import numpy as np
+
     steps = []
     for step in derivation.steps:
         shape = step.shape
@@ -201,12 +214,17 @@ def _derivation_json(spec: Spec, derivation: Derivation, evaluation: Any) -> dic
 
 
 def _number(value: Any) -> float | list[float] | None:
+    import numpy as np
+
     array = np.asarray(value, dtype=np.float64)
     return float(array) if array.ndim == 0 else [float(v) for v in array.reshape(-1)]
 
 
 # --- gradcheck -----------------------------------------------------------------------------------
 def _gradcheck(args: argparse.Namespace) -> int:
+    from symbackprop.checks.gradcheck import gradcheck
+    from symbackprop.model.specs.spec import load_spec
+
     spec = load_spec(args.spec)
     X, Y = _data(spec, "gradcheck")
     result = gradcheck(spec.network, spec.params, X, Y)
@@ -246,6 +264,13 @@ def _data(spec: Spec, verb: str) -> tuple[Any, Any]:
 
 # --- train ---------------------------------------------------------------------------------------
 def _train(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from symbackprop.model.specs.spec import load_spec
+    from symbackprop.model.specs.writer import spec_toml
+    from symbackprop.numeric.train import train
+    from symbackprop.render.diagrams import learning_curve_plot
+
     spec = load_spec(args.spec)
     X, Y = _data(spec, "train")
     plot_format = _plot_format(args.plot)
@@ -333,6 +358,8 @@ def _losses_csv(result: TrainResult) -> str:
 
 def _plot_format(path: str | None) -> str:
     """The --plot file's format from its suffix; checked before any training is done."""
+    from symbackprop.render.diagrams import PLOT_FORMATS
+
     if path is None:
         return ""
     suffix = Path(path).suffix.lower().lstrip(".")
@@ -346,10 +373,14 @@ def _plot_format(path: str | None) -> str:
 
 def _plain(value: Any) -> Any:
     """A trained parameter as a float, or an array (state_dict arrays of a network of layers)."""
+    import numpy as np
+
     return float(value) if np.ndim(value) == 0 else np.asarray(value, dtype=np.float64)
 
 
 def _shown(value: Any) -> str:
+    import numpy as np
+
     if np.ndim(value) == 0:
         return f"{value:.9g}"
     return np.array2string(np.asarray(value), separator=", ", formatter={"float": "{:.9g}".format})
@@ -389,6 +420,7 @@ def _progress(
 # --- check and report (modules written beside this one) ----------------------------------------
 def _check(args: argparse.Namespace) -> int:
     from symbackprop.checks.checker import check_gradient
+    from symbackprop.model.specs.spec import load_spec
 
     spec = load_spec(args.spec)
     verdict = check_gradient(spec.network, args.wrt, args.expr, source="--expr")
@@ -398,6 +430,8 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
+    from symbackprop.model.sequential import LayerNetwork
+    from symbackprop.model.specs.spec import load_spec
     from symbackprop.render.report import report
 
     spec = load_spec(args.spec)
@@ -426,15 +460,32 @@ def _report(args: argparse.Namespace) -> int:
 
 def _chosen_optimizer(spec: Spec, name: str | None) -> Optimizer:
     """Return --optimizer (with its default settings) or else the spec's own optimiser."""
+    from symbackprop.model.optimizers import get_optimizer
+
     return spec.training.optimizer if name is None else get_optimizer(name, "(--optimizer)")
 
 
 def _add_optimizer_option(command: Any, what: str) -> None:
-    command.add_argument(
-        "--optimizer",
-        choices=sorted(OPTIMIZERS),
-        help=f"override [training] optimizer for {what} (its default settings)",
+    option = command.add_argument(
+        "--optimizer", help=f"override [training] optimizer for {what} (its default settings)"
     )
+    # Set after add_argument, which would list the choices at once: argparse reads them only
+    # when --optimizer is given or the verb's help is shown, and only then are they imported.
+    option.choices = _OptimizerNames()
+
+
+class _OptimizerNames:
+    """The registered optimisers' names (sorted), imported from the registry when first read."""
+
+    def __contains__(self, name: object) -> bool:
+        from symbackprop.model.optimizers import OPTIMIZERS
+
+        return name in OPTIMIZERS
+
+    def __iter__(self) -> Iterator[str]:
+        from symbackprop.model.optimizers import OPTIMIZERS
+
+        return iter(sorted(OPTIMIZERS))
 
 
 # --- output ---------------------------------------------------------------------------------------
@@ -448,6 +499,8 @@ def _emit(text: str, path: str | None) -> None:
 
 def _write(path: str, text: str | bytes) -> None:
     """Write a file atomically; a failure is one line naming the file."""
+    from symbackprop.render.files import atomic_write
+
     try:
         atomic_write(path, text)
     except OSError as error:
