@@ -1,4 +1,4 @@
-"""Benchmark: one MLP gradient in every engine, in one run, as ratios to a hand-written NumPy backprop.
+"""Benchmark: one MLP gradient in every engine, in one run, as ratios to hand-written NumPy.
 
 Run: python bench/bench_engines.py               (one BLAS / intra-op thread)
      python bench/bench_engines.py --threads 0    (each library's default thread count)
