@@ -1,0 +1,16 @@
+"""Loss plots: long curves are drawn through a bounded number of their epochs."""
+
+from symbackprop.render.diagrams import POINTS_DRAWN, _thinned, loss_plot
+
+
+def test_a_long_curve_keeps_its_ends_and_at_most_the_points_a_plot_can_show():
+    values = [1.0 / (1 + i) for i in range(10_001)]
+    epochs, kept = _thinned(values)
+    assert epochs[0] == 0 and epochs[-1] == 10_000 and len(epochs) <= POINTS_DRAWN
+    assert kept == [values[i] for i in epochs] and epochs == sorted(set(epochs))
+    assert _thinned(values[:10]) == (list(range(10)), values[:10])
+
+
+def test_a_10000_epoch_loss_plot_is_a_small_svg():
+    svg = loss_plot([1.0 / (1 + i) for i in range(10_001)], "svg")
+    assert svg.startswith(b"<?xml") and len(svg) < 200_000
