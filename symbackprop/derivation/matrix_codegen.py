@@ -1,15 +1,17 @@
-"""NumPy code generated from a matrix derivation's steps, run vectorized over the batch.
+"""A matrix derivation's steps compiled to functions over arrays, vectorized over the batch.
 
-Derivation engine. Every step ``lhs = rhs`` becomes one line of Python over NumPy arrays
-(``@`` for products, ``*`` for Hadamard products, ``.T``; a product with the ones vector
-becomes a sum or a broadcast, never a product with a materialised matrix of ones). The source
-is built only from the derivation's own SymPy trees and generated names, never from user text.
-A :class:`Target` (NumPy by default) supplies the helpers the source calls and turns each
-elementwise body into a function, so the same source can run over another array library.
+Derivation engine. Every step ``lhs = rhs`` becomes one function of the named arrays, built as
+a tree of closures from the step's SymPy tree (``@`` for products, ``*`` for Hadamard
+products, ``.T``; a product with the ones vector becomes a sum or a broadcast, never a product
+with a materialised matrix of ones). No source text is written or evaluated, and nothing comes
+from user text. A :class:`Target` (NumPy by default) supplies the array namespace, the kernels
+and helpers, and turns each elementwise body into a function, so the same steps run over
+another array library.
 """
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -47,84 +49,94 @@ def _times_ones_left(rows: int, X: FloatArray) -> FloatArray:
     return sums if rows == 1 else np.broadcast_to(sums, (rows, X.shape[1]))
 
 
-class _Source:
-    """Translate one SymPy matrix expression to a Python expression over NumPy arrays."""
+Env = dict[str, Any]  # the named matrices (and B) of one call
+Node = Callable[[Env], Any]  # one compiled expression: its value in an environment
+
+
+class _Builder:
+    """Turn one SymPy matrix expression into a Python function of the named arrays.
+
+    The function is a tree of closures built from the derivation's own SymPy tree (``@`` for
+    products, ``*`` for Hadamard products, ``.T``; a product with the ones vector becomes a sum
+    or a broadcast): no source text is written or evaluated.
+    """
 
     def __init__(
         self,
-        functions: dict[str, Callable[..., Any]],
+        helpers: Mapping[str, Any],
         named: dict[sp.Basic, str] | None = None,
         elementwise: Elementwise | None = None,
     ) -> None:
-        self.functions = functions
+        self.xp = helpers["_np"]
+        self.kernels = helpers["_kernels"]
+        self.softmax = helpers["_softmax_columns"]
+        self.ones_right = helpers["_times_ones_right"]
+        self.ones_left = helpers["_times_ones_left"]
         self.named = named or {}  # forward right-hand sides -> the name they were given
         self.elementwise = elementwise or _elementwise_numpy
 
-    def of(self, expr: sp.Basic) -> str:
+    def of(self, expr: sp.Basic) -> Node:  # noqa: C901 (one branch per matrix operation)
         if isinstance(expr, sp.MatrixSymbol):
-            return str(expr.name)
+            return _lookup(str(expr.name))
         if isinstance(expr, sp.Symbol):
-            return "B" if expr == BATCH else str(expr.name)
+            return _lookup("B" if expr == BATCH else str(expr.name))
         if expr.is_number:
-            return repr(float(expr))
-        if isinstance(expr, sp.OneMatrix):
-            return f"_np.ones(({_dim(expr.shape[0])}, {_dim(expr.shape[1])}))"
-        if isinstance(expr, sp.ZeroMatrix):  # a typed formula that cancels to 0
-            return f"_np.zeros(({_dim(expr.shape[0])}, {_dim(expr.shape[1])}))"
+            return _constant(float(expr))
+        if isinstance(expr, (sp.OneMatrix, sp.ZeroMatrix)):  # zeros: a typed formula's 0
+            fill = self.xp.ones if isinstance(expr, sp.OneMatrix) else self.xp.zeros
+            rows, cols = _dim(expr.shape[0]), _dim(expr.shape[1])
+            return lambda env: fill((rows(env), cols(env)))
         if isinstance(expr, (sp.MatAdd, sp.Add)):
-            return "(" + " + ".join(self.of(t) for t in expr.args) + ")"
+            return _folded(operator.add, [self.of(t) for t in expr.args])
         if isinstance(expr, sp.MatMul):
             return self._product(expr)
-        if isinstance(expr, sp.Mul):
-            return "(" + " * ".join(self.of(f) for f in expr.args) + ")"
-        if isinstance(expr, sp.Pow):
-            return f"({self.of(expr.base)} ** {self.of(expr.exp)})"
+        if isinstance(expr, (sp.Mul, sp.HadamardProduct)):
+            return _folded(operator.mul, [self.of(f) for f in expr.args])
+        if isinstance(expr, (sp.Pow, sp.HadamardPower)):
+            base, exponent = self.of(expr.args[0]), self.of(expr.args[1])
+            return lambda env: base(env) ** exponent(env)
         if isinstance(expr, sp.Transpose):
-            return f"{self.of(expr.arg)}.T"
-        if isinstance(expr, sp.HadamardProduct):
-            return "(" + " * ".join(self.of(f) for f in expr.args) + ")"
-        if isinstance(expr, sp.HadamardPower):
-            return f"({self.of(expr.args[0])} ** {self.of(expr.args[1])})"
+            inner = self.of(expr.arg)
+            return lambda env: inner(env).T
         if isinstance(expr, ElementwiseApplyFunction):
             return self._elementwise(expr)
         if isinstance(expr, ColumnSoftmax):
-            return f"_softmax_columns({self.of(expr.argument)})"
+            argument, softmax = self.of(expr.argument), self.softmax
+            return lambda env: softmax(argument(env))
         if isinstance(expr, TensorOp):
-            arguments = [self.of(o) for o in expr.operands] + [str(s) for s in expr.settings]
-            return f"_kernels[{expr.kernel!r}]({', '.join(arguments)})"
+            kernel, settings = self.kernels[expr.kernel], expr.settings
+            operands = [self.of(o) for o in expr.operands]
+            return lambda env: kernel(*(o(env) for o in operands), *settings)
         raise AssertionError(
-            f"no NumPy form for {type(expr).__name__}; a bug: only the above are ever built"
+            f"no array form for {type(expr).__name__}; a bug: only the above are ever built"
         )
 
-    def _product(self, expr: sp.MatMul) -> str:
+    def _product(self, expr: sp.MatMul) -> Node:
         coefficient, factors = expr.as_coeff_matrices()
-        text: str | None = None
-        pending_rows: str | None = None  # a leading 1 (rows x k) waiting for its right operand
+        node: Node | None = None
+        pending_rows: Node | None = None  # a leading 1 (rows x k) waiting for its right operand
         for factor in factors:
             if isinstance(factor, sp.OneMatrix):
-                if text is None:
+                if node is None:
                     pending_rows = _dim(factor.shape[0])
                 else:
-                    text = f"_times_ones_right({text}, {_dim(factor.shape[1])})"
+                    node = _call(self.ones_right, node, _dim(factor.shape[1]))
                 continue
             operand = self.of(factor)
-            text = operand if text is None else f"({text} @ {operand})"
+            node = operand if node is None else _folded(operator.matmul, [node, operand])
             if pending_rows is not None:
-                text = f"_times_ones_left({pending_rows}, {text})"
+                node = _call(self.ones_left, pending_rows, node)
                 pending_rows = None
-        if text is None:
-            shape = expr.shape
-            text = f"_np.ones(({_dim(shape[0])}, {_dim(shape[1])}))"
-        return text if coefficient == 1 else f"({self.of(coefficient)} * {text})"
+        if node is None:
+            node = self.of(sp.OneMatrix(*expr.shape))
+        return node if coefficient == 1 else _folded(operator.mul, [self.of(coefficient), node])
 
-    def _elementwise(self, expr: ElementwiseApplyFunction) -> str:
+    def _elementwise(self, expr: ElementwiseApplyFunction) -> Node:
         """f(Z), or f'(Z) written in f's own value where it can be (sigma' = A o (1 - A))."""
-        name = f"_f{len(self.functions)}"
         variable, body = expr.function.variables[0], expr.function.expr
         argument = self.of(expr.expr)
         if not isinstance(body, sp.Derivative):
-            self.functions[name] = self.elementwise([variable], body)
-            return f"{name}({argument})"
+            return _call(self.elementwise([variable], body), argument)
         applied = body.expr
         derivative = body.doit()
         value_name = self.named.get(
@@ -132,16 +144,40 @@ class _Source:
         )
         value = sp.Symbol("_value")
         if value_name is not None and derivative.has(applied):
-            self.functions[name] = self.elementwise(
-                [variable, value], derivative.subs(applied, value)
-            )
-            return f"{name}({argument}, {value_name})"
-        self.functions[name] = self.elementwise([variable], derivative)
-        return f"{name}({argument})"
+            function = self.elementwise([variable, value], derivative.subs(applied, value))
+            return _call(function, argument, _lookup(value_name))
+        return _call(self.elementwise([variable], derivative), argument)
 
 
-def _dim(size: sp.Expr) -> str:
-    return "B" if size == BATCH else str(int(size))
+def _lookup(name: str) -> Node:
+    return lambda env: env[name]
+
+
+def _constant(value: Any) -> Node:
+    return lambda env: value
+
+
+def _call(function: Callable[..., Any], *arguments: Node) -> Node:
+    return lambda env: function(*(a(env) for a in arguments))
+
+
+def _folded(combine: Callable[[Any, Any], Any], parts: list[Node]) -> Node:
+    """The parts combined left to right: a + b + c, a * b, a @ b."""
+    if len(parts) == 2:
+        first, second = parts
+        return lambda env: combine(first(env), second(env))
+
+    def run(env: Env) -> Any:
+        value = parts[0](env)
+        for part in parts[1:]:
+            value = combine(value, part(env))
+        return value
+
+    return run
+
+
+def _dim(size: sp.Expr) -> Node:
+    return _lookup("B") if size == BATCH else _constant(int(size))
 
 
 Elementwise = Callable[[list[sp.Symbol], sp.Expr], Callable[..., Any]]
@@ -191,31 +227,31 @@ def generate(
     name: str,
     target: Target = NUMPY,
 ) -> Callable[..., tuple[Any, ...]]:
-    """Return a function of ``inputs`` that runs ``steps`` in order and returns ``outputs``."""
-    functions: dict[str, Callable[..., Any]] = {}
+    """Return a function of ``inputs`` that runs ``steps`` in order and returns ``outputs``.
+
+    An output named "None" is returned as None (a program with nothing to watch).
+    """
     named = {step.rhs: step.name for step in steps if step.stage is Stage.FORWARD}
-    source = _Source(functions, named, target.elementwise)
-    lines = [f"def {name}({', '.join(inputs)}):"]
-    for step in steps:
-        if step.lhs == LOSS:
-            continue
-        lines.append(f"    {step.name} = {source.of(step.rhs)}")
-    lines.append(f"    return ({', '.join(outputs)},)")
-    namespace = _namespace(functions, target)
-    code = compile("\n".join(lines), f"<symbackprop matrix program {name}>", "exec")
-    exec(code, namespace)  # noqa: S102 (source generated from the derivation's own trees)
-    return namespace[name]  # type: ignore[no-any-return]
+    builder = _Builder(target.helpers, named, target.elementwise)
+    program = [(step.name, builder.of(step.rhs)) for step in steps if step.lhs != LOSS]
+    arguments, results = tuple(inputs), tuple(outputs)
+
+    def run(*values: Any) -> tuple[Any, ...]:
+        env = dict(zip(arguments, values, strict=True))
+        for lhs, node in program:
+            env[lhs] = node(env)
+        return tuple(None if out == "None" else env[out] for out in results)
+
+    run.__name__ = run.__qualname__ = name
+    return run
 
 
 def expression_function(expr: sp.Basic, names: Sequence[str]) -> Callable[..., Any]:
     """Return a function of the named arrays (and ``B``) that evaluates one matrix expression."""
-    functions: dict[str, Callable[..., Any]] = {}
-    body = _Source(functions).of(expr)
-    step_source = f"def _expression({', '.join(names)}):\n    return {body}"
-    namespace = _namespace(functions)
-    exec(compile(step_source, "<symbackprop expression>", "exec"), namespace)  # noqa: S102
-    return namespace["_expression"]  # type: ignore[no-any-return]
+    node = _Builder(NUMPY.helpers).of(expr)
+    arguments = tuple(names)
 
+    def run(*values: Any) -> Any:
+        return node(dict(zip(arguments, values, strict=True)))
 
-def _namespace(functions: dict[str, Callable[..., Any]], target: Target = NUMPY) -> dict[str, Any]:
-    return {**target.helpers, **functions}
+    return run

@@ -1,6 +1,6 @@
 """Numbers for a matrix derivation: every matrix of the sweep, for given parameters and data.
 
-Derivation engine. :class:`MatrixRunner` turns the steps into three generated NumPy
+Derivation engine. :class:`MatrixRunner` turns the steps into three compiled NumPy
 functions (forward only; forward + backward; everything) and feeds them the parameters in the
 program's layout (PyTorch's (out,) bias becomes a column b (out x 1)), the data transposed
 (one column per sample), the dropout masks and the named numbers.
@@ -57,7 +57,7 @@ _T = sp.Symbol("t")
 
 
 class MatrixRunner:
-    """The generated NumPy functions of one matrix derivation."""
+    """The compiled NumPy functions of one matrix derivation."""
 
     def __init__(self, program: MatrixProgram, steps: Sequence[MatrixStep]) -> None:
         self.program = program

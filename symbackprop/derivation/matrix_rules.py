@@ -90,6 +90,10 @@ class _Backward:
             term = sp.HadamardProduct(S, G - spread)
             self.visit(expr.argument, term, rules + (Rule.SOFTMAX_COLUMNS,))
         elif isinstance(expr, TensorOp):
+            if not hasattr(expr, "adjoint_terms"):
+                raise AssertionError(
+                    f"{type(expr).__name__} stands only in adjoints; a bug: a layer staged it"
+                )
             for index, sent, local in expr.adjoint_terms(G, self.lhs):
                 self.visit(expr.operands[index], sent, rules + local)
         else:

@@ -22,13 +22,14 @@ The args of a ``TensorOp`` are its operands followed by one ``sp.Tuple`` of inte
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import sympy as sp
 
 from symbackprop.model.rulebook import Rule
 
 AdjointTerm = tuple[int, sp.MatrixExpr, tuple[Rule, ...]]  # (operand index, term, rules)
+_HOOKS = ("explicit", "latex", "text")
 
 
 class TensorOp(sp.MatrixExpr):  # type: ignore[misc]
@@ -52,24 +53,34 @@ class TensorOp(sp.MatrixExpr):  # type: ignore[misc]
     def settings(self) -> tuple[int, ...]:
         return tuple(int(s) for s in self.args[-1])
 
-    # --- hooks ---------------------------------------------------------------------------------
-    @property
-    def shape(self) -> tuple[sp.Expr, sp.Expr]:
-        raise NotImplementedError
+    # --- hooks every concrete operation defines (checked when its class is made) -------------
+    # ``shape`` (SymPy's property), ``explicit(*operands)``, ``latex(operand_texts)`` and
+    # ``text(operand_texts)``; ``adjoint_terms(G, lhs)`` where the operation can stand in a
+    # forward pass (an adjoint-only operation such as a convolution's input gradient has none,
+    # and the sweep never meets it).
+    if TYPE_CHECKING:
 
-    def adjoint_terms(self, G: sp.MatrixExpr, lhs: sp.MatrixSymbol) -> list[AdjointTerm]:
-        """Return, for each operand the result depends on, the term it receives from ``G``."""
-        raise NotImplementedError
+        def adjoint_terms(self, G: sp.MatrixExpr, lhs: sp.MatrixSymbol) -> list[AdjointTerm]:
+            """Return, for each operand the result depends on, the term it receives from G."""
 
-    def explicit(self, *operands: sp.Matrix) -> sp.Matrix:
-        """Return the result entry by entry, given the operands as explicit matrices."""
-        raise NotImplementedError
+        def explicit(self, *operands: sp.Matrix) -> sp.Matrix:
+            """Return the result entry by entry, given the operands as explicit matrices."""
 
-    def latex(self, operands: list[str]) -> str:
-        raise NotImplementedError
+        def latex(self, operands: list[str]) -> str:
+            """Return the operation in LaTeX, given its operands' LaTeX."""
 
-    def text(self, operands: list[str]) -> str:
-        raise NotImplementedError
+        def text(self, operands: list[str]) -> str:
+            """Return the operation as terminal text, given its operands' text."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if not cls.kernel:
+            return  # a shared base of several operations (the map operations' settings)
+        missing = [hook for hook in _HOOKS if not callable(getattr(cls, hook, None))]
+        if cls.shape is sp.MatrixExpr.shape:  # SymPy's own, which only raises
+            missing.append("shape")
+        if missing:
+            raise TypeError(f"{cls.__name__} needs {', '.join(missing)} to be an operation")
 
     def formula(self, operands: list[str]) -> str:
         """Return the operation as a user types it in the checker (NumPy-style names)."""

@@ -204,7 +204,8 @@ def _layer(torch: Any, index: int, module: Any, shape: tuple[int, ...]) -> Any:
     if isinstance(module, nn.Dropout):
         if module.p == 0 or not module.training:
             return Elementwise("identity")
-        _refuse(where, f"p = {module.p} in training mode (call model.eval() or use p = 0)")
+        _refuse(where, f"p = {module.p} in training mode (switch the model to evaluation "
+                "mode with model.train(False), or use p = 0)")  # fmt: skip
     raise SymbackpropError(
         f"{where} is not supported; from_torch takes an nn.Sequential of {_SUPPORTED}"
     )

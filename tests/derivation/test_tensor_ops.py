@@ -75,3 +75,17 @@ def test_operations_rebuild_from_their_args_and_stop_gradient_sends_nothing():
         assert op.func(*op.args) == op
     assert StopGradient(X).adjoint_terms(X, X) == []
     assert Block(X, (1, 3)).shape == (2, 2) and Embed(X, (1, 6)).shape == (6, 2)
+
+
+def test_an_operation_without_its_hooks_is_refused_when_its_class_is_made():
+    from symbackprop.model.tensor_ops import TensorOp
+
+    with pytest.raises(TypeError, match="needs explicit, latex, text, shape"):
+
+        class _Half(TensorOp):  # a kernel but nothing else
+            kernel = "half"
+
+    class _Shared(TensorOp):  # no kernel: a shared base of several operations, allowed
+        pass
+
+    assert _Shared.kernel == ""
