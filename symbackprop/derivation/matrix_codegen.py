@@ -22,31 +22,13 @@ from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 
 from symbackprop.derivation.matrix_steps import MatrixStep
 from symbackprop.derivation.steps import LOSS, Stage
-from symbackprop.derivation.tensor_kernels import KERNELS
+from symbackprop.derivation.tensor_kernels import HELPERS
 from symbackprop.model.functions import numpy_namespace
 from symbackprop.model.matrices import ColumnSoftmax
 from symbackprop.model.matrix_program import BATCH
 from symbackprop.model.tensor_ops import TensorOp
 
 FloatArray = np.ndarray
-
-
-def softmax_columns(Z: FloatArray) -> FloatArray:
-    """Return softmax of each column; subtracting the column's largest entry avoids overflow."""
-    e = np.exp(Z - Z.max(axis=0, keepdims=True))
-    return np.asarray(e / e.sum(axis=0, keepdims=True))
-
-
-def _times_ones_right(X: FloatArray, cols: int) -> FloatArray:
-    """X @ 1 (k x cols): each row's sum, repeated in every column."""
-    sums = X.sum(axis=1, keepdims=True) if X.shape[1] != 1 else X
-    return sums if cols == 1 else np.broadcast_to(sums, (X.shape[0], cols))
-
-
-def _times_ones_left(rows: int, X: FloatArray) -> FloatArray:
-    """1 (rows x k) @ X: each column's sum, repeated in every row."""
-    sums = X.sum(axis=0, keepdims=True) if X.shape[0] != 1 else X
-    return sums if rows == 1 else np.broadcast_to(sums, (rows, X.shape[1]))
 
 
 Env = dict[str, Any]  # the named matrices (and B) of one call
@@ -207,17 +189,7 @@ class Target:
     elementwise: Elementwise
 
 
-NUMPY = Target(
-    "numpy",
-    {
-        "_np": np,
-        "_kernels": KERNELS,
-        "_softmax_columns": softmax_columns,
-        "_times_ones_right": _times_ones_right,
-        "_times_ones_left": _times_ones_left,
-    },
-    _elementwise_numpy,
-)
+NUMPY = Target("numpy", HELPERS, _elementwise_numpy)
 
 
 def generate(

@@ -16,10 +16,10 @@ import numpy as np
 import sympy as sp
 from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 
-from symbackprop.derivation.conv_kernels import max_pool_winners
 from symbackprop.derivation.matrix_codegen import generate
 from symbackprop.derivation.matrix_steps import MatrixStep
 from symbackprop.derivation.steps import Stage
+from symbackprop.derivation.tensor_kernels import max_pool_winners
 from symbackprop.model.activations import ACTIVATIONS
 from symbackprop.model.conv_ops import MaxPool
 from symbackprop.model.losses import get_loss

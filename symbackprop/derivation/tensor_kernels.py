@@ -1,49 +1,44 @@
-"""The vectorized NumPy kernels of the structured matrix operations (derivation engine).
+"""The structured operations' kernels bound to NumPy (derivation engine).
 
-Each :class:`symbackprop.model.tensor_ops.TensorOp` names its kernel; the generated code calls
-``_kernels[name](*operand_arrays, *settings)``. Operands and results are flattened, one column
-per sample, exactly as in the matrix program. A kernel loops at most over a kernel's offsets or a
-sequence's blocks, never over pixels or samples.
+The kernels themselves are written once over an array namespace in
+:mod:`symbackprop.derivation.array_kernels`; this module gives them NumPy, with the two names
+NumPy spells differently: ``pad(array, widths, fill)`` and ``add_at`` (an in-place strided add:
+the target is always a fresh local array).
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-from symbackprop.derivation.conv_kernels import CONV_KERNELS
+from symbackprop.derivation import array_kernels
 
 FloatArray = np.ndarray
 
 
-def block(X: FloatArray, start: int, stop: int, step: int = 0) -> FloatArray:
-    """Rows start .. stop - 1 (``step``, a sequence's time step, only changes the printing)."""
-    return X[start:stop]
+class NumpyNamespace:
+    """NumPy under the names the kernels call."""
+
+    name = "numpy"
+
+    def __getattr__(self, attribute: str) -> Any:
+        return getattr(np, attribute)
+
+    @staticmethod
+    def pad(array: FloatArray, widths: Any, fill: float) -> FloatArray:
+        return np.pad(array, widths, constant_values=fill)
+
+    @staticmethod
+    def add_at(target: FloatArray, index: tuple[slice, ...], values: FloatArray) -> FloatArray:
+        target[index] += values
+        return target
 
 
-def embed(G: FloatArray, start: int, total: int) -> FloatArray:
-    """G placed at rows start onward of a total-row matrix of zeros."""
-    out = np.zeros((total, G.shape[1]))
-    out[start : start + G.shape[0]] = G
-    return out
-
-
-def stack(*parts: FloatArray) -> FloatArray:
-    """Matrices with the same columns stacked on top of each other."""
-    columns = max(p.shape[1] for p in parts)
-    return np.vstack([np.broadcast_to(p, (p.shape[0], columns)) for p in parts])
-
-
-def identity(X: FloatArray) -> FloatArray:
-    return X
-
-
-KERNELS: dict[str, Callable[..., Any]] = {
-    "block": block,
-    "embed": embed,
-    "stack": stack,
-    "identity": identity,
-    **CONV_KERNELS,
-}
+NUMPY = NumpyNamespace()
+KERNELS: dict[str, Callable[..., Any]] = array_kernels.kernels(NUMPY)
+HELPERS: dict[str, Any] = array_kernels.helpers(NUMPY)
+max_pool_winners = functools.partial(array_kernels.max_pool_winners, NUMPY)
+channel_sum = KERNELS["channel_sum"]

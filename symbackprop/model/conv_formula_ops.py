@@ -5,7 +5,7 @@ their own: the kernel flipped, ``flip(K)``; the full correlation of the adjoint 
 ``full_correlate(Delta, flip(K))``; or, by a slip, the operands of the kernel's correlation
 swapped, ``correlate_kernel(Delta, X)``. Each is a :class:`~symbackprop.model.tensor_ops.TensorOp`
 with the settings of the convolution layer it belongs to, so the checker evaluates it with the
-vectorized kernels of :mod:`symbackprop.derivation.conv_kernels` and prints it back as typed.
+vectorized kernels of :mod:`symbackprop.derivation.array_kernels` and prints it back as typed.
 
 - ``flip(K)``: K (C_out x C_in kh kw) rotated 180 degrees in each window and its channels
   swapped: (C_in x C_out kh kw), the kernel of the transposed convolution;

@@ -15,17 +15,17 @@ from typing import Any
 import numpy as np
 import sympy as sp
 
-from symbackprop.derivation.conv_kernels import max_pool_winners
+from symbackprop.derivation.array_kernels import _KERNELS, helpers
 from symbackprop.derivation.matrix_codegen import Target, generate
 from symbackprop.derivation.matrix_derivation import MatrixDerivation
 from symbackprop.derivation.matrix_evaluation import WINNERS, dropout_mask, kinked_arguments
 from symbackprop.derivation.matrix_steps import MatrixStep
 from symbackprop.derivation.steps import Stage
+from symbackprop.derivation.tensor_kernels import max_pool_winners
 from symbackprop.model.conv_ops import MaxPool
 from symbackprop.model.errors import SymbackpropError
 from symbackprop.model.tensor_ops import TensorOp
 from symbackprop.numeric.array_forms import elementwise_factory, loss_form
-from symbackprop.numeric.array_kernels import _KERNELS, helpers
 
 FloatArray = np.ndarray
 

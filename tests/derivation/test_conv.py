@@ -9,8 +9,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import symbackprop as sb
-from symbackprop.derivation.conv_kernels import CONV_KERNELS
 from symbackprop.derivation.steps import Stage
+from symbackprop.derivation.tensor_kernels import KERNELS
 from symbackprop.model.conv_ops import (
     AvgPool,
     AvgPoolSpread,
@@ -150,7 +150,7 @@ def test_the_entry_by_entry_form_equals_the_numpy_kernel(op, shapes, settings):
     values = [rng.normal(size=shape) for shape in shapes]
     symbols = [sp.MatrixSymbol(f"M{i}", *shape) for i, shape in enumerate(shapes)]
     expr = op(*symbols, settings)
-    expected = CONV_KERNELS[op.kernel](*values, *settings)
+    expected = KERNELS[op.kernel](*values, *settings)
     assert tuple(int(n) for n in expr.shape) == expected.shape
     explicit = expr.explicit(*(sp.Matrix(v) for v in values))
     np.testing.assert_allclose(np.array(explicit, dtype=float), expected, rtol=RTOL_EXPLICIT)

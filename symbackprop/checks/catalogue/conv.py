@@ -22,8 +22,8 @@ from symbackprop.checks.matrix_mistakes import (
     first_match,
 )
 from symbackprop.checks.matrix_text import formula_text
-from symbackprop.derivation.conv_kernels import channel_sum
 from symbackprop.derivation.matrix_steps import MatrixStep
+from symbackprop.derivation.tensor_kernels import channel_sum
 from symbackprop.model.conv_formula_ops import Flip, FullCorrelate, SwappedKernelCorrelation
 from symbackprop.model.conv_ops import ChannelSum, Conv, ConvInputGradient, ConvKernelGradient
 from symbackprop.model.parsing.shapes import shape_text

@@ -1,11 +1,15 @@
-"""The structured operations' kernels written once over an array namespace ``xp`` (numeric).
+"""The structured operations' kernels, written once over an array namespace ``xp`` (derivation).
 
-The same mathematics as ``derivation/tensor_kernels.py`` and ``derivation/conv_kernels.py``,
-for array libraries other than NumPy (PyTorch, JAX): every kernel takes the namespace first,
-then flattened operands with one column per sample, then the operation's integer settings.
-Nothing is written in place, so the kernels also run under ``jax.jit``; the one scattering add
-goes through ``xp.add_at``. ``xp`` offers NumPy's names for the few functions used here (see
-:class:`symbackprop.numeric.array_forms.ArrayNamespace`).
+Every :class:`symbackprop.model.tensor_ops.TensorOp` names its kernel; the compiled steps call
+``kernel(*operand_arrays, *settings)`` with the kernel bound to one library: NumPy's
+(:mod:`symbackprop.derivation.tensor_kernels`), PyTorch's or JAX's (``numeric/``). Operands are
+flattened, one column per sample. Maps are held as (C, H, W, B), the batch last, so going from
+the program's columns to maps is a free reshape; the windows' entries are gathered side by side
+(im2col) with one strided read per kernel offset, so a convolution is one matrix product, and
+an adjoint adds them back with one strided add per offset: the loops run over the kh kw
+offsets, never over pixels or samples. Nothing is written in place except through
+``xp.add_at``, so the kernels also run under ``jax.jit``. ``xp`` offers NumPy's names for the
+few functions used here, ``pad(array, widths, fill)`` and ``add_at(target, index, values)``.
 """
 
 from __future__ import annotations
@@ -166,6 +170,11 @@ def max_pool(xp: Any, X: Array, *settings: int) -> Array:
     """The maximum of every window (padding is -inf, so it never wins)."""
     g = Geometry(*settings)
     return xp.max(_windows(xp, X, g, -float("inf")), axis=1).reshape(-1, X.shape[1])
+
+
+def max_pool_winners(xp: Any, X: Array, *settings: int) -> Array:
+    """Which entry of each window wins (the first maximum): a max pool's kink signature."""
+    return xp.argmax(_windows(xp, X, Geometry(*settings), -float("inf")), axis=1)
 
 
 def max_pool_route(xp: Any, G: Array, X: Array, *settings: int) -> Array:
