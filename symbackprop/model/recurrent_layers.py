@@ -120,12 +120,7 @@ def _check(kind: str, hidden_size: object, output: object, truncate: object) -> 
                         "of steps (or left out for full BPTT)")  # fmt: skip
 
 
-def _out_shape(layer: RNN | LSTM, shape: tuple[int, ...]) -> tuple[int, ...]:
-    steps, _ = _sequence_shape(layer.kind, shape)
-    return (steps, layer.hidden_size) if layer.output == "sequence" else (layer.hidden_size,)
-
-
-def _output(builder: ProgramBuilder, layer: RNN | LSTM, states: list[sp.MatrixSymbol],
+def _output(builder: ProgramBuilder, layer: _Recurrent, states: list[sp.MatrixSymbol],
             name: str) -> sp.MatrixSymbol:  # fmt: skip
     if layer.output == "last":
         return states[-1]
@@ -133,37 +128,44 @@ def _output(builder: ProgramBuilder, layer: RNN | LSTM, states: list[sp.MatrixSy
     return builder.node("H", Stack(*states), name, "the hidden states of every step", shape)
 
 
-def _describe(layer: RNN | LSTM, name: str) -> str:
-    extras = [] if layer.output == "sequence" else ["last step"]
-    if layer.truncate is not None:
-        extras.append(f"truncated BPTT every {layer.truncate} steps")
-    if not layer.bias:
-        extras.append("no bias")
-    return f"{name} {layer.hidden_size}" + (f" ({', '.join(extras)})" if extras else "")
+@dataclass(frozen=True, slots=True)
+class _Recurrent:
+    """What RNN and LSTM share: their settings, their checks, shapes and description."""
+
+    hidden_size: int
+    output: str = "sequence"
+    truncate: int | None = None
+    bias: bool = True
+    kind: ClassVar[str] = ""
+
+    def __post_init__(self) -> None:
+        _check(self.kind, self.hidden_size, self.output, self.truncate)
+
+    def n_out(self, n_in: int) -> int:
+        raise SpecError(f"{self.kind} takes a sequence; give the network inputs = [T, n]")
+
+    def out_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
+        steps, _ = _sequence_shape(self.kind, shape)
+        return (steps, self.hidden_size) if self.output == "sequence" else (self.hidden_size,)
+
+    def describe(self) -> str:
+        extras = [] if self.output == "sequence" else ["last step"]
+        if self.truncate is not None:
+            extras.append(f"truncated BPTT every {self.truncate} steps")
+        if not self.bias:
+            extras.append("no bias")
+        return f"{self.kind} {self.hidden_size}" + (f" ({', '.join(extras)})" if extras else "")
 
 
 @dataclass(frozen=True, slots=True)
-class RNN:
+class RNN(_Recurrent):
     """A vanilla (Elman) recurrent layer, PyTorch's ``nn.RNN(n, h, batch_first=True)``.
 
     H<t> = tanh(Z<t>),  Z<t> = W_ih x_t + b_ih 1^T + W_hh H<t-1> + b_hh 1^T,  H<0> = 0.
     ``output`` "sequence" gives [H<1>; ...; H<T>] (one sample: (T, h)), "last" gives H<T>.
     """
 
-    hidden_size: int
-    output: str = "sequence"
-    truncate: int | None = None
-    bias: bool = True
     kind: ClassVar[str] = "rnn"
-
-    def __post_init__(self) -> None:
-        _check("rnn", self.hidden_size, self.output, self.truncate)
-
-    def n_out(self, n_in: int) -> int:
-        raise SpecError("rnn takes a sequence; give the network inputs = [T, n]")
-
-    def out_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
-        return _out_shape(self, shape)
 
     def stage(self, builder: ProgramBuilder, x: sp.MatrixSymbol, prefix: str) -> sp.MatrixSymbol:
         inputs = steps_of(builder, x, self.kind)
@@ -184,12 +186,9 @@ class RNN:
             states.append(builder.node("H", elementwise("tanh", Z), name, "hidden state", step=t))
         return _output(builder, self, states, name)
 
-    def describe(self) -> str:
-        return _describe(self, "rnn")
-
 
 @dataclass(frozen=True, slots=True)
-class LSTM:
+class LSTM(_Recurrent):
     """A long short-term memory layer, PyTorch's ``nn.LSTM(n, h, batch_first=True)``.
 
     Z<t> = W_ih x_t + b_ih 1^T + W_hh H<t-1> + b_hh 1^T (4h rows: the gates i, f, g, o);
@@ -197,20 +196,7 @@ class LSTM:
     C<t> = F o C<t-1> + I o G,  H<t> = O o tanh(C<t>),  H<0> = C<0> = 0.
     """
 
-    hidden_size: int
-    output: str = "sequence"
-    truncate: int | None = None
-    bias: bool = True
     kind: ClassVar[str] = "lstm"
-
-    def __post_init__(self) -> None:
-        _check("lstm", self.hidden_size, self.output, self.truncate)
-
-    def n_out(self, n_in: int) -> int:
-        raise SpecError("lstm takes a sequence; give the network inputs = [T, n]")
-
-    def out_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
-        return _out_shape(self, shape)
 
     def stage(self, builder: ProgramBuilder, x: sp.MatrixSymbol, prefix: str) -> sp.MatrixSymbol:
         inputs = steps_of(builder, x, self.kind)
@@ -243,6 +229,3 @@ class LSTM:
             rhs = sp.HadamardProduct(gates["O"], elementwise("tanh", cell))
             states.append(builder.node("H", rhs, name, "hidden state", step=t))
         return _output(builder, self, states, name)
-
-    def describe(self) -> str:
-        return _describe(self, "lstm")
