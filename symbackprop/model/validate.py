@@ -263,9 +263,10 @@ def _matrix(
     if array.ndim == 0 and width == 1:
         array = array.reshape(1, 1)
     if array.ndim != 2 or array.shape[1] != width or array.shape[0] == 0:
+        shaped = f" or (batch, {', '.join(map(str, sample))})" if sample and len(sample) > 1 else ""
         raise ShapeError(
             f"{name} has shape {array.shape} but the network has {width} {what}; "
-            f"pass an array of shape (batch, {width})"
+            f"pass an array of shape (batch, {width}){shaped}"
         )
     if all_finite(array):
         return array

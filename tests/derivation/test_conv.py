@@ -287,3 +287,9 @@ def test_gradcheck_calls_a_max_pool_winner_that_changes_a_kink_not_a_wrong_gradi
     rows = {row.name: row for row in result.rows}
     assert rows["0.weight[0, 0, 0, 0]"].verdict is sb.Verdict.KINK
     assert result.ok
+
+
+def test_images_of_the_wrong_size_are_refused_naming_both_accepted_shapes():
+    net = sb.sequential((1, 4, 4), [sb.Flatten(), sb.Dense(2), "softmax"])
+    with pytest.raises(sb.ShapeError, match=r"\(batch, 16\) or \(batch, 1, 4, 4\)$"):
+        sb.compile(net).gradient(net.init_params(), np.ones((2, 1, 5, 5)), np.eye(2))
