@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 import symbackprop as sb
 from symbackprop.model.errors import SymbackpropError
+from symbackprop.render import report as report_module
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
@@ -58,7 +59,7 @@ CALLS = {
     "load_spec(path)": lambda v: sb.load_spec(v),
     "report(data)": lambda v: sb.report(NET, params=PARAMS, data=v, path="never.html"),
     "report(path)": lambda v: sb.report(NET, params=PARAMS, data=(X, Y), path=v),
-    "report(title)": lambda v: sb.render.report.render(NET, PARAMS, (X, Y), "md", title=v),
+    "report(title)": lambda v: report_module.render(NET, PARAMS, (X, Y), "md", title=v),
     "from_expressions(assignments)": lambda v: sb.Network.from_expressions(
         v, loss=None, params=[], inputs=[], targets=[]
     ),

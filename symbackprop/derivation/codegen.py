@@ -14,6 +14,8 @@ import sympy as sp
 
 from symbackprop.model.functions import numpy_namespace
 
+Lines = list[tuple[sp.Symbol, sp.Expr]]
+
 
 def straight_line_function(
     args: Sequence[sp.Symbol],

@@ -7,7 +7,7 @@ display) go through :mod:`symbackprop.model.display`, so this module imports no 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,7 +15,7 @@ import sympy as sp
 
 from symbackprop.derivation.equations import layer_equations
 from symbackprop.derivation.evaluation import Evaluation, evaluate, first_step
-from symbackprop.derivation.steps import BlameShare, Equation, Stage, Step
+from symbackprop.derivation.steps import LOSS, BlameShare, Equation, Stage, Step
 from symbackprop.model import display, notation
 from symbackprop.model.errors import UnknownNameError, unknown_name
 from symbackprop.model.network import Network
@@ -78,6 +78,29 @@ class Derivation:
             if earlier.lhs in expr.free_symbols:
                 expr = expr.xreplace({earlier.lhs: earlier.rhs})
         return expr
+
+    def gradient_program(
+        self, param_names: Sequence[str] | None = None
+    ) -> tuple[list[sp.Symbol], list[tuple[sp.Symbol, sp.Expr]], list[sp.Expr]]:
+        """Return (args, lines, outputs) of one sample's loss and gradient, for code generation.
+
+        The args are the parameters (in ``param_names``' order, else the program's), the inputs
+        and the targets; the lines are the forward pass and the loss side, L, then the backward
+        pass and the gradients; the outputs are L and dL/dtheta per parameter, in the args'
+        order. Compiled code runs them line by line (``codegen.py``, ``numeric/``).
+        """
+        program = self.network.program
+        per_sample = [s for s in self.steps if s.stage is not Stage.UPDATE and s.lhs != LOSS]
+        before_loss = (Stage.FORWARD, Stage.LOSS)  # the loss side comes before L, which reads it
+        lines = [(s.lhs, s.rhs) for s in per_sample if s.stage in before_loss]
+        lines.append((LOSS, sp.Add(*program.loss_terms)))
+        lines += [(s.lhs, s.rhs) for s in per_sample if s.stage not in before_loss]
+        by_name = {p.name: p for p in program.params}
+        names = [p.name for p in program.params] if param_names is None else param_names
+        params = [by_name[name] for name in names]
+        gradients: list[sp.Expr] = [sp.Symbol(notation.gradient_name(p.name)) for p in params]
+        args = params + list(program.inputs) + list(program.targets)
+        return args, lines, [LOSS, *gradients]
 
     def equations(self) -> tuple[Equation, ...]:
         """Return the layer view: forward equations and BP1-BP4 in matrix form."""

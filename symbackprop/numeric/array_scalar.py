@@ -14,7 +14,6 @@ import numpy as np
 import sympy as sp
 
 from symbackprop.derivation.derive import derive
-from symbackprop.derivation.steps import LOSS, Stage
 from symbackprop.model import notation
 from symbackprop.model.network import Network
 from symbackprop.numeric.array_forms import check_forms, modules
@@ -43,18 +42,10 @@ class ScalarArrayRunner:
     """The scalar program of a per-neuron network over the namespace ``xp``."""
 
     def __init__(self, network: Network, xp: Any) -> None:
-        derivation = derive(network)
         program = network.program
         self.xp = xp
         self.param_names = [p.name for p in program.params]
-        per_sample = [s for s in derivation.steps if s.stage is not Stage.UPDATE and s.lhs != LOSS]
-        before_loss = (Stage.FORWARD, Stage.LOSS)  # the loss side comes before L, which reads it
-        lines = [(s.lhs, s.rhs) for s in per_sample if s.stage in before_loss]
-        lines.append((LOSS, sp.Add(*program.loss_terms)))
-        lines += [(s.lhs, s.rhs) for s in per_sample if s.stage not in before_loss]
-        gradients = [sp.Symbol(notation.gradient_name(name)) for name in self.param_names]
-        args = list(program.params) + list(program.inputs) + list(program.targets)
-        self._gradient = _straight_line(xp, args, lines, [LOSS, *gradients])
+        self._gradient = _straight_line(xp, *derive(network).gradient_program())
         forward = [(a.lhs, a.rhs) for a in program.forward_assignments]
         inputs = list(program.params) + list(program.inputs)
         self._forward = _straight_line(xp, inputs, forward, list(program.outputs()))

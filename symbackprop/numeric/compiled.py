@@ -14,6 +14,8 @@ Numeric backend. Two views of one network, both generated from a Derivation:
 from __future__ import annotations
 
 import functools
+import itertools
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,7 +27,6 @@ from symbackprop.derivation.codegen import straight_line_function
 from symbackprop.derivation.derivation import Derivation
 from symbackprop.derivation.derive import derive
 from symbackprop.derivation.matrix_derivation import MatrixDerivation, derive_layers
-from symbackprop.derivation.steps import LOSS, Stage
 from symbackprop.model import notation
 from symbackprop.model.activations import get_activation
 from symbackprop.model.architecture import (
@@ -43,10 +44,12 @@ from symbackprop.model.validate import (
     input_array,
     is_layer_form,
     layer_arrays,
+    layer_shapes,
     params_by_name,
     require_network,
 )
 from symbackprop.numeric.backends import ArrayBackend, array_backend
+from symbackprop.numeric.float_program import FloatProgram, fits_floats, float_program
 from symbackprop.numeric.inputs import LayerInputs
 
 VIEWS = ("auto", "layers", "scalar")
@@ -89,6 +92,14 @@ class CompiledNetwork:
             X2, Y2 = data_arrays(self.network, X, Y)
             loss, grads = self._backend.loss_and_gradient(self.native(params), X2, Y2)
             return float(loss), self._outward(grads, params)
+        if inputs.small:
+            small = inputs.floats(params, X, Y)
+            if small is not None:
+                flat, rows_x, rows_y, arrays_in = small
+                assert isinstance(self._backend, _LayerBackend)
+                on_floats = self._backend.floats(flat, rows_x, rows_y)
+                if on_floats is not None:
+                    return on_floats[0], inputs.outward(on_floats[1], arrays_in)
         X2, Y2 = inputs.data(X, Y)
         native: Any
         native, arrays_in = inputs.params(params)
@@ -118,6 +129,12 @@ class CompiledNetwork:
     def raw_kink_arguments(self, native: Any, X: FloatArray) -> dict[str, FloatArray]:
         """Return the kinked activations' arguments for validated input."""
         return self._backend.kink_arguments(native, X)
+
+    def flat_view(self) -> FlatLayers | None:
+        """The layer view over one vector of parameters (None for the other views)."""
+        if isinstance(self._backend, _LayerBackend):
+            return FlatLayers(self._backend)
+        return None
 
     def kink_arguments(self, params: Mapping[str, Any], X: Any) -> dict[str, FloatArray]:
         """Return the kinked activations' arguments (relu's z) per sample, by node name."""
@@ -176,6 +193,48 @@ def compile(  # noqa: A001
     return CompiledNetwork(network, "scalar", _ScalarBackend(derive(network)))
 
 
+FLAT = "theta"  # the one entry of a FlatLayers state
+
+
+class FlatLayers:
+    """A layer-view network whose parameters are one vector: W1, b1, W2, ... end to end (C order).
+
+    train() keeps its state this way: one optimiser call then steps every parameter, instead of
+    one call per array, and a small network's gradient comes from the float program already in
+    this order. A state is ``{FLAT: vector}``; the raw_* methods are CompiledNetwork's.
+    """
+
+    def __init__(self, backend: _LayerBackend) -> None:
+        self.backend = backend
+
+    def pack(self, arrays: Mapping[str, Any]) -> dict[str, FloatArray]:
+        """Return ``{FLAT: vector}`` of layer arrays (or of arrays shaped like them)."""
+        parts = [np.broadcast_to(arrays[name], shape).reshape(-1)
+                 for name, shape in self.backend.shapes.items()]  # fmt: skip
+        return {FLAT: np.concatenate(parts).astype(np.float64)}
+
+    def unpack(self, state: Mapping[str, FloatArray]) -> dict[str, FloatArray]:
+        """Return the layer arrays of a state (views of its vector)."""
+        return self.backend.split(state[FLAT])
+
+    def raw_loss(self, state: Mapping[str, FloatArray], X: FloatArray, Y: FloatArray) -> float:
+        return float(self.backend.loss(self.unpack(state), X, Y))
+
+    def raw_forward(self, state: Mapping[str, FloatArray], X: FloatArray) -> FloatArray:
+        return self.backend.forward(self.unpack(state), X)
+
+    def raw_loss_and_gradient(
+        self, state: Mapping[str, FloatArray], X: FloatArray, Y: FloatArray
+    ) -> tuple[float, dict[str, FloatArray]]:
+        vector = state[FLAT]
+        if fits_floats(self.backend.n_parameters, X.shape[0]):
+            on_floats = self.backend.floats(vector.tolist(), X.tolist(), Y.tolist())
+            if on_floats is not None:
+                return on_floats[0], {FLAT: np.array(on_floats[1], dtype=np.float64)}
+        loss, grads = self.backend.arrays_loss_and_gradient(self.unpack(state), X, Y)
+        return loss, self.pack(grads)
+
+
 # --- the matrix program of a network of layers -----------------------------------------------
 class _MatrixBackend:
     """The generated matrix code of a network of layers; parameters are state_dict arrays."""
@@ -204,19 +263,11 @@ class _ScalarBackend:
 
     def __init__(self, derivation: Derivation) -> None:
         self.derivation = derivation
-        program = derivation.network.program
-        self.param_names = [p.name for p in program.params]
-        per_sample = [
-            s for s in derivation.steps if s.stage not in (Stage.UPDATE,) and s.lhs != LOSS
-        ]
-        # The forward pass and the loss side (E_o1 := ...) come before L, which may read them.
-        before_loss = (Stage.FORWARD, Stage.LOSS)
-        lines = [(s.lhs, s.rhs) for s in per_sample if s.stage in before_loss]
-        lines.append((LOSS, sp.Add(*program.loss_terms)))
-        lines += [(s.lhs, s.rhs) for s in per_sample if s.stage not in before_loss]
-        gradients = [sp.Symbol(notation.gradient_name(name)) for name in self.param_names]
-        args = list(program.params) + list(program.inputs) + list(program.targets)
-        self._gradient = straight_line_function(args, lines, [LOSS, *gradients])
+        self.param_names = [p.name for p in derivation.network.program.params]
+        self._gradient = straight_line_function(*derivation.gradient_program())
+        # A small program runs a few samples on floats (float_program.py).
+        small = fits_floats(len(self.param_names), 1)
+        self._float_program = float_program(derivation, self.param_names) if small else None
         self._forward = _forward_function(derivation.network)
         self._kinks = _kink_function(derivation.network)
 
@@ -233,6 +284,11 @@ class _ScalarBackend:
     def loss_and_gradient(
         self, params: dict[str, float], X: FloatArray, Y: FloatArray
     ) -> tuple[float, dict[str, float]]:
+        if self._float_program is not None and fits_floats(len(params), X.shape[0]):
+            flat = [float(params[n]) for n in self.param_names]
+            on_floats = self._float_program.loss_and_gradient(flat, X.tolist(), Y.tolist())
+            if on_floats is not None:
+                return on_floats[0], dict(zip(self.param_names, on_floats[1], strict=True))
         loss, *grads = self._gradient(*self._args(params, X, Y))
         batch = X.shape[0]
         mean = [float(np.mean(np.broadcast_to(g, (batch,)))) for g in grads]
@@ -298,6 +354,13 @@ class _LayerBackend:
             notation.bias_vector_name(layer.index) if arch.bias != "none" else None
             for layer in layers
         ]
+        # The layer arrays laid end to end (C order), as the float program takes its parameters.
+        self.shapes = layer_shapes(arch)
+        sizes = [math.prod(shape) for shape in self.shapes.values()]
+        self.n_parameters = sum(sizes)
+        starts = [0, *itertools.accumulate(sizes)]
+        self.slices = [(name, start, start + size, shape) for (name, shape), start, size
+                       in zip(self.shapes.items(), starts, sizes, strict=False)]  # fmt: skip
 
     def _forward_all(self, params: dict[str, FloatArray], X: FloatArray) -> list[FloatArray]:
         values = [X]  # A0, Z1, A1, Z2, A2, ...
@@ -332,6 +395,16 @@ class _LayerBackend:
     def loss_and_gradient(
         self, params: dict[str, FloatArray], X: FloatArray, Y: FloatArray
     ) -> tuple[float, dict[str, FloatArray]]:
+        if fits_floats(self.n_parameters, X.shape[0]):
+            on_floats = self._on_floats(params, X, Y)
+            if on_floats is not None:
+                return on_floats
+        return self.arrays_loss_and_gradient(params, X, Y)
+
+    def arrays_loss_and_gradient(
+        self, params: dict[str, FloatArray], X: FloatArray, Y: FloatArray
+    ) -> tuple[float, dict[str, FloatArray]]:
+        """loss_and_gradient in matrix code, whatever the size."""
         values = self._forward_all(params, X)
         batch = X.shape[0]
         loss = self._mean_loss(values[-1], Y) + self._penalty(params)
@@ -359,6 +432,35 @@ class _LayerBackend:
                 delta = delta @ W
                 delta *= below.prime(Z, A)  # BP2
         return loss, grads
+
+    @functools.cached_property
+    def _float_program(self) -> FloatProgram | None:
+        """The scalar program over floats, in the layer arrays' order: made on first use."""
+        network = Network(architecture=self.arch, loss_name=self.arch.loss)
+        return float_program(derive(network), self.arch.parameter_names())
+
+    def floats(
+        self, flat: list[float], X: list[list[float]], Y: list[list[float]]
+    ) -> tuple[float, list[float]] | None:
+        """Loss and gradient (in layer order) on the float program; None: it overflowed."""
+        program = self._float_program
+        return None if program is None else program.loss_and_gradient(flat, X, Y)
+
+    def _on_floats(
+        self, params: dict[str, FloatArray], X: FloatArray, Y: FloatArray
+    ) -> tuple[float, dict[str, FloatArray]] | None:
+        """loss_and_gradient of a few samples on the float program (None: it overflowed)."""
+        flat = np.concatenate([params[name].reshape(-1) for name in self.shapes]).tolist()
+        result = self.floats(flat, X.tolist(), Y.tolist())
+        if result is None:
+            return None
+        loss, grads = result
+        return loss, self.split(np.array(grads, dtype=np.float64))
+
+    def split(self, vector: FloatArray) -> dict[str, FloatArray]:
+        """Return the layer arrays W1, b1, ... as views of one vector in layer order."""
+        return {name: vector[start:stop].reshape(shape)
+                for name, start, stop, shape in self.slices}  # fmt: skip
 
     def kink_arguments(self, params: dict[str, FloatArray], X: FloatArray) -> dict[str, FloatArray]:
         values = self._forward_all(params, X)

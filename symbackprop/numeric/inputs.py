@@ -11,6 +11,7 @@ with the same words either way.
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -29,6 +30,7 @@ from symbackprop.model.validate import (
     layer_arrays,
     layer_shapes,
 )
+from symbackprop.numeric.float_program import fits_floats
 
 _FLOAT64 = np.dtype(np.float64)
 
@@ -45,6 +47,8 @@ class LayerInputs:
         self.n_outputs = network.n_outputs
         self.n_parameters = parameter_count(arch.sizes)
         self.check_targets = get_loss(arch.loss).check_targets
+        # Small enough that a call of a few samples runs on floats (float_program.py).
+        self.small = fits_floats(self.n_parameters, 1)
 
     @functools.cached_property
     def _layout(self) -> tuple[tuple[str, ...], list[tuple[str, int, int, tuple[int, ...]]]]:
@@ -111,10 +115,56 @@ class LayerInputs:
         flat = np.concatenate([np.reshape(grads[name], -1) for name, *_ in slices])
         return dict(zip(ordered, flat.tolist(), strict=True))
 
+    # --- a few samples on floats (numeric/float_program.py) ---------------------------------
+    def floats(
+        self, params: Mapping[str, Any], X: Any, Y: Any
+    ) -> tuple[list[float], list[list[float]], list[list[float]], bool] | None:
+        """Return (parameters in layer order, X rows, Y rows, whether arrays came) as floats.
+
+        Only for the usual input of a small call: float64 arrays of the expected shapes (or a
+        complete dict of floats by name), finite, and targets the loss accepts. None for
+        anything else, which then takes the checks above.
+        """
+        if not (
+            self._usual(X, Y)
+            and fits_floats(self.n_parameters, X.shape[0])
+            and type(params) is dict
+        ):
+            return None
+        flat: list[float] = []
+        arrays_in = len(params) == len(self.shapes)
+        if arrays_in:
+            for name, shape in self.shapes.items():
+                array = params.get(name)
+                if type(array) is not np.ndarray or array.dtype != _FLOAT64 or array.shape != shape:
+                    return None
+                flat += array.reshape(-1).tolist()
+        else:
+            ordered = self._layout[0]
+            if len(params) != len(ordered):
+                return None
+            values = [params.get(name) for name in ordered]
+            if any(type(value) is not float for value in values):
+                return None
+            flat = values  # type: ignore[assignment]  # every value is a float
+        rows_x, rows_y = X.tolist(), Y.tolist()
+        # A sum is finite only when every term is (one that overflows is checked the long way).
+        if not math.isfinite(sum(flat) + sum(map(sum, rows_x)) + sum(map(sum, rows_y))):
+            return None
+        if self.check_targets(Y.reshape(Y.shape[0], 1, -1)):
+            return None
+        return flat, rows_x, rows_y, arrays_in
+
+    def outward(self, grads: list[float], arrays_in: bool) -> dict[str, Any]:
+        """Return a gradient in layer order as layer arrays or as {w1_1_1: value, ...}."""
+        if arrays_in:
+            return self.split(np.array(grads, dtype=np.float64))
+        return dict(zip(self._layout[0], map(float, grads), strict=True))
+
     # --- data ------------------------------------------------------------------------------
-    def data(self, X: Any, Y: Any) -> tuple[FloatArray, FloatArray]:
-        """Return (X, Y) checked as ``model.validate.data_arrays`` checks them."""
-        if (
+    def _usual(self, X: Any, Y: Any) -> bool:
+        """Tell whether X and Y are float64 arrays of one or more rows of the expected widths."""
+        return (
             type(X) is np.ndarray
             and type(Y) is np.ndarray
             and X.dtype == _FLOAT64
@@ -123,11 +173,12 @@ class LayerInputs:
             and Y.ndim == 2
             and X.shape[1] == self.n_inputs
             and Y.shape[1] == self.n_outputs
-            and X.shape[0] > 0
-            and Y.shape[0] == X.shape[0]
-            and all_finite(X)
-            and all_finite(Y)
-        ):
+            and 0 < X.shape[0] == Y.shape[0]
+        )
+
+    def data(self, X: Any, Y: Any) -> tuple[FloatArray, FloatArray]:
+        """Return (X, Y) checked as ``model.validate.data_arrays`` checks them."""
+        if self._usual(X, Y) and all_finite(X) and all_finite(Y):
             # check_data's memory and target checks, with the network's numbers worked out once
             arch = self.network.architecture
             assert arch is not None

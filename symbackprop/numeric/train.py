@@ -110,13 +110,21 @@ def train(
     state = compiled.native(params)
     if compiled.view in ("layers", "matrix"):
         state = {k: np.array(v, dtype=np.float64) for k, v in state.items()}
+    mask = _frozen_mask(network, state, frozen)
+    # The layer view steps one vector of every parameter: one optimiser call per update.
+    flat = compiled.flat_view()
+    runner: Any = compiled if flat is None else flat
+    if flat is not None:
+        state, mask = flat.pack(state), flat.pack(mask)
     chosen = get_optimizer(optimizer)
-    stepper = Stepper(chosen, learning_rate, state, _frozen_mask(network, state, frozen))
+    stepper = Stepper(chosen, learning_rate, state, mask)
     rng = np.random.default_rng(seed)
-    record = _Record(compiled, (X2, Y2), held_out)
+    record = _Record(runner, (X2, Y2), held_out)
     with np.errstate(over="ignore", invalid="ignore"):
         # A diverging run overflows: it is reported below as one error, not as warnings.
-        state = _descend(compiled, state, stepper, record, epochs, batch_size, rng, progress)
+        state = _descend(runner, state, stepper, record, epochs, batch_size, rng, progress)
+    if flat is not None:
+        state = flat.unpack(state)
     result = _outward(network, state, arrays_in)
     return TrainResult(
         result, tuple(record.losses), learning_rate, epochs, batch_size, frozen, chosen.name,

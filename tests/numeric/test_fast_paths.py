@@ -11,25 +11,14 @@ from hypothesis import strategies as st
 import symbackprop as sb
 from symbackprop.model.errors import NumericError, ShapeError
 from symbackprop.model.functions import _sigmoid_numpy
-from symbackprop.model.validate import data_arrays, layer_arrays
+from symbackprop.model.validate import data_arrays
 from tests.oracles import central_differences, numpy_backprop
+from tests.problems import mlp_problem
 
 RTOL_EXACT = 1e-12  # the same formula in float64, summed in another order
 RTOL_FD = 1e-5  # central differences, h = 1e-6, float64
 ATOL_FD = 1e-8  # gradients near zero, where a relative tolerance says nothing
 HISTORY_TOL = 1e-12  # a recorded loss against the loss computed afresh at that state
-
-
-def _problem(sizes, activations, loss, bias, batch, seed=0):
-    net = sb.mlp(sizes, activations, loss, bias)
-    rng = np.random.default_rng(seed)
-    arrays = layer_arrays(net, net.init_params(seed, scheme="normal"))
-    X = rng.normal(size=(batch, sizes[0]))
-    if loss == "cross_entropy":
-        Y = np.eye(sizes[-1])[rng.integers(0, sizes[-1], batch)]
-    else:
-        Y = rng.uniform(0.05, 0.95, size=(batch, sizes[-1]))
-    return net, arrays, X, Y
 
 
 CASES = [
@@ -44,7 +33,7 @@ CASES = [
 def test_public_gradient_matches_textbook_backprop_and_the_checked_path(
     sizes, activations, loss, bias, batch
 ):
-    net, arrays, X, Y = _problem(sizes, activations, loss, bias, batch)
+    net, arrays, X, Y = mlp_problem(sizes, activations, loss, bias, batch)
     compiled = sb.compile(net)
     value, grads = compiled.loss_and_gradient(arrays, X, Y)
     # The same call with input the quick checks hand over to model.validate (lists, float32).
@@ -72,7 +61,7 @@ def test_public_gradient_matches_textbook_backprop_and_the_checked_path(
     bias=st.sampled_from(["shared", "per_neuron", "none"]),
 )
 def test_gradient_by_name_matches_finite_differences(seed, batch, bias):
-    net, arrays, X, Y = _problem([2, 3, 2], ["tanh", "sigmoid"], "half_sse", bias, batch, seed)
+    net, arrays, X, Y = mlp_problem([2, 3, 2], ["tanh", "sigmoid"], "half_sse", bias, batch, seed)
     compiled = sb.compile(net)
     named = net.init_params(seed, scheme="normal")
     grads = compiled.gradient(named, X, Y)
@@ -83,7 +72,7 @@ def test_gradient_by_name_matches_finite_differences(seed, batch, bias):
 
 
 def test_gradient_keeps_the_form_given_and_does_not_touch_the_input():
-    net, arrays, X, Y = _problem([3, 4, 2], ["sigmoid", "sigmoid"], "half_sse", "per_neuron", 4)
+    net, arrays, X, Y = mlp_problem([3, 4, 2], ["sigmoid", "sigmoid"], "half_sse", "per_neuron", 4)
     kept = {k: v.copy() for k, v in arrays.items()}
     X_kept = X.copy()
     compiled = sb.compile(net)
@@ -111,7 +100,7 @@ def test_gradient_keeps_the_form_given_and_does_not_touch_the_input():
     ],
 )
 def test_bad_input_is_refused_with_one_line(change, error, words):
-    net, arrays, X, Y = _problem([3, 4, 2], ["sigmoid", "sigmoid"], "half_sse", "per_neuron", 4)
+    net, arrays, X, Y = mlp_problem([3, 4, 2], ["sigmoid", "sigmoid"], "half_sse", "per_neuron", 4)
     params, X2, Y2 = change(arrays, X, Y)
     with pytest.raises(error, match=words) as caught:
         sb.compile(net).gradient(params, X2, Y2)
@@ -131,7 +120,7 @@ def test_bad_parameter_by_name_is_refused_with_one_line():
 
 
 def test_quick_data_check_agrees_with_data_arrays_on_targets():
-    net, arrays, X, Y = _problem([4, 5, 3], ["relu", "softmax"], "cross_entropy", "none", 5)
+    net, arrays, X, Y = mlp_problem([4, 5, 3], ["relu", "softmax"], "cross_entropy", "none", 5)
     bad = Y * 2.0
     with pytest.raises(NumericError) as quick:
         sb.compile(net).gradient(arrays, X, bad)
