@@ -1,10 +1,11 @@
-"""Time start-up: `import symbackprop`, the engine's first use, and `symbackprop --version`.
+"""Time start-up: `import symbackprop`, the engine's first use, `symbackprop --version`, and
+Mazur's report end to end (derivation, 10,000 training epochs, loss plot, HTML).
 
 Each command runs in a fresh interpreter RUNS times (after one warm-up run that is not counted);
 the table gives the median wall time and the median CPU time (user + system) of the child. On a
 shared machine the wall time grows with the load while the CPU time hardly does: the load
-average is printed before and after. Target: `import symbackprop` under 0.8 s; `--version`
-loads neither SymPy nor NumPy.
+average is printed before and after. Targets: `import symbackprop` under 0.8 s; `--version`
+loads neither SymPy nor NumPy; `symbackprop report examples/mazur.toml` under 2 s.
 
 Run: python bench/bench_startup.py [--runs 9] [--bytecode]
 
@@ -30,6 +31,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 PY = sys.executable
 MAZUR = str(ROOT / "examples" / "mazur.toml")
+REPORT = str(Path(tempfile.gettempdir()) / "bench-startup-mazur.html")
 
 CASES = [
     ("python -c pass (the interpreter alone)", [PY, "-c", "pass"]),
@@ -45,6 +47,10 @@ CASES = [
     (
         "import symbackprop; sb.report (templates)",
         [PY, "-c", "import symbackprop; symbackprop.report"],
+    ),
+    (
+        "symbackprop report examples/mazur.toml",
+        [PY, "-m", "symbackprop", "report", MAZUR, "-o", REPORT],
     ),
 ]
 

@@ -263,6 +263,10 @@ def _data(spec: Spec, verb: str) -> tuple[Any, Any]:
 
 
 # --- train ---------------------------------------------------------------------------------------
+# numeric/backends.py BACKENDS, written out: --help loads neither NumPy nor the engine.
+TRAIN_BACKENDS = ("numpy", "torch", "jax")
+
+
 def _train(args: argparse.Namespace) -> int:
     import numpy as np
 
@@ -293,6 +297,7 @@ def _train(args: argparse.Namespace) -> int:
             progress=progress,
             optimizer=optimizer,
             test=spec.test_data,
+            backend=args.backend,
         )
     seconds = time.monotonic() - started
     params = {name: _plain(value) for name, value in result.params.items()}
@@ -310,6 +315,7 @@ def _train(args: argparse.Namespace) -> int:
         _write(path, content)
     batch = f"mini-batches of {settings.batch_size}" if settings.batch_size else "full batch"
     how = "" if optimizer.name == "sgd" else f"{optimizer.name} · "
+    how += "" if args.backend == "numpy" else f"{args.backend} · "
     lines = [
         f"{spec.name}: {spec.network.describe()} · {how}η = {learning_rate} · {epochs} epochs · "
         f"{batch}",
@@ -624,6 +630,14 @@ def _add_train(commands: Any) -> None:
         help="draw the progress bar on stderr (default: only when stderr is a terminal)",
     )
     _add_optimizer_option(train_, "training")
+    train_.add_argument(
+        "--backend",
+        choices=TRAIN_BACKENDS,
+        default="numpy",
+        help="compute every loss and gradient with NumPy (default), PyTorch or JAX; torch and "
+        "jax run the same generated code, on a GPU where one is present "
+        "(pip install -e '.[torch]' or '.[jax]'); the optimiser's step stays NumPy's",
+    )
     train_.add_argument(
         "-o",
         "--output",

@@ -43,7 +43,9 @@ class TorchNamespace:
     def asarray(self, value: Any) -> Tensor:
         if isinstance(value, self.torch.Tensor):
             return value
-        return self.torch.as_tensor(np.asarray(value, dtype=np.float64), device=self.device)
+        # torch shares a writable array's memory; a read-only one (a broadcast view) is copied.
+        array = np.require(value, dtype=np.float64, requirements="W")
+        return self.torch.as_tensor(array, device=self.device)
 
     def batch(self, value: Any) -> Tensor:
         """An array whose columns are samples (one device: like any other array)."""

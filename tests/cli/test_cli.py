@@ -150,6 +150,29 @@ def test_train_writes_losses_and_a_spec_that_loads_back(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["losses.csv", "out.toml"]
 
 
+@pytest.mark.parametrize("backend", ["torch", "jax"])
+def test_train_on_another_backend_gives_numpys_losses(tmp_path, backend):
+    pytest.importorskip(
+        backend, reason=f"the {backend} backend needs pip install -e '.[{backend}]'"
+    )
+    runs = {}
+    for engine in ("numpy", backend):
+        result = run("train", MAZUR, "--epochs", "30", "--backend", engine,
+                     "--losses", f"{engine}.csv", cwd=tmp_path)  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        assert result.stderr == ""  # no warnings either
+        rows = (tmp_path / f"{engine}.csv").read_text().splitlines()[1:]
+        runs[engine] = [float(row.split(",")[1]) for row in rows]
+    assert f"· {backend} ·" in result.stdout
+    assert runs[backend] == pytest.approx(runs["numpy"], rel=1e-12)
+
+
+def test_the_train_backends_are_the_engines():
+    from symbackprop.numeric.backends import BACKENDS
+
+    assert cli_network.TRAIN_BACKENDS == BACKENDS
+
+
 def test_a_custom_program_warns_about_an_unused_parameter_in_one_line(tmp_path):
     text = PROGRAM.replace('"w1", "w2", "b"]', '"w1", "w2", "b", "unused"]')
     (tmp_path / "spec.toml").write_text(text)
