@@ -235,6 +235,7 @@ def add_commands(commands: Any) -> None:
         "symbackprop worksheet feedback week5 answers.csv -o results",
     )  # fmt: skip
     _grading(feedback)
+    add_course_commands(verbs)
     grade = _verb(
         commands, "grade", "grade answers against the manifests (grades.csv, feedback, summary)",
         "Grade answers with tolerances from the sheet's rounding, error carried forward and "
@@ -245,3 +246,68 @@ def add_commands(commands: Any) -> None:
         "symbackprop grade week5 answers.csv -o results",
     )  # fmt: skip
     _grading(grade)
+
+
+# --- where courses live: LMS exports, gradebooks, self-check pages ----------------------------
+EXPORT_SUFFIXES = {"moodle": ".xml", "qti": ".zip"}
+
+
+def _export(args: argparse.Namespace) -> int:
+    from symbackprop.render.files import atomic_write, output_path
+    from symbackprop.worksheets.grading import load_manifests
+    from symbackprop.worksheets.lms import moodle_xml
+    from symbackprop.worksheets.qti import qti_package
+
+    target = output_path(args.output)
+    manifests = load_manifests(args.key)
+    data = moodle_xml(manifests) if args.format == "moodle" else qti_package(manifests)
+    atomic_write(target, data)
+    print(f"wrote {args.format} export of {counted(len(manifests), 'student')} to {target}")
+    return 0
+
+
+def _gradebook(args: argparse.Namespace) -> int:
+    from symbackprop.model.inputs import read_input_text
+    from symbackprop.render.files import atomic_write, output_path
+    from symbackprop.worksheets.lms import gradebook_csv, read_grades_csv
+
+    target = output_path(args.output)
+    source = Path(args.grades)
+    if source.is_dir():
+        source = source / "grades.csv"
+    rows = read_grades_csv(read_input_text(source, "grades"), source.name)
+    atomic_write(target, gradebook_csv(rows, args.lms, args.title))
+    print(f"wrote the {args.lms} gradebook of {counted(len(rows), 'student')} to {target}")
+    return 0
+
+
+def add_course_commands(verbs: Any) -> None:
+    """Add `worksheet export` and `worksheet gradebook` to the worksheet verbs."""
+    export = _verb(
+        verbs, "export", "a Moodle XML question bank or a QTI 2.1 package (Canvas)",
+        "Export every student's variant from the folder `worksheet generate` wrote. moodle: one "
+        "question category, one Cloze question per student (numeric blanks with the grading "
+        "tolerance and each known mistake's feedback; the worked solution as general "
+        "feedback). qti: a zip of QTI 2.1 items, one per student, in an IMS content package "
+        "that Canvas imports (Import Course Content > QTI .zip file).",
+        "symbackprop worksheet export week5 --format moodle -o week5-moodle.xml",
+    )  # fmt: skip
+    export.add_argument("key", metavar="DIR", help="the folder `worksheet generate` wrote")
+    export.add_argument("--format", required=True, choices=("moodle", "qti"))
+    export.add_argument("-o", "--output", required=True, metavar="FILE",
+                        help="the file to write (.xml for moodle, .zip for qti)")  # fmt: skip
+    export.set_defaults(run=_export)
+    gradebook = _verb(
+        verbs, "gradebook", "grades as a CSV for Moodle's or Canvas's grade import",
+        "Turn the grades.csv `symbackprop grade` wrote into the CSV a gradebook imports. "
+        "moodle: columns 'ID number' and the worksheet (map them in Import grades > CSV). "
+        "canvas: Canvas's gradebook columns with the roster id as SIS User ID and a Points "
+        "Possible row.",
+        "symbackprop worksheet gradebook results --lms canvas --title 'Week 5' -o canvas.csv",
+    )  # fmt: skip
+    gradebook.add_argument("grades", metavar="RESULTS",
+                           help="grades.csv, or the folder `grade -o` wrote")  # fmt: skip
+    gradebook.add_argument("--lms", required=True, choices=("moodle", "canvas"))
+    gradebook.add_argument("--title", default="Worksheet", help="the grade column's name")
+    gradebook.add_argument("-o", "--output", required=True, metavar="FILE")
+    gradebook.set_defaults(run=_gradebook)
