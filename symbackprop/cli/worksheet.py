@@ -281,8 +281,28 @@ def _gradebook(args: argparse.Namespace) -> int:
     return 0
 
 
+def _selfcheck(args: argparse.Namespace) -> int:
+    from symbackprop.render.files import atomic_write
+    from symbackprop.worksheets.grading import load_manifests
+    from symbackprop.worksheets.selfcheck import selfcheck_html
+
+    _output_folder(args.output)
+    manifests = load_manifests(args.key)
+    students = args.student or sorted(manifests)
+    for student in students:
+        if student not in manifests:
+            raise SymbackpropError(f"no student {student!r} in {args.key!r}; known: "
+                                   f"{', '.join(sorted(manifests)[:10])}")  # fmt: skip
+    folder = Path(args.output)
+    folder.mkdir(parents=True, exist_ok=True)
+    for student in students:
+        atomic_write(folder / f"{student}.html", selfcheck_html(manifests[student]))
+    print(f"wrote the self-check pages of {counted(len(students), 'student')} to {folder}")
+    return 0
+
+
 def add_course_commands(verbs: Any) -> None:
-    """Add `worksheet export` and `worksheet gradebook` to the worksheet verbs."""
+    """Add `worksheet export`, `gradebook` and `selfcheck` to the worksheet verbs."""
     export = _verb(
         verbs, "export", "a Moodle XML question bank or a QTI 2.1 package (Canvas)",
         "Export every student's variant from the folder `worksheet generate` wrote. moodle: one "
@@ -311,3 +331,17 @@ def add_course_commands(verbs: Any) -> None:
     gradebook.add_argument("--title", default="Worksheet", help="the grade column's name")
     gradebook.add_argument("-o", "--output", required=True, metavar="FILE")
     gradebook.set_defaults(run=_gradebook)
+    selfcheck = _verb(
+        verbs, "selfcheck", "offline practice pages with instant feedback (they hold the key)",
+        "Write DIR/<student>.html: the student's own worksheet as a self-contained page that "
+        "checks each answer as it is typed, with the grader's tolerance and mistake diagnoses. "
+        "The key is inside the page, which says so: give it out for practice, never for an "
+        "exam.",
+        "symbackprop worksheet selfcheck week5 -o practice",
+    )  # fmt: skip
+    selfcheck.add_argument("key", metavar="DIR", help="the folder `worksheet generate` wrote")
+    selfcheck.add_argument("-o", "--output", required=True, metavar="OUT",
+                           help="the folder for <student>.html (made if missing)")  # fmt: skip
+    selfcheck.add_argument("--student", action="append", metavar="ID",
+                           help="only this student (repeat for more)")  # fmt: skip
+    selfcheck.set_defaults(run=_selfcheck)
