@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 import textwrap
 from collections.abc import Callable
@@ -301,6 +302,34 @@ def _selfcheck(args: argparse.Namespace) -> int:
     return 0
 
 
+def _nbgrader(args: argparse.Namespace) -> int:
+    from symbackprop.render.files import atomic_write
+    from symbackprop.worksheets.grading import load_manifests
+    from symbackprop.worksheets.lms import require_manifests, variant_of
+    from symbackprop.worksheets.notebook import course_source, render_notebook
+
+    _output_folder(args.output)
+    if not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", args.assignment):
+        raise SymbackpropError(f"--assignment {args.assignment!r} is not a plain name; use "
+                               "letters, digits, _ and -, e.g. week5")  # fmt: skip
+    manifests = require_manifests(load_manifests(args.key))
+    course = Path(args.output)
+    source = course / "source" / args.assignment / "worksheet.ipynb"
+    source.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(source, course_source(manifests))
+    for manifest in manifests:
+        release = course / "release-by-student" / manifest["student_id"] / args.assignment
+        release.mkdir(parents=True, exist_ok=True)
+        notebook = render_notebook(variant_of(manifest), manifest, True)
+        atomic_write(release / "worksheet.ipynb", notebook)
+    print(f"wrote {source} (every key in hidden tests) and the release notebooks of "
+          f"{counted(len(manifests), 'student')} under {course / 'release-by-student'}; run "
+          f"`nbgrader generate_assignment {args.assignment}` in {course}, hand out each "
+          "student's own notebook, collect them in submitted/<student>/"
+          f"{args.assignment}/ and run `nbgrader autograde {args.assignment}`")  # fmt: skip
+    return 0
+
+
 def add_course_commands(verbs: Any) -> None:
     """Add `worksheet export`, `gradebook` and `selfcheck` to the worksheet verbs."""
     export = _verb(
@@ -345,3 +374,18 @@ def add_course_commands(verbs: Any) -> None:
     selfcheck.add_argument("--student", action="append", metavar="ID",
                            help="only this student (repeat for more)")  # fmt: skip
     selfcheck.set_defaults(run=_selfcheck)
+    nbgrader = _verb(
+        verbs, "nbgrader", "an nbgrader course: the source with every key, one notebook each",
+        "Write COURSE/source/ASSIGNMENT/worksheet.ipynb, whose hidden tests hold every "
+        "student's key (nbgrader finds the student from the submission's folder, "
+        "submitted/<student>/ASSIGNMENT/), and COURSE/release-by-student/<student>/"
+        "ASSIGNMENT/worksheet.ipynb with each student's own numbers. nbgrader autogrades numbers "
+        "and choices right or wrong; formulas are manually graded cells (or grade the "
+        "submitted/ folder with `symbackprop grade`, with error carried forward).",
+        "symbackprop worksheet nbgrader week5 --assignment week5 -o course",
+    )  # fmt: skip
+    nbgrader.add_argument("key", metavar="DIR", help="the folder `worksheet generate` wrote")
+    nbgrader.add_argument("--assignment", required=True, help="the nbgrader assignment name")
+    nbgrader.add_argument("-o", "--output", required=True, metavar="COURSE",
+                          help="the nbgrader course folder (made if missing)")  # fmt: skip
+    nbgrader.set_defaults(run=_nbgrader)

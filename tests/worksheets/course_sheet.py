@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import json
 from pathlib import Path
 from typing import Any
 
@@ -21,3 +22,11 @@ def course_sheet() -> Any:
 
 def course_manifests() -> dict[str, dict[str, Any]]:
     return {m["student_id"]: m for m in course_sheet().manifests}
+
+
+def write_key(folder: Path) -> Path:
+    """Write the class's manifests as `worksheet generate` lays them out; return the folder."""
+    for student, manifest in course_manifests().items():
+        (folder / "key" / student).mkdir(parents=True)
+        (folder / "key" / student / "manifest.json").write_text(json.dumps(manifest))
+    return folder

@@ -16,7 +16,7 @@ from symbackprop.model.errors import SymbackpropError
 from symbackprop.worksheets.grading import grade_student
 from symbackprop.worksheets.lms import gradebook_csv, moodle_xml, read_grades_csv
 from symbackprop.worksheets.qti import QTI_NS, qti_package
-from tests.worksheets.course_sheet import course_manifests
+from tests.worksheets.course_sheet import course_manifests, write_key
 
 SCHEMAS = Path(__file__).resolve().parents[2] / "symbackprop" / "worksheets" / "schemas" / "qti"
 # The schemas the IMS files import, by a part of the location they name, and the stand-in.
@@ -203,10 +203,7 @@ def test_gradebook_refuses_a_file_that_is_not_grades():
 
 
 def test_export_and_gradebook_commands_write_their_files(tmp_path, manifests, capsys):
-    key = tmp_path / "week5" / "key"
-    for student, manifest in manifests.items():
-        (key / student).mkdir(parents=True)
-        (key / student / "manifest.json").write_text(__import__("json").dumps(manifest))
+    write_key(tmp_path / "week5")
     assert main(["worksheet", "export", str(tmp_path / "week5"), "--format", "qti",
                  "-o", str(tmp_path / "w5.zip")]) == 0  # fmt: skip
     assert zipfile.ZipFile(tmp_path / "w5.zip").namelist()[0] == "imsmanifest.xml"

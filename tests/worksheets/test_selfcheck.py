@@ -11,7 +11,7 @@ import pytest
 from symbackprop.cli.main import main
 from symbackprop.worksheets.grading import grade_student, parse_number
 from symbackprop.worksheets.selfcheck import PRACTICE_NOTE, blank_check, script_json, selfcheck_html
-from tests.worksheets.course_sheet import course_manifests
+from tests.worksheets.course_sheet import course_manifests, write_key
 
 CHROMIUM = "/usr/bin/chromium"
 # Typed into the page and read by parse_number: the forms both must read alike.
@@ -56,10 +56,7 @@ def test_page_says_it_is_for_practice_and_loads_nothing(manifest):
 
 
 def test_selfcheck_command_writes_one_page_per_student(tmp_path, capsys):
-    key = tmp_path / "week5" / "key"
-    for student, manifest in course_manifests().items():
-        (key / student).mkdir(parents=True)
-        (key / student / "manifest.json").write_text(json.dumps(manifest))
+    write_key(tmp_path / "week5")
     assert main(["worksheet", "selfcheck", str(tmp_path / "week5"), "-o", str(tmp_path / "pages"),
                  "--student", "alice"]) == 0  # fmt: skip
     assert [p.name for p in (tmp_path / "pages").iterdir()] == ["alice.html"]
