@@ -2,7 +2,8 @@
 
 Interface layer. :func:`add_commands` adds the verbs to the `symbackprop` parser; each verb
 raises SymbackpropError for bad input (the CLI prints it as one line and exits 2) and writes
-per-line messages for roster or answer rows it skipped while it goes on with the rest.
+per-line messages for roster or answer rows it skipped while it goes on with the rest. The
+course verbs (export, gradebook, nbgrader, selfcheck) are added by :func:`add_course_commands`.
 """
 
 from __future__ import annotations
