@@ -213,3 +213,18 @@ def test_export_and_gradebook_commands_write_their_files(tmp_path, manifests, ca
                  "-o", str(tmp_path / "moodle.csv")]) == 0  # fmt: skip
     assert (tmp_path / "moodle.csv").read_text().startswith("ID number,Worksheet")
     assert "gradebook of 2 students" in capsys.readouterr().out
+
+
+def test_readme_course_commands_run_as_written(tmp_path, monkeypatch):
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    block = readme.split("Where courses live")[1].split("```")[1]
+    lines = [line.split("#")[0].split() for line in block.splitlines() if line.strip()]
+    assert len(lines) == 5 and all(line[:2] == ["symbackprop", "worksheet"] for line in lines)
+    write_key(tmp_path / "DIR")
+    (tmp_path / "RESULTS").mkdir()
+    (tmp_path / "RESULTS" / "grades.csv").write_text(GRADES)
+    monkeypatch.chdir(tmp_path)
+    for line in lines:
+        assert main(line[1:]) == 0, line
+    assert {p.name for p in tmp_path.iterdir()} >= {"week5.xml", "week5.zip", "canvas.csv",
+                                                     "course", "practice"}  # fmt: skip
