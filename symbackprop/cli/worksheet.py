@@ -2,13 +2,15 @@
 
 Interface layer. :func:`add_commands` adds the verbs to the `symbackprop` parser; each verb
 raises SymbackpropError for bad input (the CLI prints it as one line and exits 2) and writes
-per-line messages for roster or answer rows it skipped while it goes on with the rest.
+per-line messages for roster or answer rows it skipped while it goes on with the rest. The
+course verbs (export, gradebook, nbgrader, selfcheck) are added by :func:`add_course_commands`.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 import textwrap
 from collections.abc import Callable
@@ -235,6 +237,7 @@ def add_commands(commands: Any) -> None:
         "symbackprop worksheet feedback week5 answers.csv -o results",
     )  # fmt: skip
     _grading(feedback)
+    add_course_commands(verbs)
     grade = _verb(
         commands, "grade", "grade answers against the manifests (grades.csv, feedback, summary)",
         "Grade answers with tolerances from the sheet's rounding, error carried forward and "
@@ -245,3 +248,145 @@ def add_commands(commands: Any) -> None:
         "symbackprop grade week5 answers.csv -o results",
     )  # fmt: skip
     _grading(grade)
+
+
+# --- where courses live: LMS exports, gradebooks, self-check pages ----------------------------
+EXPORT_SUFFIXES = {"moodle": ".xml", "qti": ".zip"}
+
+
+def _export(args: argparse.Namespace) -> int:
+    from symbackprop.render.files import atomic_write, output_path
+    from symbackprop.worksheets.grading import load_manifests
+    from symbackprop.worksheets.lms import moodle_xml
+    from symbackprop.worksheets.qti import qti_package
+
+    target = output_path(args.output)
+    manifests = load_manifests(args.key)
+    data = moodle_xml(manifests) if args.format == "moodle" else qti_package(manifests)
+    atomic_write(target, data)
+    print(f"wrote {args.format} export of {counted(len(manifests), 'student')} to {target}")
+    return 0
+
+
+def _gradebook(args: argparse.Namespace) -> int:
+    from symbackprop.model.inputs import read_input_text
+    from symbackprop.render.files import atomic_write, output_path
+    from symbackprop.worksheets.lms import gradebook_csv, read_grades_csv
+
+    target = output_path(args.output)
+    source = Path(args.grades)
+    if source.is_dir():
+        source = source / "grades.csv"
+    rows = read_grades_csv(read_input_text(source, "grades"), source.name)
+    atomic_write(target, gradebook_csv(rows, args.lms, args.title))
+    print(f"wrote the {args.lms} gradebook of {counted(len(rows), 'student')} to {target}")
+    return 0
+
+
+def _selfcheck(args: argparse.Namespace) -> int:
+    from symbackprop.render.files import atomic_write
+    from symbackprop.worksheets.grading import load_manifests
+    from symbackprop.worksheets.selfcheck import selfcheck_html
+
+    _output_folder(args.output)
+    manifests = load_manifests(args.key)
+    students = args.student or sorted(manifests)
+    for student in students:
+        if student not in manifests:
+            raise SymbackpropError(f"no student {student!r} in {args.key!r}; known: "
+                                   f"{', '.join(sorted(manifests)[:10])}")  # fmt: skip
+    folder = Path(args.output)
+    folder.mkdir(parents=True, exist_ok=True)
+    for student in students:
+        atomic_write(folder / f"{student}.html", selfcheck_html(manifests[student]))
+    print(f"wrote the self-check pages of {counted(len(students), 'student')} to {folder}")
+    return 0
+
+
+def _nbgrader(args: argparse.Namespace) -> int:
+    from symbackprop.render.files import atomic_write
+    from symbackprop.worksheets.grading import load_manifests
+    from symbackprop.worksheets.lms import require_manifests, variant_of
+    from symbackprop.worksheets.notebook import course_source, render_notebook
+
+    _output_folder(args.output)
+    if not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", args.assignment):
+        raise SymbackpropError(f"--assignment {args.assignment!r} is not a plain name; use "
+                               "letters, digits, _ and -, e.g. week5")  # fmt: skip
+    manifests = require_manifests(load_manifests(args.key))
+    course = Path(args.output)
+    source = course / "source" / args.assignment / "worksheet.ipynb"
+    source.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(source, course_source(manifests))
+    for manifest in manifests:
+        release = course / "release-by-student" / manifest["student_id"] / args.assignment
+        release.mkdir(parents=True, exist_ok=True)
+        notebook = render_notebook(variant_of(manifest), manifest, True)
+        atomic_write(release / "worksheet.ipynb", notebook)
+    print(f"wrote {source} (every key in hidden tests) and the release notebooks of "
+          f"{counted(len(manifests), 'student')} under {course / 'release-by-student'}; run "
+          f"`nbgrader generate_assignment {args.assignment}` in {course}, hand out each "
+          "student's own notebook, collect them in submitted/<student>/"
+          f"{args.assignment}/ and run `nbgrader autograde {args.assignment}`")  # fmt: skip
+    return 0
+
+
+def add_course_commands(verbs: Any) -> None:
+    """Add `worksheet export`, `gradebook` and `selfcheck` to the worksheet verbs."""
+    export = _verb(
+        verbs, "export", "a Moodle XML question bank or a QTI 2.1 package (Canvas)",
+        "Export every student's variant from the folder `worksheet generate` wrote. moodle: one "
+        "question category, one Cloze question per student (numeric blanks with the grading "
+        "tolerance and each known mistake's feedback; the worked solution as general "
+        "feedback). qti: a zip of QTI 2.1 items, one per student, in an IMS content package "
+        "that Canvas imports (Import Course Content > QTI .zip file).",
+        "symbackprop worksheet export week5 --format moodle -o week5-moodle.xml",
+    )  # fmt: skip
+    export.add_argument("key", metavar="DIR", help="the folder `worksheet generate` wrote")
+    export.add_argument("--format", required=True, choices=("moodle", "qti"))
+    export.add_argument("-o", "--output", required=True, metavar="FILE",
+                        help="the file to write (.xml for moodle, .zip for qti)")  # fmt: skip
+    export.set_defaults(run=_export)
+    gradebook = _verb(
+        verbs, "gradebook", "grades as a CSV for Moodle's or Canvas's grade import",
+        "Turn the grades.csv `symbackprop grade` wrote into the CSV a gradebook imports. "
+        "moodle: columns 'ID number' and the worksheet (map them in Import grades > CSV). "
+        "canvas: Canvas's gradebook columns with the roster id as SIS User ID and a Points "
+        "Possible row.",
+        "symbackprop worksheet gradebook results --lms canvas --title 'Week 5' -o canvas.csv",
+    )  # fmt: skip
+    gradebook.add_argument("grades", metavar="RESULTS",
+                           help="grades.csv, or the folder `grade -o` wrote")  # fmt: skip
+    gradebook.add_argument("--lms", required=True, choices=("moodle", "canvas"))
+    gradebook.add_argument("--title", default="Worksheet", help="the grade column's name")
+    gradebook.add_argument("-o", "--output", required=True, metavar="FILE")
+    gradebook.set_defaults(run=_gradebook)
+    selfcheck = _verb(
+        verbs, "selfcheck", "offline practice pages with instant feedback (they hold the key)",
+        "Write DIR/<student>.html: the student's own worksheet as a self-contained page that "
+        "checks each answer as it is typed, with the grader's tolerance and mistake diagnoses. "
+        "The key is inside the page, which says so: give it out for practice, never for an "
+        "exam.",
+        "symbackprop worksheet selfcheck week5 -o practice",
+    )  # fmt: skip
+    selfcheck.add_argument("key", metavar="DIR", help="the folder `worksheet generate` wrote")
+    selfcheck.add_argument("-o", "--output", required=True, metavar="OUT",
+                           help="the folder for <student>.html (made if missing)")  # fmt: skip
+    selfcheck.add_argument("--student", action="append", metavar="ID",
+                           help="only this student (repeat for more)")  # fmt: skip
+    selfcheck.set_defaults(run=_selfcheck)
+    nbgrader = _verb(
+        verbs, "nbgrader", "an nbgrader course: the source with every key, one notebook each",
+        "Write COURSE/source/ASSIGNMENT/worksheet.ipynb, whose hidden tests hold every "
+        "student's key (nbgrader finds the student from the submission's folder, "
+        "submitted/<student>/ASSIGNMENT/), and COURSE/release-by-student/<student>/"
+        "ASSIGNMENT/worksheet.ipynb with each student's own numbers. nbgrader autogrades numbers "
+        "and choices right or wrong; formulas are manually graded cells (or grade the "
+        "submitted/ folder with `symbackprop grade`, with error carried forward).",
+        "symbackprop worksheet nbgrader week5 --assignment week5 -o course",
+    )  # fmt: skip
+    nbgrader.add_argument("key", metavar="DIR", help="the folder `worksheet generate` wrote")
+    nbgrader.add_argument("--assignment", required=True, help="the nbgrader assignment name")
+    nbgrader.add_argument("-o", "--output", required=True, metavar="COURSE",
+                          help="the nbgrader course folder (made if missing)")  # fmt: skip
+    nbgrader.set_defaults(run=_nbgrader)

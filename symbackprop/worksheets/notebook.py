@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import ast
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from symbackprop.model.errors import SymbackpropError
@@ -44,55 +44,157 @@ def _cell(cell_type: str, source: str, grade_id: str, **flags: Any) -> dict[str,
     return cell
 
 
+def _text_cell(source: str, cell_id: str) -> dict[str, Any]:
+    """Return a markdown cell with no nbgrader metadata: autograding keeps its text as it is.
+
+    (nbgrader would replace a locked cell's text by the class source's, which holds no
+    student's numbers.)
+    """
+    return {"cell_type": "markdown", "id": cell_id, "metadata": {}, "source": source}
+
+
 def _header_cell(variant: Variant, manifest: Mapping[str, Any]) -> dict[str, Any]:
-    return _cell("markdown",
+    return _text_cell(
         f"# {markdown_text(manifest['title'])}\n\nStudent {markdown_text(variant.student_id)} · "
         f"variant `{manifest['seed']}`\n\n{markdown_text(variant.network.describe())}\n\n"
         "Given values: "
         + ", ".join(f"`{n} = {format_number(v)}`" for n, v in variant.shown.items())
         + f"\n\nRound every intermediate to {variant.decimals} decimals. Give formulas as "
-        "strings, choices as one letter.", "header", locked=True)  # fmt: skip
+        "strings, choices as one letter.", "header")  # fmt: skip
 
 
 def _blank_cells(blank: Mapping[str, Any], variant: Variant, release: bool) -> list[dict[str, Any]]:
-    """Return the question, the answer cell and the graded test cell of one blank."""
+    """Return the question, the answer cell and (numbers, choices) the graded test cell.
+
+    A formula's answer cell is itself the graded cell (an nbgrader "manually graded answer"):
+    nbgrader cannot check formulas, ``symbackprop grade`` does.
+    """
     prose, math = prompt(blank, variant)
     options = "".join(f"\n- ({LETTERS[i]}) {markdown_text(t)}"
                       for i, t in enumerate(blank["options"]))  # fmt: skip
     question = (f"**{markdown_text(blank['id'])}** ({points_text(blank['points'])}). "
                 f"{markdown_text(prose)} ${math}${options}")  # fmt: skip
-    if release:
-        body = f"answer_{blank['id']} = None  # YOUR ANSWER HERE"
+    keys = None if release else {variant.student_id: blank}
+    return [_text_cell(question, f"question_{blank['id']}"), *answer_cells(blank, keys)]
+
+
+def answer_cells(
+    blank: Mapping[str, Any], keys: Mapping[str, Mapping[str, Any]] | None
+) -> list[dict[str, Any]]:
+    """Return the answer cell and test cell of a blank; ``keys`` ({student: blank}) if a source.
+
+    The hidden tests of a source notebook hold each student's key; nbgrader removes them
+    from the notebooks it releases and puts them back when it autogrades.
+    """
+    answer_id = f"answer_{blank['id']}"
+    if keys is None:
+        body = f"{answer_id} = None  # YOUR ANSWER HERE"
     else:
-        answer = f"answer_{blank['id']} = {_answer_literal(blank)}"
-        body = f"### BEGIN SOLUTION\n{answer}\n### END SOLUTION"
-    test = f"assert answer_{blank['id']} is not None, 'answer {blank['id']} first'"
-    if not release:
-        test += ("\n### BEGIN HIDDEN TESTS\n"
-                 f"# graded by `symbackprop grade` against the manifest: {blank['id']}\n"
-                 "### END HIDDEN TESTS")  # fmt: skip
+        first = next(iter(keys.values()))
+        key = _answer_literal(first) if len(keys) == 1 else "None  # keys: the hidden test below"
+        body = f"### BEGIN SOLUTION\n{answer_id} = {key}\n### END SOLUTION"
+    points = float(blank["points"])
+    if blank["type"] == "symbolic":
+        return [_cell("code", body, answer_id, solution=True, grade=True, points=points)]
+    test = f"assert {answer_id} is not None, 'answer {blank['id']} first'"
+    if keys is not None:
+        hidden = _hidden_test(answer_id, blank, keys)
+        test += f"\n### BEGIN HIDDEN TESTS\n{hidden}\n### END HIDDEN TESTS"
     return [
-        _cell("markdown", question, f"question_{blank['id']}", locked=True),
-        _cell("code", body, f"answer_{blank['id']}", solution=True),
-        _cell("code", test, f"test_{blank['id']}", grade=True, locked=True,
-              points=float(blank["points"])),
-    ]  # fmt: skip
+        _cell("code", body, answer_id, solution=True),
+        _cell("code", test, f"test_{blank['id']}", grade=True, locked=True, points=points),
+    ]
+
+
+def _hidden_test(answer_id: str, blank: Mapping[str, Any],
+                 keys: Mapping[str, Mapping[str, Any]]) -> str:  # fmt: skip
+    if blank["type"] == "numeric":
+        table = {sid: (float(b["answer"]), float(b["atol"])) for sid, b in keys.items()}
+        return f"_check_number({answer_id}, {table!r})"
+    return f"_check_choice({answer_id}, {dict((sid, b['answer']) for sid, b in keys.items())!r})"
+
+
+# The checks the hidden tests call. nbgrader runs a submission in
+# submitted/<student>/<assignment>/, so the student is the folder above the notebook's: what
+# the notebook says about itself is never trusted. Plain Python: the grading kernel needs
+# nothing installed.
+CHECKS_SOURCE = """\
+# Checks of the answers: run this cell first (do not edit it).
+import pathlib
+from fractions import Fraction
+
+STUDENT = pathlib.Path.cwd().parent.name
+
+
+def _key(keys):
+    assert STUDENT in keys, f"no key for student {STUDENT!r}: submit under submitted/<id>/"
+    return keys[STUDENT]
+
+
+def _check_number(answer, keys):
+    value, atol = _key(keys)
+    text = str(answer).strip().replace("\u2212", "-")
+    given = float(Fraction(text)) if isinstance(answer, str) else float(answer)
+    assert abs(given - value) <= atol, f"{answer!r} is not the right value"
+
+
+def _check_choice(answer, keys):
+    assert str(answer).strip().strip("()").upper() == _key(keys), f"{answer!r} is not right"
+"""
+
+
+def checks_cell() -> dict[str, Any]:
+    """Return the locked cell that defines the hidden tests' checks (grade_id ``checks``)."""
+    return _cell("code", CHECKS_SOURCE, "checks", locked=True)
 
 
 def render_notebook(variant: Variant, manifest: Mapping[str, Any], release: bool) -> str:
     """Return an nbgrader-style notebook: the release (blank answers) or the instructor source."""
-    import nbformat
-
-    cells = [_header_cell(variant, manifest)]
+    cells = [_header_cell(variant, manifest), checks_cell()]
     for blank in manifest["blanks"]:
         cells += _blank_cells(blank, variant, release)
+    return notebook_text(cells, {"student_id": variant.student_id,
+                                 "worksheet_id": manifest["worksheet_id"]})  # fmt: skip
+
+
+def notebook_text(cells: list[dict[str, Any]], about: Mapping[str, Any]) -> str:
+    """Return a validated notebook of these cells, with ``about`` as its symbackprop metadata."""
+    import nbformat
+
     notebook = nbformat.from_dict({
         "cells": cells, "nbformat": 4, "nbformat_minor": nbformat.v4.nbformat_minor,
-        "metadata": {"symbackprop": {"student_id": variant.student_id,
-                                     "worksheet_id": manifest["worksheet_id"]}},
+        "metadata": {"symbackprop": dict(about)},
     })  # fmt: skip
     nbformat.validate(notebook)
     return str(nbformat.writes(notebook)) + "\n"
+
+
+def course_source(manifests: Sequence[Mapping[str, Any]], notebook: str = "worksheet") -> str:
+    """Return the class's nbgrader source notebook: every student's key in its hidden tests.
+
+    Put it at ``source/<assignment>/<notebook>.ipynb`` of the nbgrader course and run
+    ``nbgrader generate_assignment``; hand each student their own release notebook (their
+    numbers, the same cell ids) instead of nbgrader's release. The text cells are plain
+    (no nbgrader metadata), so autograding keeps each student's own questions.
+    """
+    if not manifests:
+        raise SymbackpropError("no students to make an nbgrader source for")
+    first = manifests[0]
+    for manifest in manifests[1:]:
+        if [b["id"] for b in manifest["blanks"]] != [b["id"] for b in first["blanks"]]:
+            raise SymbackpropError(
+                f"students {first['student_id']!r} and {manifest['student_id']!r} have different "
+                "blanks; make one nbgrader source per worksheet"
+            )
+    title = markdown_text(first["title"])
+    about = (f"# {title}\n\nEach student answers in their own notebook; the hidden tests "
+             "hold every student's key.")  # fmt: skip
+    cells = [_text_cell(about, "header"), checks_cell()]
+    for i, blank in enumerate(first["blanks"]):
+        keys = {m["student_id"]: m["blanks"][i] for m in manifests}
+        cells.append(_text_cell(f"**{markdown_text(blank['id'])}**", f"question_{blank['id']}"))
+        cells += answer_cells(blank, keys)
+    return notebook_text(cells, {"worksheet_id": first["worksheet_id"], "notebook": notebook})
 
 
 # literal_eval builds a tree many times the text's size; answers are short.
