@@ -79,9 +79,11 @@ def _output_folder(path: str, flag: str = "-o") -> None:
 
 
 def _generate(args: argparse.Namespace, parts: tuple[str, ...]) -> int:
+    from symbackprop.worksheets.build import require_parts
     from symbackprop.worksheets.generate import worksheet
 
     _output_folder(args.output)
+    require_parts(not args.no_pdf)  # before any variant is drawn
     ws = worksheet(args.spec, args.roster, _salt(args), progress=_progress("variants"))
     _messages(ws.messages)
     ws.write(args.output, parts=parts, pdf=not args.no_pdf, jobs=args.jobs,

@@ -21,7 +21,7 @@ from symbackprop.model.errors import SymbackpropError
 from symbackprop.render.files import build_folder, carry_over, swap_in
 from symbackprop.render.latex import ReportEngineError, run_latex
 from symbackprop.worksheets.manifest import manifest_json
-from symbackprop.worksheets.notebook import render_notebook
+from symbackprop.worksheets.notebook import render_notebook, require_nbformat
 from symbackprop.worksheets.render import (
     context,
     evaluation,
@@ -89,8 +89,7 @@ def write_worksheet(
     compile ``jobs`` at a time in the background while the next students are rendered.
     """
     folder = _output_folder(folder)
-    if pdf:
-        require_pdflatex(folder / "keys.pdf")
+    require_parts(pdf)
     with build_folder(folder, "build") as build, build_folder(folder, "new") as new:
         total = _pdf_count(ws, parts, pdf_each_key) if pdf else 0
         with PdfQueue(jobs, total, progress) as queue:
@@ -175,6 +174,13 @@ def _pdf_count(ws: Worksheet, parts: Sequence[str], pdf_each_key: bool) -> int:
     if "key" in parts:
         count += 1 + (students if pdf_each_key else 0)
     return count
+
+
+def require_parts(pdf: bool) -> None:
+    """Fail fast, with the command that installs it, when a part the files need is missing."""
+    require_nbformat()
+    if pdf:
+        require_pdflatex(Path("keys.pdf"))
 
 
 # --- PDFs ----------------------------------------------------------------

@@ -22,6 +22,24 @@ from symbackprop.worksheets.variants import LETTERS, Variant
 NOTEBOOK_SCHEMA_VERSION = 3  # nbgrader cell-metadata schema
 
 
+class MissingPartError(SymbackpropError):
+    """An optional Python package that a requested output needs is not installed."""
+
+
+def require_nbformat() -> None:
+    """Raise MissingPartError, naming the pip command, when nbformat cannot be imported.
+
+    Called before any variant is drawn, so a missing package costs no work.
+    """
+    try:
+        import nbformat  # noqa: F401
+    except ImportError:
+        raise MissingPartError(
+            "worksheet notebooks need the nbformat package, which is not installed; run "
+            "`pip install nbformat` (or reinstall symbackprop: `pip install -e .`)"
+        ) from None
+
+
 def _nbgrader(grade_id: str, *, grade: bool = False, solution: bool = False, locked: bool = False,
               points: float | None = None) -> dict[str, Any]:  # fmt: skip
     meta: dict[str, Any] = {"schema_version": NOTEBOOK_SCHEMA_VERSION, "grade": grade,
