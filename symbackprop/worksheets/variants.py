@@ -22,6 +22,7 @@ import numpy as np
 
 from symbackprop.derivation.steps import LEARNING_RATE, Step
 from symbackprop.model.errors import SymbackpropError
+from symbackprop.model.losses import get_loss
 from symbackprop.model.network import Network, mlp
 from symbackprop.model.program import NodeKind
 from symbackprop.model.rulebook import MATRIX_RULES, Rule
@@ -193,15 +194,15 @@ def _draw(
     hidden = draws.choice(spec.hidden_activations)
     output = draws.choice(spec.output_activations)
     depth = len(sizes) - 1
-    network = mlp(sizes, [hidden] * (depth - 1) + [output], draws.choice(spec.losses))
+    loss = draws.choice(spec.losses)
+    network = mlp(sizes, [hidden] * (depth - 1) + [output], loss)
     shown: dict[str, float] = {}
     for name in network.parameter_names():
         grid = spec.ranges["weights" if name.startswith("w") else "biases"]
         shown[name] = draws.value(grid)
     for name in network.input_names():
         shown[name] = draws.value(spec.ranges["inputs"])
-    for name in network.target_names():
-        shown[name] = draws.value(spec.ranges["targets"])
+    shown.update(_targets(network.target_names(), loss, spec.ranges["targets"], draws))
     program = program_for(network)
     base = {**shown, LEARNING_RATE.name: spec.learning_rate}
     values = program.run(base)
@@ -210,6 +211,24 @@ def _draw(
     blanks = tuple(_blank(spec, program, atols, values, q, draws) for q in spec.questions)
     return Variant(student_id, seed, attempt, dict(rejected), network, shown, values, blanks,
                    spec.learning_rate, spec.decimals)  # fmt: skip
+
+
+def _targets(names: Sequence[str], loss: str, grid: ValueRange, draws: Draws) -> dict[str, float]:
+    """Draw the targets from their grid, or a one-hot row (a class) when the loss needs one.
+
+    A loss whose targets must be a distribution (cross-entropy: non-negative, summing to 1)
+    refuses an all-zero row; its targets are then one class drawn uniformly, one-hot.
+    """
+    if needs_one_hot(loss, len(names)):
+        label = draws.below(len(names))
+        return {name: float(k == label) for k, name in enumerate(names)}
+    return {name: draws.value(grid) for name in names}
+
+
+@functools.lru_cache(maxsize=64)
+def needs_one_hot(loss: str, n_outputs: int) -> bool:
+    """True when the loss refuses targets that are not a distribution (a row of zeros)."""
+    return get_loss(loss).check_targets(np.zeros((1, n_outputs))) is not None
 
 
 def _blank(
