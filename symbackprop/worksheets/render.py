@@ -51,7 +51,8 @@ def prompt(blank: Mapping[str, Any], variant: Variant) -> tuple[str, str]:
         return ("Write a formula, in ASCII names of the named quantities (e.g. a1_1, z1_1, "
                 "w2_1_1, delta2_1, y1), for", target)  # fmt: skip
     step = program_for(variant.network).derivation.step(blank["step"])
-    return "Which rule does this step use?", f"{to_latex(step.lhs)} = {to_latex(step.rhs)}"
+    step_tex = f"{to_latex(step.lhs)} = {to_latex(step.rhs)}"
+    return "Which of these rules does this step use?", step_tex
 
 
 def _shown_answer(blank: Mapping[str, Any], variant: Variant) -> tuple[str, str]:

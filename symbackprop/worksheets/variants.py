@@ -25,7 +25,7 @@ from symbackprop.model.errors import SymbackpropError
 from symbackprop.model.losses import get_loss
 from symbackprop.model.network import Network, mlp
 from symbackprop.model.program import NodeKind
-from symbackprop.model.rulebook import MATRIX_RULES, Rule
+from symbackprop.model.rulebook import Rule
 from symbackprop.worksheets.known_mistakes import known_mistakes, mistake_function
 from symbackprop.worksheets.spec import (
     NUMERIC_KINDS,
@@ -83,18 +83,51 @@ class Draws:
 
 
 # --- the rule question ----------------------------------------------------------------
-_GENERIC_RULES = (Rule.CHAIN, Rule.SUM_OVER_PATHS)
+# Rules every step of a sweep uses in some sense: never the key (when a step cites another) and
+# never a distractor, which could then be defended as right.
+GENERIC_RULES = frozenset({Rule.CHAIN, Rule.SUM_OVER_PATHS, Rule.ELEMENTARY})
+# The distractors come from the rules of a per-neuron derivation (no optimiser steps other than
+# gradient descent, no penalties, no matrix-level rules): a student of this sheet knows them.
+DISTRACTOR_RULES = (
+    Rule.SUM, Rule.PRODUCT, Rule.QUOTIENT, Rule.POWER, Rule.CONSTANT_FACTOR,
+    Rule.HALF_CANCELS_TWO, Rule.MEAN_OVER_OUTPUTS, Rule.SIGMOID_IDENTITY, Rule.TANH_IDENTITY,
+    Rule.RELU_STEP, Rule.LEAKY_RELU_STEP, Rule.SOFTPLUS_SIGMOID, Rule.IDENTITY,
+    Rule.SOFTMAX_JACOBIAN, Rule.SOFTMAX_CROSS_ENTROPY, Rule.SIGMOID_CROSS_ENTROPY,
+    Rule.LOG_DERIVATIVE, Rule.EXP_DERIVATIVE, Rule.BIAS_IS_ONE, Rule.WEIGHT_PICKS_INPUT,
+    Rule.WEIGHT_CARRIES_BLAME, Rule.GRADIENT_DESCENT,
+)  # fmt: skip
+
+
+def keyed_rule(step: Step) -> Rule:
+    """Return the rule a "which rule" question about ``step`` is keyed to.
+
+    The last rule the step's annotation cites that is not generic (for a delta, its
+    activation's identity or the fused loss rule): fixed by the step, so every student asked
+    about the same step of the same network has the same key.
+    """
+    specific = [r for r in step.rules if r not in GENERIC_RULES]
+    if not specific:
+        raise SymbackpropError(
+            f"step {step.lhs} cites no rule particular to it; ask the rule question about a "
+            "delta, a gradient or an update"
+        )
+    return specific[-1]
 
 
 def rule_options(step: Step, draws: Draws) -> tuple[list[Rule], int]:
-    """Return four rules to choose from (one the step cites) and the index of the right one."""
-    specific = [r for r in step.rules if r not in _GENERIC_RULES] or list(step.rules)
-    right = draws.choice(specific)
-    pool = [r for r in Rule if r not in step.rules and r not in MATRIX_RULES]
+    """Return four rules to choose from and the index of the one right answer.
+
+    The right one is :func:`keyed_rule`; the three others are drawn from DISTRACTOR_RULES
+    leaving out every rule the step's annotation cites (and any with the same words), so
+    exactly one option is right by construction.
+    """
+    right = keyed_rule(step)
+    cited = {_rule_text(r) for r in step.rules}
+    pool = [r for r in DISTRACTOR_RULES if _rule_text(r) not in cited]
     options = [right]
     while len(options) < 4:
         candidate = draws.choice(pool)
-        if candidate not in options:
+        if all(_rule_text(candidate) != _rule_text(o) for o in options):
             options.append(candidate)
     order = sorted(range(4), key=lambda _: draws.below(1 << 30))
     shuffled = [options[i] for i in order]
