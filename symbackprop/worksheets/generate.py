@@ -25,7 +25,12 @@ from symbackprop.numeric.compiled import compile as compile_network
 from symbackprop.worksheets.build import Worksheet
 from symbackprop.worksheets.manifest import build_manifest, validate_manifest
 from symbackprop.worksheets.spec import WorksheetSpec, load_worksheet_spec
-from symbackprop.worksheets.variants import Variant, draw_variant
+from symbackprop.worksheets.variants import (
+    MAX_ATTEMPTS,
+    Variant,
+    draw_variant,
+    relaxation_text,
+)
 
 KEY_RTOL = 1e-6  # a key gradient and its central difference must agree to this (relative)
 KEY_ATOL = 1e-9  # ... or absolutely, for gradients near 0 (h = 1e-5: error ~1e-10)
@@ -62,6 +67,12 @@ def worksheet(
     variants, manifests = [], []
     for number, student_id in enumerate(ids, start=1):
         variant = draw_variant(sheet, course_salt, student_id)
+        if variant.relaxed:
+            messages.append(
+                f"student {student_id!r}: no draw of {MAX_ATTEMPTS} met every predicate, so "
+                f"these were relaxed ({relaxation_text(variant)}); recorded under relaxed in "
+                f"key/{student_id}/manifest.json"
+            )
         check = verify_key(variant)
         manifest = build_manifest(sheet, variant, check)
         validate_manifest(manifest)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import functools
 import hashlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -50,10 +50,6 @@ READABLE = 20.0  # a graded gradient must be >= 20 tolerances: two significant d
 SECOND_ORDER = frozenset({"updated_weights"})
 INDISTINGUISHABLE = 0.05
 _KINKED = ("relu", "leaky_relu")
-
-
-class VariantError(SymbackpropError):
-    """No acceptable variant was found for a student within MAX_ATTEMPTS draws."""
 
 
 # --- seeds ----------------------------------------------------------------
@@ -173,7 +169,7 @@ class Variant:
 
     student_id: str
     seed: int
-    skipped: int  # draws rejected before this one
+    skipped: int  # draws rejected before this one (all MAX_ATTEMPTS when relaxed)
     rejected: Mapping[str, int]  # predicate name -> how many draws it rejected
     network: Network
     shown: Mapping[str, float]  # parameters, inputs, targets: exactly as printed
@@ -181,28 +177,81 @@ class Variant:
     blanks: tuple[Blank, ...]
     learning_rate: float
     decimals: int
+    relaxed: tuple[str, ...] = ()  # predicates waived for this student (see RELAXATIONS)
 
 
 LETTERS = "ABCD"
 
 
 def draw_variant(spec: WorksheetSpec, course_salt: str, student_id: str) -> Variant:
-    """Draw a student's variant, skipping draws a predicate rejects (deterministically)."""
+    """Draw a student's variant, skipping draws a predicate rejects (deterministically).
+
+    When none of MAX_ATTEMPTS draws meets every predicate, the predicates are relaxed in the
+    order of RELAXATIONS, one more at a time, and the first draw that meets the rest is taken
+    (its ``relaxed`` names the waived predicates): one student can never stop a class.
+    """
     rejected: dict[str, int] = {}
+    failures: list[frozenset[str]] = []
     for attempt in range(MAX_ATTEMPTS):
         seed = variant_seed(course_salt, spec.id, student_id, attempt)
         variant = _draw(spec, seed, student_id, attempt, rejected)
         failed = violated_predicates(variant)
         if not failed:
             return variant
+        failures.append(frozenset(failed))
         for name in failed:
             rejected[name] = rejected.get(name, 0) + 1
-    worst = max(rejected, key=rejected.__getitem__)
-    raise VariantError(
-        f"no acceptable variant for student {student_id!r} in {MAX_ATTEMPTS} draws (most "
-        f"often rejected: {worst}, {rejected[worst]} {_times(rejected[worst])}); "
-        f"{PREDICATE_ADVICE.get(worst, 'widen the value ranges or ask for other quantities')}"
-    )
+    return _relaxed_draw(spec, course_salt, student_id, failures, rejected)
+
+
+# The predicates waived, in this order, one more at a time, when no draw in MAX_ATTEMPTS meets
+# them all; each with what the waiver means for the sheet (said on stderr, kept in the manifest).
+RELAXATIONS = (
+    ("mistake_too_close", "known mistakes within 3 tolerances of a right answer are left out of "
+     "that blank's feedback"),
+    ("tiny_gradient", "a delta or gradient may be under 20 tolerances, so it has fewer "
+     "significant digits at this rounding"),
+    ("equal_answers", "two answers may lie within 3 tolerances of each other"),
+    ("dead_relu", "a relu unit may sit at or near its kink"),
+)  # fmt: skip
+
+
+def _relaxed_draw(
+    spec: WorksheetSpec,
+    course_salt: str,
+    student_id: str,
+    failures: Sequence[frozenset[str]],
+    rejected: Mapping[str, int],
+) -> Variant:
+    """Return the first draw that meets every predicate but the fewest waived (RELAXATIONS)."""
+    for level in range(1, len(RELAXATIONS) + 1):
+        waived = {name for name, _ in RELAXATIONS[:level]}
+        for attempt, failed in enumerate(failures):
+            if failed <= waived:
+                seed = variant_seed(course_salt, spec.id, student_id, attempt)
+                variant = _draw(spec, seed, student_id, attempt, rejected)
+                relaxed = tuple(name for name, _ in RELAXATIONS if name in failed)
+                variant = replace(variant, skipped=len(failures), relaxed=relaxed)
+                return _without_close_mistakes(variant)
+    raise AssertionError("every predicate is in RELAXATIONS, so the last level takes any draw")
+
+
+def _without_close_mistakes(variant: Variant) -> Variant:
+    """Leave the known mistakes within SEPARATION tolerances of their answer out of the blanks."""
+    blanks = []
+    for blank in variant.blanks:
+        if blank.type == "numeric":
+            gap = SEPARATION * blank.atol
+            kept = tuple(m for m in blank.mistakes if abs(m.value - float(blank.answer)) > gap)
+            blank = replace(blank, mistakes=kept)
+        blanks.append(blank)
+    return replace(variant, blanks=tuple(blanks))
+
+
+def relaxation_text(variant: Variant) -> str:
+    """Return what was relaxed for a variant, in words ("" when nothing was)."""
+    words = dict(RELAXATIONS)
+    return "; ".join(f"{name}: {words[name]}" for name in variant.relaxed)
 
 
 PREDICATE_ADVICE = {
