@@ -13,7 +13,7 @@ import shutil
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +44,7 @@ class Worksheet:
     variants: tuple[Variant, ...]
     manifests: tuple[dict[str, Any], ...]
     messages: tuple[str, ...] = ()  # roster rows that were skipped, one line each
+    names: Mapping[str, str] = field(default_factory=dict)  # student id -> name (roster)
 
     def manifest(self, student_id: str) -> dict[str, Any]:
         for manifest in self.manifests:
@@ -121,7 +122,8 @@ def _render_all(
     made: list[Path] = []
     class_key: list[dict[str, Any]] = []
     for variant, manifest in zip(ws.variants, ws.manifests, strict=True):
-        texts, key_sheet = _student_texts(variant, manifest, parts, ws.spec.title)
+        name = ws.names.get(variant.student_id, "")
+        texts, key_sheet = _student_texts(variant, manifest, parts, ws.spec.title, name)
         for relative, text in texts.items():
             path = build / relative
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -145,14 +147,14 @@ def _render_all(
 
 
 def _student_texts(
-    variant: Variant, manifest: Mapping[str, Any], parts: Sequence[str], title: str
+    variant: Variant, manifest: Mapping[str, Any], parts: Sequence[str], title: str, name: str
 ) -> tuple[dict[str, str], dict[str, Any] | None]:
     """Return one student's files as {relative path: text}, and their key's LaTeX context."""
     sid = variant.student_id
     texts: dict[str, str] = {}
     if "student" in parts:
-        sheet = context(variant, manifest, False)
-        texts[f"students/{sid}/worksheet.tex"] = tex_document([tex_sheet(sheet, "")], False,
+        sheet = context(variant, manifest, False, name)
+        texts[f"students/{sid}/worksheet.tex"] = tex_document([tex_sheet(sheet, [])], False,
                                                                title)  # fmt: skip
         texts[f"students/{sid}/worksheet.html"] = html_page(sheet, "")
         texts[f"students/{sid}/worksheet.ipynb"] = render_notebook(variant, manifest, True)
@@ -160,7 +162,7 @@ def _student_texts(
         return texts, None
     texts[f"key/{sid}/manifest.json"] = manifest_json(manifest)
     d, ev = evaluation(variant)
-    key = context(variant, manifest, True)
+    key = context(variant, manifest, True, name)
     key_sheet = tex_sheet(key, worked_latex(d, ev))
     texts[f"key/{sid}/key.tex"] = tex_document([key_sheet], True, title)
     texts[f"key/{sid}/key.html"] = html_page(key, worked_html(d, ev))

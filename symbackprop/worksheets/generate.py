@@ -80,7 +80,8 @@ def worksheet(
         manifests.append(manifest)
         if progress is not None:
             progress(number, len(ids))
-    return Worksheet(sheet, course_salt, tuple(variants), tuple(manifests), tuple(messages))
+    return Worksheet(sheet, course_salt, tuple(variants), tuple(manifests), tuple(messages),
+                     roster_names(roster))  # fmt: skip
 
 
 # --- roster ----------------------------------------------------------------
@@ -114,6 +115,26 @@ def read_roster(roster: str | os.PathLike[str] | Sequence[str]) -> tuple[list[st
     if not ids:
         raise RosterError("the roster has no usable student id: " + "; ".join(messages[:3]))
     return ids, messages
+
+
+_NAME_COLUMNS = ("name", "student_name", "full_name")
+
+
+def roster_names(roster: str | os.PathLike[str] | Sequence[str]) -> dict[str, str]:
+    """Return {student id: name} from a CSV roster whose header has a name column ({} else).
+
+    The sheets print the name beside the id; ids stay what grading reads.
+    """
+    if not isinstance(roster, (str, os.PathLike)):
+        return {}
+    text = read_input_text(Path(roster), "roster", RosterError)
+    rows = list(csv.reader(io.StringIO(text)))
+    header = [cell.strip().lower() for cell in rows[0]] if rows else []
+    column = next((header.index(c) for c in _NAME_COLUMNS if c in header), None)
+    if column is None or column == 0:
+        return {}
+    return {row[0].strip(): row[column].strip() for row in rows[1:]
+            if len(row) > column and row[0].strip() and row[column].strip()}  # fmt: skip
 
 
 # --- verified keys ----------------------------------------------------------------
