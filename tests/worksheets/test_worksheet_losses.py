@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -75,3 +77,11 @@ def test_cross_entropy_targets_are_one_hot_classes_drawn_per_student():
         assert sorted(row) == [0.0, 1.0], row
         labels.add(row.index(1.0))
     assert labels == {0, 1}
+
+
+def test_the_softmax_example_generates_with_one_hot_targets():
+    example = Path(__file__).resolve().parents[2] / "examples" / "worksheets" / "softmax.toml"
+    sheet = worksheet(example, ["alice", "bob"], "salt")
+    for manifest in sheet.manifests:
+        assert sorted((manifest["shown"]["y1"], manifest["shown"]["y2"])) == [0.0, 1.0]
+        assert manifest["key_check"]["method"] == "central differences"
