@@ -16,7 +16,7 @@ from typing import Any
 from symbackprop.model.errors import SymbackpropError
 from symbackprop.model.printing import format_number
 from symbackprop.render.escape import markdown_text
-from symbackprop.worksheets.render import points_text, prompt
+from symbackprop.worksheets.render import network_words, points_text, prompt
 from symbackprop.worksheets.variants import LETTERS, Variant
 
 NOTEBOOK_SCHEMA_VERSION = 3  # nbgrader cell-metadata schema
@@ -65,7 +65,7 @@ def _cell(cell_type: str, source: str, grade_id: str, **flags: Any) -> dict[str,
 def _header_cell(variant: Variant, manifest: Mapping[str, Any]) -> dict[str, Any]:
     return _cell("markdown",
         f"# {markdown_text(manifest['title'])}\n\nStudent {markdown_text(variant.student_id)} · "
-        f"variant `{manifest['seed']}`\n\n{markdown_text(variant.network.describe())}\n\n"
+        f"variant `{manifest['seed']}`\n\n{markdown_text(network_words(variant))}.\n\n"
         "Given values: "
         + ", ".join(f"`{n} = {format_number(v)}`" for n, v in variant.shown.items())
         + f"\n\nRound every intermediate to {variant.decimals} decimals. Give formulas as "

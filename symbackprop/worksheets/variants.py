@@ -264,10 +264,6 @@ PREDICATE_ADVICE = {
 }
 
 
-def _times(count: int) -> str:
-    return "time" if count == 1 else "times"
-
-
 def _draw(
     spec: WorksheetSpec, seed: int, student_id: str, attempt: int, rejected: Mapping[str, int]
 ) -> Variant:
