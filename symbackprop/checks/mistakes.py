@@ -62,6 +62,17 @@ class MistakeContext:
         """Tell whether ``expr`` equals the user's formula at every probe point."""
         return bool(np.all(close(self.given, self.evaluate(expr))))
 
+    def first_match(self, candidates: Iterable[tuple[str, sp.Expr]]) -> str | None:
+        """Return the explanation of the first candidate formula that matches the user's.
+
+        A method, so a context that collects the candidates (the worksheets' catalogue of
+        anticipated answers) can take every one of them in a single pass.
+        """
+        for explanation, expr in candidates:
+            if self.matches(expr):
+                return explanation
+        return None
+
     def gradient_with(self, overrides: Mapping[sp.Symbol, sp.Expr]) -> sp.Expr:
         """Return dL/d(wrt) with each adjoint inlined, ``overrides`` replacing their rhs."""
         expr = self.gradient_step.rhs
@@ -136,10 +147,7 @@ Candidate = tuple[str, sp.Expr]  # (explanation, the mistaken formula in named i
 
 def first_match(context: MistakeContext, candidates: Iterable[Candidate]) -> str | None:
     """Return the explanation of the first candidate formula that matches the user's."""
-    for explanation, expr in candidates:
-        if context.matches(expr):
-            return explanation
-    return None
+    return context.first_match(candidates)
 
 
 def delta_steps(context: MistakeContext) -> list[Step]:

@@ -81,9 +81,11 @@ def _output_folder(path: str, flag: str = "-o") -> None:
 
 
 def _generate(args: argparse.Namespace, parts: tuple[str, ...]) -> int:
+    from symbackprop.worksheets.build import require_parts
     from symbackprop.worksheets.generate import worksheet
 
     _output_folder(args.output)
+    require_parts(not args.no_pdf)  # before any variant is drawn
     ws = worksheet(args.spec, args.roster, _salt(args), progress=_progress("variants"))
     _messages(ws.messages)
     ws.write(args.output, parts=parts, pdf=not args.no_pdf, jobs=args.jobs,
@@ -104,30 +106,48 @@ def _stress(args: argparse.Namespace) -> int:
     spec = load_worksheet_spec(args.spec)
     salt = args.salt or "stress"
     rejected: dict[str, int] = {}
+    relaxed: dict[str, int] = {}
     draws = violations = 0
     ranges: dict[str, list[float]] = {}
     progress = _progress("variants")
     for i in range(args.n):
         variant = draw_variant(spec, salt, f"stress-{i}")
-        draws += variant.skipped + 1
+        draws += variant.skipped + (0 if variant.relaxed else 1)  # a relaxed one: all drawn
         for name, count in variant.rejected.items():
             rejected[name] = rejected.get(name, 0) + count
-        violations += bool(violated_predicates(variant))
-        for blank in variant.blanks:
-            if blank.type == "numeric":
-                low_high = ranges.setdefault(blank.id, [float("inf"), float("-inf")])
-                low_high[0] = min(low_high[0], float(blank.answer))
-                low_high[1] = max(low_high[1], float(blank.answer))
+        for name in variant.relaxed:
+            relaxed[name] = relaxed.get(name, 0) + 1
+        violations += bool(set(violated_predicates(variant)) - set(variant.relaxed))
+        _answer_ranges(variant, ranges)
         if progress is not None:
             progress(i + 1, args.n)
-    print(f"{counted(args.n, 'variant')} from {counted(draws, 'draw')}: "
-          f"rejection rate {1 - args.n / draws:.1%}")  # fmt: skip
+    _stress_report(args.n, draws, rejected, relaxed, violations, ranges)
+    return 1 if violations else 0
+
+
+def _answer_ranges(variant: Any, ranges: dict[str, list[float]]) -> None:
+    for blank in variant.blanks:
+        if blank.type == "numeric":
+            low_high = ranges.setdefault(blank.id, [float("inf"), float("-inf")])
+            low_high[0] = min(low_high[0], float(blank.answer))
+            low_high[1] = max(low_high[1], float(blank.answer))
+
+
+def _stress_report(n: int, draws: int, rejected: dict[str, int], relaxed: dict[str, int],
+                   violations: int, ranges: dict[str, list[float]]) -> None:  # fmt: skip
+    """Print the rejection rates, the relaxed variants and each blank's range of answers."""
+    from symbackprop.worksheets.variants import MAX_ATTEMPTS, PREDICATE_ADVICE
+
+    print(f"{counted(n, 'variant')} from {counted(draws, 'draw')}: "
+          f"rejection rate {1 - n / draws:.1%}")  # fmt: skip
     for name, count in sorted(rejected.items(), key=lambda kv: -kv[1]):
-        print(f"  rejected by {name}: {counted(count, 'draw')}")
-    print(f"predicate violations in accepted variants: {violations}")
+        print(f"  rejected by {name}: {counted(count, 'draw')} ({count / draws:.1%} of draws)")
+    for name, count in sorted(relaxed.items(), key=lambda kv: -kv[1]):
+        print(f"  relaxed {name} for {counted(count, 'variant')} ({count / n:.1%}): no draw "
+              f"of {MAX_ATTEMPTS} met it; to avoid that, {PREDICATE_ADVICE[name]}")  # fmt: skip
+    print(f"predicate violations in accepted variants (not relaxed): {violations}")
     for blank_id, (low, high) in ranges.items():
         print(f"  {blank_id}: answers from {low:.6g} to {high:.6g}")
-    return 1 if violations else 0
 
 
 def _grade(args: argparse.Namespace) -> int:

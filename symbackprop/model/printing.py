@@ -7,6 +7,7 @@ worksheets reuse the LaTeX this printer writes.
 
 from __future__ import annotations
 
+import functools
 import re
 
 import sympy as sp
@@ -436,8 +437,17 @@ def to_latex(expr: sp.Basic, values: dict[str, float] | None = None, matrix: boo
     """Print an expression as LaTeX in the book's notation (with ``values``: the numbers).
 
     ``matrix``: an expression of a network of layers' matrix program (Z^{(2)}, W^{(2)\\top})."""
+    if not values and expr.__hash__ is not None:  # a mutable Matrix is not hashable
+        return _symbolic_latex(expr, matrix)
     text = str(NotationPrinter(values, matrix).doprint(expr))
     return _DOUBLED_LATEX.sub(r"\\left(\1\\right)", text) if values else text
+
+
+@functools.lru_cache(maxsize=4096)
+def _symbolic_latex(expr: sp.Basic, matrix: bool) -> str:
+    """The LaTeX of an expression without numbers, printed once: a class's worksheets and a
+    report's sections print the same formulas again and again."""
+    return str(NotationPrinter(None, matrix).doprint(expr))
 
 
 def to_text(expr: sp.Basic, values: dict[str, float] | None = None, matrix: bool = False) -> str:

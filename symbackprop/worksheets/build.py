@@ -13,7 +13,7 @@ import shutil
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,7 @@ from symbackprop.model.errors import SymbackpropError
 from symbackprop.render.files import build_folder, carry_over, swap_in
 from symbackprop.render.latex import ReportEngineError, run_latex
 from symbackprop.worksheets.manifest import manifest_json
-from symbackprop.worksheets.notebook import render_notebook
+from symbackprop.worksheets.notebook import render_notebook, require_nbformat
 from symbackprop.worksheets.render import (
     context,
     evaluation,
@@ -44,6 +44,7 @@ class Worksheet:
     variants: tuple[Variant, ...]
     manifests: tuple[dict[str, Any], ...]
     messages: tuple[str, ...] = ()  # roster rows that were skipped, one line each
+    names: Mapping[str, str] = field(default_factory=dict)  # student id -> name (roster)
 
     def manifest(self, student_id: str) -> dict[str, Any]:
         for manifest in self.manifests:
@@ -89,8 +90,7 @@ def write_worksheet(
     compile ``jobs`` at a time in the background while the next students are rendered.
     """
     folder = _output_folder(folder)
-    if pdf:
-        require_pdflatex(folder / "keys.pdf")
+    require_parts(pdf)
     with build_folder(folder, "build") as build, build_folder(folder, "new") as new:
         total = _pdf_count(ws, parts, pdf_each_key) if pdf else 0
         with PdfQueue(jobs, total, progress) as queue:
@@ -122,7 +122,8 @@ def _render_all(
     made: list[Path] = []
     class_key: list[dict[str, Any]] = []
     for variant, manifest in zip(ws.variants, ws.manifests, strict=True):
-        texts, key_sheet = _student_texts(variant, manifest, parts, ws.spec.title)
+        name = ws.names.get(variant.student_id, "")
+        texts, key_sheet = _student_texts(variant, manifest, parts, ws.spec.title, name)
         for relative, text in texts.items():
             path = build / relative
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -146,14 +147,14 @@ def _render_all(
 
 
 def _student_texts(
-    variant: Variant, manifest: Mapping[str, Any], parts: Sequence[str], title: str
+    variant: Variant, manifest: Mapping[str, Any], parts: Sequence[str], title: str, name: str
 ) -> tuple[dict[str, str], dict[str, Any] | None]:
     """Return one student's files as {relative path: text}, and their key's LaTeX context."""
     sid = variant.student_id
     texts: dict[str, str] = {}
     if "student" in parts:
-        sheet = context(variant, manifest, False)
-        texts[f"students/{sid}/worksheet.tex"] = tex_document([tex_sheet(sheet, "")], False,
+        sheet = context(variant, manifest, False, name)
+        texts[f"students/{sid}/worksheet.tex"] = tex_document([tex_sheet(sheet, [])], False,
                                                                title)  # fmt: skip
         texts[f"students/{sid}/worksheet.html"] = html_page(sheet, "")
         texts[f"students/{sid}/worksheet.ipynb"] = render_notebook(variant, manifest, True)
@@ -161,7 +162,7 @@ def _student_texts(
         return texts, None
     texts[f"key/{sid}/manifest.json"] = manifest_json(manifest)
     d, ev = evaluation(variant)
-    key = context(variant, manifest, True)
+    key = context(variant, manifest, True, name)
     key_sheet = tex_sheet(key, worked_latex(d, ev))
     texts[f"key/{sid}/key.tex"] = tex_document([key_sheet], True, title)
     texts[f"key/{sid}/key.html"] = html_page(key, worked_html(d, ev))
@@ -175,6 +176,13 @@ def _pdf_count(ws: Worksheet, parts: Sequence[str], pdf_each_key: bool) -> int:
     if "key" in parts:
         count += 1 + (students if pdf_each_key else 0)
     return count
+
+
+def require_parts(pdf: bool) -> None:
+    """Fail fast, with the command that installs it, when a part the files need is missing."""
+    require_nbformat()
+    if pdf:
+        require_pdflatex(Path("keys.pdf"))
 
 
 # --- PDFs ----------------------------------------------------------------

@@ -25,7 +25,12 @@ from symbackprop.numeric.compiled import compile as compile_network
 from symbackprop.worksheets.build import Worksheet
 from symbackprop.worksheets.manifest import build_manifest, validate_manifest
 from symbackprop.worksheets.spec import WorksheetSpec, load_worksheet_spec
-from symbackprop.worksheets.variants import Variant, draw_variant
+from symbackprop.worksheets.variants import (
+    MAX_ATTEMPTS,
+    Variant,
+    draw_variant,
+    relaxation_text,
+)
 
 KEY_RTOL = 1e-6  # a key gradient and its central difference must agree to this (relative)
 KEY_ATOL = 1e-9  # ... or absolutely, for gradients near 0 (h = 1e-5: error ~1e-10)
@@ -62,6 +67,12 @@ def worksheet(
     variants, manifests = [], []
     for number, student_id in enumerate(ids, start=1):
         variant = draw_variant(sheet, course_salt, student_id)
+        if variant.relaxed:
+            messages.append(
+                f"student {student_id!r}: no draw of {MAX_ATTEMPTS} met every predicate, so "
+                f"these were relaxed ({relaxation_text(variant)}); recorded under relaxed in "
+                f"key/{student_id}/manifest.json"
+            )
         check = verify_key(variant)
         manifest = build_manifest(sheet, variant, check)
         validate_manifest(manifest)
@@ -69,7 +80,8 @@ def worksheet(
         manifests.append(manifest)
         if progress is not None:
             progress(number, len(ids))
-    return Worksheet(sheet, course_salt, tuple(variants), tuple(manifests), tuple(messages))
+    return Worksheet(sheet, course_salt, tuple(variants), tuple(manifests), tuple(messages),
+                     roster_names(roster))  # fmt: skip
 
 
 # --- roster ----------------------------------------------------------------
@@ -103,6 +115,26 @@ def read_roster(roster: str | os.PathLike[str] | Sequence[str]) -> tuple[list[st
     if not ids:
         raise RosterError("the roster has no usable student id: " + "; ".join(messages[:3]))
     return ids, messages
+
+
+_NAME_COLUMNS = ("name", "student_name", "full_name")
+
+
+def roster_names(roster: str | os.PathLike[str] | Sequence[str]) -> dict[str, str]:
+    """Return {student id: name} from a CSV roster whose header has a name column ({} else).
+
+    The sheets print the name beside the id; ids stay what grading reads.
+    """
+    if not isinstance(roster, (str, os.PathLike)):
+        return {}
+    text = read_input_text(Path(roster), "roster", RosterError)
+    rows = list(csv.reader(io.StringIO(text)))
+    header = [cell.strip().lower() for cell in rows[0]] if rows else []
+    column = next((header.index(c) for c in _NAME_COLUMNS if c in header), None)
+    if column is None or column == 0:
+        return {}
+    return {row[0].strip(): row[column].strip() for row in rows[1:]
+            if len(row) > column and row[0].strip() and row[column].strip()}  # fmt: skip
 
 
 # --- verified keys ----------------------------------------------------------------

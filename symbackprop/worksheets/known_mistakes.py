@@ -9,7 +9,7 @@ adds the slips of the blanks the catalogue does not cover (loss, forward value, 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,17 +40,17 @@ class KnownMistake:
 
 @dataclass(frozen=True)
 class _Recorder(MistakeContext):
-    """A MistakeContext that records the catalogue's candidate formulas instead of testing them.
+    """A MistakeContext that collects the catalogue's candidate formulas instead of testing them.
 
-    ``hit`` = i makes the i-th candidate "match", so the entry returns its explanation of it.
+    Every entry offers its candidates through ``first_match``; this one keeps them all, with
+    their explanations, and matches none, so one pass over the catalogue collects everything.
     """
 
-    hit: int = -1
-    seen: list[sp.Expr] = field(default_factory=list)
+    seen: list[tuple[str, sp.Expr]] = field(default_factory=list)
 
-    def matches(self, expr: sp.Expr) -> bool:
-        self.seen.append(expr)
-        return len(self.seen) - 1 == self.hit
+    def first_match(self, candidates: Iterable[tuple[str, sp.Expr]]) -> str | None:
+        self.seen.extend(candidates)
+        return None
 
 
 @functools.lru_cache(maxsize=256)
@@ -75,17 +75,13 @@ def _layer_j(delta: str) -> tuple[int, int]:
 
 
 def _catalogue(d: Derivation, wrt: str, eta: float) -> list[KnownMistake]:
-    """Collect every candidate formula the checker's catalogue tries for dL/d(wrt)."""
+    """Collect every candidate formula the checker's catalogue tries for dL/d(wrt), in one pass."""
     points = np.ones(5)
     found: list[KnownMistake] = []
     for mistake in MISTAKES.values():
         probe = _Recorder(d, sp.Symbol(wrt), points, points, lambda e: points, eta)
         mistake.detect(probe)
-        for i, expr in enumerate(probe.seen):
-            named = _Recorder(d, sp.Symbol(wrt), points, points, lambda e: points, eta, hit=i)
-            explanation = mistake.detect(named)
-            if explanation is not None:
-                found.append(KnownMistake(mistake.name, mistake.title, explanation, expr))
+        found += [KnownMistake(mistake.name, mistake.title, why, expr) for why, expr in probe.seen]
     gradient = d.gradient(wrt)
     constant = MISTAKES.get("constant_factor")
     if constant is not None:

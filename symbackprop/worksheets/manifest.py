@@ -18,7 +18,9 @@ from typing import Any
 from symbackprop.model.errors import SymbackpropError, shorten
 from symbackprop.model.network import Network, mlp
 from symbackprop.worksheets.spec import WorksheetSpec, bias_parameter
-from symbackprop.worksheets.variants import Variant, upstream_blanks
+from symbackprop.worksheets.variants import RELAXATIONS, Variant, upstream_blanks
+
+RELAXATION_MEANINGS = dict(RELAXATIONS)
 
 SCHEMA_VERSION = 1
 
@@ -62,6 +64,9 @@ def build_manifest(
         "seed": f"{variant.seed:016x}",
         "skipped": variant.skipped,
         "rejected": dict(variant.rejected),
+        "relaxed": [
+            {"predicate": name, "meaning": RELAXATION_MEANINGS[name]} for name in variant.relaxed
+        ],  # fmt: skip
         "network": {
             "sizes": list(arch.sizes),
             "activations": list(arch.activations),

@@ -16,10 +16,28 @@ from typing import Any
 from symbackprop.model.errors import SymbackpropError
 from symbackprop.model.printing import format_number
 from symbackprop.render.escape import markdown_text
-from symbackprop.worksheets.render import points_text, prompt
+from symbackprop.worksheets.render import network_words, points_text, prompt
 from symbackprop.worksheets.variants import LETTERS, Variant
 
 NOTEBOOK_SCHEMA_VERSION = 3  # nbgrader cell-metadata schema
+
+
+class MissingPartError(SymbackpropError):
+    """An optional Python package that a requested output needs is not installed."""
+
+
+def require_nbformat() -> None:
+    """Raise MissingPartError, naming the pip command, when nbformat cannot be imported.
+
+    Called before any variant is drawn, so a missing package costs no work.
+    """
+    try:
+        import nbformat  # noqa: F401
+    except ImportError:
+        raise MissingPartError(
+            "worksheet notebooks need the nbformat package, which is not installed; run "
+            "`pip install nbformat` (or reinstall symbackprop: `pip install -e .`)"
+        ) from None
 
 
 def _nbgrader(grade_id: str, *, grade: bool = False, solution: bool = False, locked: bool = False,
@@ -56,7 +74,7 @@ def _text_cell(source: str, cell_id: str) -> dict[str, Any]:
 def _header_cell(variant: Variant, manifest: Mapping[str, Any]) -> dict[str, Any]:
     return _text_cell(
         f"# {markdown_text(manifest['title'])}\n\nStudent {markdown_text(variant.student_id)} · "
-        f"variant `{manifest['seed']}`\n\n{markdown_text(variant.network.describe())}\n\n"
+        f"variant `{manifest['seed']}`\n\n{markdown_text(network_words(variant))}.\n\n"
         "Given values: "
         + ", ".join(f"`{n} = {format_number(v)}`" for n, v in variant.shown.items())
         + f"\n\nRound every intermediate to {variant.decimals} decimals. Give formulas as "

@@ -10,6 +10,7 @@ as MathML converted once per formula (:func:`for_html`). Files on disk and PDFs 
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -21,6 +22,7 @@ from symbackprop.model import notation
 from symbackprop.model.printing import format_number, to_latex
 from symbackprop.render.sections import derivation_sections
 from symbackprop.render.templating import RAW_KEYS, for_format, mathml, template_environment
+from symbackprop.render.text import sections
 from symbackprop.worksheets.step_program import program_for
 from symbackprop.worksheets.variants import LETTERS, Variant
 
@@ -51,7 +53,8 @@ def prompt(blank: Mapping[str, Any], variant: Variant) -> tuple[str, str]:
         return ("Write a formula, in ASCII names of the named quantities (e.g. a1_1, z1_1, "
                 "w2_1_1, delta2_1, y1), for", target)  # fmt: skip
     step = program_for(variant.network).derivation.step(blank["step"])
-    return "Which rule does this step use?", f"{to_latex(step.lhs)} = {to_latex(step.rhs)}"
+    step_tex = f"{to_latex(step.lhs)} = {to_latex(step.rhs)}"
+    return "Which of these rules does this step use?", step_tex
 
 
 def _shown_answer(blank: Mapping[str, Any], variant: Variant) -> tuple[str, str]:
@@ -70,8 +73,47 @@ def points_text(points: float) -> str:
     return f"{points:g} point" + ("" if points == 1 else "s")
 
 
-def context(variant: Variant, manifest: Mapping[str, Any], key: bool) -> dict[str, Any]:
-    """Return the plain data the worksheet templates print (answers only when ``key``)."""
+# The loss and bias settings in words (the spec's identifiers are for files, not for students).
+LOSS_WORDS = {
+    "half_sse": "half the sum of squared errors",
+    "mse": "the mean squared error over the outputs",
+    "bce": "binary cross-entropy",
+    "cross_entropy": "cross-entropy (the targets are one-hot: one class)",
+}
+BIAS_WORDS = {
+    "per_neuron": "every neuron has its own bias",
+    "shared": "the neurons of a layer share one bias",
+    "none": "there are no biases",
+}
+
+
+def network_words(variant: Variant) -> str:
+    """Describe a worksheet's network in words, e.g. "2 inputs, a hidden layer of 2 tanh ..."."""
+    arch = variant.network.architecture
+    assert arch is not None  # worksheets draw layered networks only
+    layers = [f"{arch.sizes[0]} {'input' if arch.sizes[0] == 1 else 'inputs'}"]
+    pairs = zip(arch.sizes[1:], arch.activations, strict=True)
+    for number, (size, activation) in enumerate(pairs, start=1):
+        last = number == len(arch.sizes) - 1
+        where = "an output layer" if last else "a hidden layer"
+        layers.append(f"{where} of {size} {activation} {'neuron' if size == 1 else 'neurons'}")
+    loss = LOSS_WORDS.get(arch.loss, arch.loss.replace("_", " "))
+    bias = BIAS_WORDS.get(arch.bias, arch.bias.replace("_", " "))
+    return f"{', '.join(layers)}; the loss is {loss}; {bias}"
+
+
+def _answer_parts(text: str) -> list[str]:
+    """Split an answer after each operator, so a long formula can break across lines."""
+    return [part for part in re.split(r"(?<=[*+/ -])", text) if part]
+
+
+def context(
+    variant: Variant, manifest: Mapping[str, Any], key: bool, name: str = ""
+) -> dict[str, Any]:
+    """Return the plain data the worksheet templates print (answers only when ``key``).
+
+    ``name`` is the student's name from the roster, printed beside the id when given.
+    """
     given = [dict(row) for row in _given(variant.network)]
     shown = [{"name_tex": notation.latex_name(n), "value": format_number(v)}
              for n, v in variant.shown.items()]  # fmt: skip
@@ -83,13 +125,16 @@ def context(variant: Variant, manifest: Mapping[str, Any], key: bool) -> dict[st
         questions.append({"id": blank["id"], "points": f"{blank['points']:g}",
                           "points_text": points_text(blank["points"]),
                           "prose": prose, "prompt_tex": math, "options": options,
-                          "answer": answer, "answer_tex": answer_tex,
+                          "answer": answer, "answer_parts": _answer_parts(answer),
+                          "answer_tex": answer_tex, "type": blank["type"],
+                          "display": blank["kind"] == "rule",
                           "symbolic": blank["type"] == "symbolic"})  # fmt: skip
     return {
         "title": manifest["title"],
         "student_id": variant.student_id,
+        "student_name": name,
         "seed": manifest["seed"],
-        "summary": variant.network.describe(),
+        "summary": network_words(variant),
         "given": given,
         "shown": shown,
         "decimals": str(variant.decimals),
@@ -143,9 +188,16 @@ def tex_document(contexts: Sequence[Mapping[str, Any]], key: bool, title: str) -
     )
 
 
-def tex_sheet(ctx: dict[str, Any], worked_tex: str) -> dict[str, Any]:
-    sheet = for_format(ctx, "tex")
-    sheet["worked_tex"] = worked_tex
+def tex_sheet(ctx: dict[str, Any], worked: list[dict[str, Any]]) -> dict[str, Any]:
+    """Return a sheet's context for LaTeX, with the key's worked solution (empty: none).
+
+    Blank ids print in typewriter type with the font's own underscore glyph (``\\char95``),
+    not LaTeX's drawn rule: copied from the PDF, ``a1_1`` stays ``a1_1``.
+    """
+    sheet = for_format({**ctx, "worked": worked}, "tex")
+    for question in sheet["questions"]:
+        question["id_tt"] = question["id"].replace("\\_", "\\char95{}")
+    sheet["student_id_tt"] = sheet["student_id"].replace("\\_", "\\char95{}")
     return sheet
 
 
@@ -164,9 +216,28 @@ def evaluation(variant: Variant) -> tuple[Derivation, Any]:
     return d, d.evaluate(params, x, y, variant.learning_rate)
 
 
-def worked_latex(d: Derivation, ev: Any) -> str:
-    """Return the worked solution of one variant as LaTeX (the key's last page)."""
-    return d.to_latex(ev)
+def worked_latex(d: Derivation, ev: Any) -> list[dict[str, Any]]:
+    """Return the worked solution of one variant as rows for the key's last pages.
+
+    One row per formula, each on its own line (``indent`` for the continuation lines, "= ...")
+    with the rule words under it: the template shrinks a row that is wider than the text to the
+    text width, so nothing reaches past the margin, and rows break across pages freely.
+    """
+    out = []
+    for section in sections(d, ev, to_latex):
+        rows = []
+        for line in section.lines:
+            if not line.lhs:
+                continue  # a note between the lines (the blame split): in the HTML key only
+            for i, (formula, words) in enumerate(line.forms):
+                lead = line.lhs if i == 0 else ""
+                rows.append({"math_tex": f"{lead} = {formula}", "words": words, "indent": i > 0})
+            tail = " = ".join(part for part in (line.numbers, line.value) if part)
+            if tail:
+                rows.append({"math_tex": f"= {tail}", "words": "", "indent": True})
+        tag = f" ({section.tag})" if section.tag else ""
+        out.append({"title": section.title + tag, "rows": rows})
+    return out
 
 
 def worked_html(d: Derivation, ev: Any) -> str:

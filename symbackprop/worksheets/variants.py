@@ -15,16 +15,17 @@ from __future__ import annotations
 import functools
 import hashlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
 from symbackprop.derivation.steps import LEARNING_RATE, Step
 from symbackprop.model.errors import SymbackpropError
+from symbackprop.model.losses import get_loss
 from symbackprop.model.network import Network, mlp
 from symbackprop.model.program import NodeKind
-from symbackprop.model.rulebook import MATRIX_RULES, Rule
+from symbackprop.model.rulebook import Rule
 from symbackprop.worksheets.known_mistakes import known_mistakes, mistake_function
 from symbackprop.worksheets.spec import (
     NUMERIC_KINDS,
@@ -49,10 +50,6 @@ READABLE = 20.0  # a graded gradient must be >= 20 tolerances: two significant d
 SECOND_ORDER = frozenset({"updated_weights"})
 INDISTINGUISHABLE = 0.05
 _KINKED = ("relu", "leaky_relu")
-
-
-class VariantError(SymbackpropError):
-    """No acceptable variant was found for a student within MAX_ATTEMPTS draws."""
 
 
 # --- seeds ----------------------------------------------------------------
@@ -82,18 +79,51 @@ class Draws:
 
 
 # --- the rule question ----------------------------------------------------------------
-_GENERIC_RULES = (Rule.CHAIN, Rule.SUM_OVER_PATHS)
+# Rules every step of a sweep uses in some sense: never the key (when a step cites another) and
+# never a distractor, which could then be defended as right.
+GENERIC_RULES = frozenset({Rule.CHAIN, Rule.SUM_OVER_PATHS, Rule.ELEMENTARY})
+# The distractors come from the rules of a per-neuron derivation (no optimiser steps other than
+# gradient descent, no penalties, no matrix-level rules): a student of this sheet knows them.
+DISTRACTOR_RULES = (
+    Rule.SUM, Rule.PRODUCT, Rule.QUOTIENT, Rule.POWER, Rule.CONSTANT_FACTOR,
+    Rule.HALF_CANCELS_TWO, Rule.MEAN_OVER_OUTPUTS, Rule.SIGMOID_IDENTITY, Rule.TANH_IDENTITY,
+    Rule.RELU_STEP, Rule.LEAKY_RELU_STEP, Rule.SOFTPLUS_SIGMOID, Rule.IDENTITY,
+    Rule.SOFTMAX_JACOBIAN, Rule.SOFTMAX_CROSS_ENTROPY, Rule.SIGMOID_CROSS_ENTROPY,
+    Rule.LOG_DERIVATIVE, Rule.EXP_DERIVATIVE, Rule.BIAS_IS_ONE, Rule.WEIGHT_PICKS_INPUT,
+    Rule.WEIGHT_CARRIES_BLAME, Rule.GRADIENT_DESCENT,
+)  # fmt: skip
+
+
+def keyed_rule(step: Step) -> Rule:
+    """Return the rule a "which rule" question about ``step`` is keyed to.
+
+    The last rule the step's annotation cites that is not generic (for a delta, its
+    activation's identity or the fused loss rule): fixed by the step, so every student asked
+    about the same step of the same network has the same key.
+    """
+    specific = [r for r in step.rules if r not in GENERIC_RULES]
+    if not specific:
+        raise SymbackpropError(
+            f"step {step.lhs} cites no rule particular to it; ask the rule question about a "
+            "delta, a gradient or an update"
+        )
+    return specific[-1]
 
 
 def rule_options(step: Step, draws: Draws) -> tuple[list[Rule], int]:
-    """Return four rules to choose from (one the step cites) and the index of the right one."""
-    specific = [r for r in step.rules if r not in _GENERIC_RULES] or list(step.rules)
-    right = draws.choice(specific)
-    pool = [r for r in Rule if r not in step.rules and r not in MATRIX_RULES]
+    """Return four rules to choose from and the index of the one right answer.
+
+    The right one is :func:`keyed_rule`; the three others are drawn from DISTRACTOR_RULES
+    leaving out every rule the step's annotation cites (and any with the same words), so
+    exactly one option is right by construction.
+    """
+    right = keyed_rule(step)
+    cited = {_rule_text(r) for r in step.rules}
+    pool = [r for r in DISTRACTOR_RULES if _rule_text(r) not in cited]
     options = [right]
     while len(options) < 4:
         candidate = draws.choice(pool)
-        if candidate not in options:
+        if all(_rule_text(candidate) != _rule_text(o) for o in options):
             options.append(candidate)
     order = sorted(range(4), key=lambda _: draws.below(1 << 30))
     shuffled = [options[i] for i in order]
@@ -139,7 +169,7 @@ class Variant:
 
     student_id: str
     seed: int
-    skipped: int  # draws rejected before this one
+    skipped: int  # draws rejected before this one (all MAX_ATTEMPTS when relaxed)
     rejected: Mapping[str, int]  # predicate name -> how many draws it rejected
     network: Network
     shown: Mapping[str, float]  # parameters, inputs, targets: exactly as printed
@@ -147,28 +177,81 @@ class Variant:
     blanks: tuple[Blank, ...]
     learning_rate: float
     decimals: int
+    relaxed: tuple[str, ...] = ()  # predicates waived for this student (see RELAXATIONS)
 
 
 LETTERS = "ABCD"
 
 
 def draw_variant(spec: WorksheetSpec, course_salt: str, student_id: str) -> Variant:
-    """Draw a student's variant, skipping draws a predicate rejects (deterministically)."""
+    """Draw a student's variant, skipping draws a predicate rejects (deterministically).
+
+    When none of MAX_ATTEMPTS draws meets every predicate, the predicates are relaxed in the
+    order of RELAXATIONS, one more at a time, and the first draw that meets the rest is taken
+    (its ``relaxed`` names the waived predicates): one student can never stop a class.
+    """
     rejected: dict[str, int] = {}
+    failures: list[frozenset[str]] = []
     for attempt in range(MAX_ATTEMPTS):
         seed = variant_seed(course_salt, spec.id, student_id, attempt)
         variant = _draw(spec, seed, student_id, attempt, rejected)
         failed = violated_predicates(variant)
         if not failed:
             return variant
+        failures.append(frozenset(failed))
         for name in failed:
             rejected[name] = rejected.get(name, 0) + 1
-    worst = max(rejected, key=rejected.__getitem__)
-    raise VariantError(
-        f"no acceptable variant for student {student_id!r} in {MAX_ATTEMPTS} draws (most "
-        f"often rejected: {worst}, {rejected[worst]} {_times(rejected[worst])}); "
-        f"{PREDICATE_ADVICE.get(worst, 'widen the value ranges or ask for other quantities')}"
-    )
+    return _relaxed_draw(spec, course_salt, student_id, failures, rejected)
+
+
+# The predicates waived, in this order, one more at a time, when no draw in MAX_ATTEMPTS meets
+# them all; each with what the waiver means for the sheet (said on stderr, kept in the manifest).
+RELAXATIONS = (
+    ("mistake_too_close", "known mistakes within 3 tolerances of a right answer are left out of "
+     "that blank's feedback"),
+    ("tiny_gradient", "a delta or gradient may be under 20 tolerances, so it has fewer "
+     "significant digits at this rounding"),
+    ("equal_answers", "two answers may lie within 3 tolerances of each other"),
+    ("dead_relu", "a relu unit may sit at or near its kink"),
+)  # fmt: skip
+
+
+def _relaxed_draw(
+    spec: WorksheetSpec,
+    course_salt: str,
+    student_id: str,
+    failures: Sequence[frozenset[str]],
+    rejected: Mapping[str, int],
+) -> Variant:
+    """Return the first draw that meets every predicate but the fewest waived (RELAXATIONS)."""
+    for level in range(1, len(RELAXATIONS) + 1):
+        waived = {name for name, _ in RELAXATIONS[:level]}
+        for attempt, failed in enumerate(failures):
+            if failed <= waived:
+                seed = variant_seed(course_salt, spec.id, student_id, attempt)
+                variant = _draw(spec, seed, student_id, attempt, rejected)
+                relaxed = tuple(name for name, _ in RELAXATIONS if name in failed)
+                variant = replace(variant, skipped=len(failures), relaxed=relaxed)
+                return _without_close_mistakes(variant)
+    raise AssertionError("every predicate is in RELAXATIONS, so the last level takes any draw")
+
+
+def _without_close_mistakes(variant: Variant) -> Variant:
+    """Leave the known mistakes within SEPARATION tolerances of their answer out of the blanks."""
+    blanks = []
+    for blank in variant.blanks:
+        if blank.type == "numeric":
+            gap = SEPARATION * blank.atol
+            kept = tuple(m for m in blank.mistakes if abs(m.value - float(blank.answer)) > gap)
+            blank = replace(blank, mistakes=kept)
+        blanks.append(blank)
+    return replace(variant, blanks=tuple(blanks))
+
+
+def relaxation_text(variant: Variant) -> str:
+    """Return what was relaxed for a variant, in words ("" when nothing was)."""
+    words = dict(RELAXATIONS)
+    return "; ".join(f"{name}: {words[name]}" for name in variant.relaxed)
 
 
 PREDICATE_ADVICE = {
@@ -181,10 +264,6 @@ PREDICATE_ADVICE = {
 }
 
 
-def _times(count: int) -> str:
-    return "time" if count == 1 else "times"
-
-
 def _draw(
     spec: WorksheetSpec, seed: int, student_id: str, attempt: int, rejected: Mapping[str, int]
 ) -> Variant:
@@ -193,15 +272,15 @@ def _draw(
     hidden = draws.choice(spec.hidden_activations)
     output = draws.choice(spec.output_activations)
     depth = len(sizes) - 1
-    network = mlp(sizes, [hidden] * (depth - 1) + [output], draws.choice(spec.losses))
+    loss = draws.choice(spec.losses)
+    network = mlp(sizes, [hidden] * (depth - 1) + [output], loss)
     shown: dict[str, float] = {}
     for name in network.parameter_names():
         grid = spec.ranges["weights" if name.startswith("w") else "biases"]
         shown[name] = draws.value(grid)
     for name in network.input_names():
         shown[name] = draws.value(spec.ranges["inputs"])
-    for name in network.target_names():
-        shown[name] = draws.value(spec.ranges["targets"])
+    shown.update(_targets(network.target_names(), loss, spec.ranges["targets"], draws))
     program = program_for(network)
     base = {**shown, LEARNING_RATE.name: spec.learning_rate}
     values = program.run(base)
@@ -210,6 +289,24 @@ def _draw(
     blanks = tuple(_blank(spec, program, atols, values, q, draws) for q in spec.questions)
     return Variant(student_id, seed, attempt, dict(rejected), network, shown, values, blanks,
                    spec.learning_rate, spec.decimals)  # fmt: skip
+
+
+def _targets(names: Sequence[str], loss: str, grid: ValueRange, draws: Draws) -> dict[str, float]:
+    """Draw the targets from their grid, or a one-hot row (a class) when the loss needs one.
+
+    A loss whose targets must be a distribution (cross-entropy: non-negative, summing to 1)
+    refuses an all-zero row; its targets are then one class drawn uniformly, one-hot.
+    """
+    if needs_one_hot(loss, len(names)):
+        label = draws.below(len(names))
+        return {name: float(k == label) for k, name in enumerate(names)}
+    return {name: draws.value(grid) for name in names}
+
+
+@functools.lru_cache(maxsize=64)
+def needs_one_hot(loss: str, n_outputs: int) -> bool:
+    """True when the loss refuses targets that are not a distribution (a row of zeros)."""
+    return get_loss(loss).check_targets(np.zeros((1, n_outputs))) is not None
 
 
 def _blank(

@@ -459,17 +459,6 @@ def test_indistinguishable_rule():
     assert not indistinguishable("updated_weights", 0.2, 0.1, 5e-5)  # far away: kept
 
 
-def test_no_variant_message_advice_matches_the_predicate(spec, monkeypatch):
-    from symbackprop.worksheets import variants
-
-    monkeypatch.setattr(variants, "MAX_ATTEMPTS", 2)
-    monkeypatch.setattr(variants, "violated_predicates", lambda v: ["tiny_gradient"])
-    with pytest.raises(
-        variants.VariantError, match=r"tiny_gradient, 2 times\); ask for deltas and gradients"
-    ):
-        variants.draw_variant(spec, SALT, "alice")
-
-
 def test_help_texts_describe_and_give_examples():
     for verb in (["worksheet", "generate"], ["worksheet", "key"], ["worksheet", "stress"],
                  ["worksheet", "feedback"], ["grade"]):  # fmt: skip
