@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +44,7 @@ def render(
     data: tuple[Any, Any],
     fmt: str,
     *,
-    learning_rate: float = 0.5,
+    learning_rate: float | None = None,
     freeze: Iterable[str] = (),
     epochs: int | None = None,
     batch_size: int | None = None,
@@ -52,6 +52,9 @@ def render(
     title: str | None = None,
     optimizer: str | Optimizer = "sgd",
     figure_stem: str = "report",
+    sample: int | None = None,
+    about_data: str = "",
+    progress: Callable[[int, float], None] | None = None,
 ) -> str:
     """Render the report as text: ``fmt`` is "html", "tex" or "md".
 
@@ -61,12 +64,13 @@ def render(
     if fmt not in ("html", "tex", "md"):
         raise SymbackpropError(f"unknown report format {fmt!r}; choose html, tex or md")
     if isinstance(network, LayerNetwork):
-        _refuse_layer_options(freeze, epochs, batch_size)
+        _refuse_layer_options(freeze, epochs, batch_size, sample)
         ctx = matrix_context(network, params, data, learning_rate=learning_rate, title=title)
         return _render_matrix_context(ctx, fmt)
     ctx = context(network, params, data, learning_rate=learning_rate, freeze=freeze,
                   epochs=epochs, batch_size=batch_size, seed=seed, title=title,
-                  optimizer=optimizer)  # fmt: skip
+                  optimizer=optimizer, sample=sample, about_data=about_data,
+                  progress=progress)  # fmt: skip
     return _render_context(ctx, fmt, figure_stem)
 
 
@@ -86,15 +90,23 @@ def report(
     data: tuple[Any, Any],
     path: str | os.PathLike[str],
     *,
-    learning_rate: float = 0.5,
+    learning_rate: float | None = None,
     freeze: Iterable[str] = (),
     epochs: int | None = None,
     batch_size: int | None = None,
     seed: int = 0,
     title: str | None = None,
     optimizer: str | Optimizer = "sgd",
+    sample: int | None = None,
+    about_data: str = "",
+    progress: Callable[[int, float], None] | None = None,
 ) -> Path:
     """Write the derivation report to ``path``; its suffix picks .html, .tex, .pdf or .md.
+
+    The derivation works through one sample: ``sample`` (counted from 1), else the most
+    informative one, and the report says which and why. Without ``learning_rate`` the update
+    uses η = 0.5, and the report says it is the default. ``about_data`` is shown with the data
+    (what the columns are); ``progress(epoch, loss)`` is called while training ``epochs``.
 
     A ``.tex`` gets its figures as PDF files beside it; a ``.pdf`` is compiled by pdflatex
     (through latexmk) in a temporary folder. The file is written atomically.
@@ -109,12 +121,13 @@ def report(
     if fmt == "pdf":
         require_latex(target)
     if isinstance(network, LayerNetwork):
-        _refuse_layer_options(freeze, epochs, batch_size)
+        _refuse_layer_options(freeze, epochs, batch_size, sample)
         ctx = matrix_context(network, params, data, learning_rate=learning_rate, title=title)
         return _write_matrix_report(ctx, fmt, target)
     ctx = context(network, params, data, learning_rate=learning_rate, freeze=freeze,
                   epochs=epochs, batch_size=batch_size, seed=seed, title=title,
-                  optimizer=optimizer)  # fmt: skip
+                  optimizer=optimizer, sample=sample, about_data=about_data,
+                  progress=progress)  # fmt: skip
     if fmt in ("html", "md"):
         return atomic_write(target, _render_context(ctx, fmt, target.stem))
     if fmt == "tex":
@@ -130,12 +143,13 @@ def report(
 
 
 def _refuse_layer_options(
-    freeze: Iterable[str], epochs: int | None, batch_size: int | None
+    freeze: Iterable[str], epochs: int | None, batch_size: int | None, sample: int | None = None
 ) -> None:
-    if tuple(freeze) or epochs is not None or batch_size is not None:
+    if tuple(freeze) or epochs is not None or batch_size is not None or sample is not None:
         raise SymbackpropError(
             "reports of a network of layers show one step on the given batch; drop freeze, "
-            "epochs and batch_size (train with sb.train and report the trained parameters)"
+            "epochs, batch_size and sample (train with sb.train and report the trained "
+            "parameters; pass data=(X[i:i+1], Y[i:i+1]) for one sample)"
         )
 
 

@@ -20,6 +20,8 @@ from symbackprop.model.functions import LeakyStep
 from symbackprop.model.functions import Step as StepFunction
 from symbackprop.model.printing import format_number, to_latex, to_text
 from symbackprop.model.rulebook import Rule
+from symbackprop.render.blame import blame_split, neuron_slope
+from symbackprop.render.blame import text as blame_text
 from symbackprop.render.escape import latex_text
 
 if TYPE_CHECKING:
@@ -234,6 +236,8 @@ def _chain_line(
     line.value = _value(values, step.lhs.name)
     if ev is not None and len(step.paths) > 1 and ev.batch_size == 1:
         line.note = _blame_note(d, step, ev, p)
+    elif ev is not None and neuron_slope(d, step, ev) == 0.0:
+        line.note = "dead neuron: f′(z) = 0 here, so its delta is 0 whatever blame reaches it"
     return line
 
 
@@ -248,12 +252,7 @@ def _paren(text: str) -> str:
 
 
 def _blame_note(d: Derivation, step: Step, ev: Evaluation, p: Printer) -> str:
-    shares = d.blame(step.lhs.name, ev)
-    parts = []
-    for share in shares:
-        percent = f" ({share.share * 100:.0f} %)" if share.share is not None else ""
-        parts.append(f"via {p(share.via)} {format_number(share.value or 0.0)}{percent}")
-    return "blame: " + ", ".join(parts)
+    return blame_text(blame_split(d, step, ev), lambda name: p(sp.Symbol(name)))
 
 
 def _gradient_section(
