@@ -190,7 +190,8 @@ def _network_part(network: Network, ev: Any, view: _ScalarView) -> dict[str, Any
         "a after the forward pass and each edge its weight."
         if layered
         else "The computation graph: each node shows its value after the forward pass and its "
-        "adjoint ∂L/∂· after the backward pass."
+        "adjoint (∂L/∂ of the node: how much the loss changes per unit of it) after the "
+        "backward pass."
     )
     if layered and view.note:
         caption = "Neurons in columns; a wide layer is drawn as its first neurons, ⋮ and its last."

@@ -91,6 +91,20 @@ _INTROS = {
 }
 
 
+# A program of assignments has nodes, not neurons and layers: its own words.
+_PROGRAM_INTROS = {
+    Stage.FORWARD: "Each node is computed from the inputs, the parameters and the nodes above "
+    "it: symbolic, then the numbers, then the value.",
+    Stage.LOSS: "The loss the program computes.",
+    Stage.ADJOINT: "From the loss back: each adjoint ∂L/∂v says how much the loss changes per "
+    "unit of node v. The chain rule finds it from the adjoints of the nodes that use v, each "
+    "times its local derivative; a node used twice adds both paths.",
+    Stage.GRADIENT: "A parameter's gradient: the adjoint of each node that uses it, times that "
+    "node's local derivative with respect to the parameter.",
+    Stage.UPDATE: _INTROS[Stage.UPDATE],
+}
+
+
 def derivation_sections(d: Derivation, ev: Any) -> list[dict[str, Any]]:
     adjoints = iter(d.stage(Stage.ADJOINT))
     out = []
@@ -110,7 +124,7 @@ def derivation_sections(d: Derivation, ev: Any) -> list[dict[str, Any]]:
             lines.append({"rows": _line_rows(line), "note": note, "blame": blame,
                           "blame_note": blame_words(split) if split else "",
                           "dead": bool(split and split.is_dead)})  # fmt: skip
-        intro = _INTROS[stage]
+        intro = (_INTROS if d.network.is_layered else _PROGRAM_INTROS)[stage]
         if stage is Stage.UPDATE and d.optimizer.name != "sgd":
             intro = f"The {d.optimizer.name} optimiser: {d.optimizer.summary}."
         out.append({"number": number + 1, "title": section.title, "tag": section.tag,

@@ -258,7 +258,7 @@ def _blame_note(d: Derivation, step: Step, ev: Evaluation, p: Printer) -> str:
 def _gradient_section(
     d: Derivation, ev: Evaluation | None, values: dict[str, float], p: Printer
 ) -> Section:
-    section = Section("Gradients", "BP3, BP4")
+    section = Section("Gradients", "BP3, BP4" if d.network.is_layered else "")
     for step in d.stage(Stage.GRADIENT):
         plain = len(step.factors) < 2 or step.factors[1] == 1
         form = p(step.rhs) if plain else _product(step.factors, p)

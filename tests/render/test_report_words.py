@@ -7,6 +7,8 @@ checks a sentence or a number a student relies on.
 from __future__ import annotations
 
 import re
+import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,6 +17,7 @@ import symbackprop as sb
 from symbackprop.render.report import render
 from tests.conftest import MAZUR_ETA, MAZUR_X, MAZUR_Y
 
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 PERCENT = re.compile(r"(-?\d+) %")
 
 
@@ -120,3 +123,34 @@ def test_a_report_says_when_the_learning_rate_is_the_default(
     assert "The update uses η = 0.5, the default: no learning rate was given" in default
     chosen = _md(mazur_mlp, mazur_mlp_params, MAZUR_X, MAZUR_Y, learning_rate=0.5)
     assert "the default" not in chosen
+
+
+# --- programs get program words ------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def gated() -> tuple[sb.Spec, str]:
+    spec = sb.load_spec(EXAMPLES / "custom.toml")
+    X, Y = spec.data
+    return spec, _md(spec.network, dict(spec.params), X, Y, learning_rate=0.5)
+
+
+def test_a_program_report_speaks_of_nodes_not_neurons_and_layers(
+    gated: tuple[sb.Spec, str],
+) -> None:
+    spec, text = gated
+    for phrase in ("Each neuron weighs", "the deltas of the layer after it", "BP3", "BP4"):
+        assert phrase not in text, phrase
+    assert "BP3" not in sb.derive(spec.network).to_text()
+
+
+def test_multi_letter_names_do_not_run_together(gated: tuple[sb.Spec, str]) -> None:
+    _, text = gated
+    assert r"g \mathrm{gate}" not in text and r"\mathrm{gate} v" not in text
+    assert r"g \cdot \mathrm{gate} \cdot" in text
+
+
+@pytest.mark.skipif(shutil.which("dot") is None, reason="needs Graphviz dot (Debian graphviz)")
+def test_graph_nodes_name_their_adjoint(gated: tuple[sb.Spec, str]) -> None:
+    spec, _ = gated
+    X, Y = spec.data
+    page = render(spec.network, dict(spec.params), (X, Y), "html", learning_rate=0.5)
+    assert "∂L/∂gate = " in page and "∂L/∂·" not in page
