@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import sympy as sp
 
-from symbackprop.model import notation
+from symbackprop.model import display, notation
 from symbackprop.model.rulebook import Rule
 
 LOSS = sp.Symbol(notation.LOSS)
@@ -79,6 +79,30 @@ class Equation:
     layer: int
     lhs: sp.Basic
     rhs: sp.Basic
+
+
+class Equations(tuple):  # type: ignore[type-arg]
+    """The layer-view equations (a tuple of :class:`Equation`), shown as maths in Jupyter."""
+
+    __slots__ = ()
+
+    def _repr_html_(self) -> str:
+        return str(display.render("equations.html", self))
+
+    def _repr_latex_(self) -> str:
+        return str(display.render("equations.latex", self))
+
+
+class BlameShares(tuple):  # type: ignore[type-arg]
+    """A blame split (a tuple of :class:`BlameShare`), shown as a table in Jupyter."""
+
+    __slots__ = ()
+
+    def _repr_html_(self) -> str:
+        return str(display.render("blame.html", self))
+
+    def _repr_latex_(self) -> str:
+        return str(display.render("blame.latex", self))
 
 
 @dataclass(frozen=True, slots=True)

@@ -197,6 +197,8 @@ def _write_figures(network: Network, ctx: dict[str, Any], folder: Path, stem: st
 def derivation_html(d: Derivation, evaluation: Any = None) -> str:
     """Return a derivation as an HTML fragment with MathML (Derivation._repr_html_)."""
     found = derivation_sections(d, evaluation) if evaluation is not None else symbolic_sections(d)
+    for number, section in enumerate(found, start=1):
+        section["number"] = number  # a report's section 1 is the network; here there is none
     ctx = {"sections": explain_blame(found), "summary": d.network.describe(), "equations": []}
     template = template_environment("html").get_template("derivation.html.j2")
     return template.render(**for_format(ctx, "html"))

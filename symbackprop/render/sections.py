@@ -15,12 +15,9 @@ from symbackprop.derivation.steps import Stage
 from symbackprop.model import notation
 from symbackprop.model.printing import format_number, to_latex
 from symbackprop.render.blame import DEAD_NOTE, BlameSplit, blame_split, blame_words, percent
-from symbackprop.render.text import Line, sections
+from symbackprop.render.text import Line, latex_dots, sections
 
-
-def _tex(text: str) -> str:
-    """Make text.sections' joined formulas pure LaTeX (it joins factors with a Unicode dot)."""
-    return text.replace(" · ", r" \cdot ").replace("·", r" \cdot ")
+_tex = latex_dots  # text.sections joins factors with a Unicode dot
 
 
 WRAP_AT = 52  # visible characters of one formula row; longer rows break at a top-level + or -

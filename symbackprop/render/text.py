@@ -252,6 +252,8 @@ def _paren(text: str) -> str:
 
 
 def _blame_note(d: Derivation, step: Step, ev: Evaluation, p: Printer) -> str:
+    if p is to_latex:  # the note is prose: its names go in $...$ (Markdown)
+        return blame_text(blame_split(d, step, ev), lambda name: f"${p(sp.Symbol(name))}$")
     return blame_text(blame_split(d, step, ev), lambda name: p(sp.Symbol(name)))
 
 
@@ -344,6 +346,11 @@ def _text_line(line: Line) -> list[str]:
     return rows
 
 
+def latex_dots(tex: str) -> str:
+    """Make the sections' joined factors LaTeX: they are joined with a Unicode dot."""
+    return tex.replace(" · ", r" \cdot ").replace("·", r" \cdot ")
+
+
 def derivation_markdown(d: Derivation, ev: Evaluation | None = None) -> str:
     """Lay the sections out as Markdown with $...$ math (GitHub / Jupyter)."""
     out = [f"**{_header(d)[0]}**", ""]
@@ -356,7 +363,7 @@ def derivation_markdown(d: Derivation, ev: Evaluation | None = None) -> str:
                 continue
             chain = " = ".join(f for f, _ in line.forms)
             tail = " = ".join(part for part in (line.numbers, line.value) if part)
-            math = f"{line.lhs} = {chain}" + (f" = {tail}" if tail else "")
+            math = latex_dots(f"{line.lhs} = {chain}" + (f" = {tail}" if tail else ""))
             words = "; ".join(w for _, w in line.forms if w)
             out.append(f"- ${math}$" + (f" — *{words}*" if words else ""))
             if line.note:
@@ -379,10 +386,10 @@ def derivation_latex(d: Derivation, ev: Evaluation | None = None) -> str:
             for i, (formula, words) in enumerate(line.forms):
                 lead = line.lhs if i == 0 else ""
                 tag_text = f" && \\text{{[{latex_text(words)}]}}" if words else ""
-                rows.append(f"{lead} &= {formula}{tag_text}")
+                rows.append(f"{lead} &= {latex_dots(formula)}{tag_text}")
             tail = " = ".join(part for part in (line.numbers, line.value) if part)
             if tail:
-                rows.append(f"&= {tail}")
+                rows.append(f"&= {latex_dots(tail)}")
         out.append(" \\\\\n".join(rows))
         out.append(r"\end{align*}")
     return "\n".join(out) + "\n"
