@@ -81,28 +81,31 @@ class Equation:
     rhs: sp.Basic
 
 
-class Equations(tuple):  # type: ignore[type-arg]
+class _Shown(tuple):  # type: ignore[type-arg]
+    """A tuple that Jupyter shows through the display views ``<_view>.html`` / ``.latex``."""
+
+    __slots__ = ()
+    _view = ""
+
+    def _repr_html_(self) -> str:
+        return str(display.render(f"{self._view}.html", self))
+
+    def _repr_latex_(self) -> str:
+        return str(display.render(f"{self._view}.latex", self))
+
+
+class Equations(_Shown):
     """The layer-view equations (a tuple of :class:`Equation`), shown as maths in Jupyter."""
 
     __slots__ = ()
-
-    def _repr_html_(self) -> str:
-        return str(display.render("equations.html", self))
-
-    def _repr_latex_(self) -> str:
-        return str(display.render("equations.latex", self))
+    _view = "equations"
 
 
-class BlameShares(tuple):  # type: ignore[type-arg]
+class BlameShares(_Shown):
     """A blame split (a tuple of :class:`BlameShare`), shown as a table in Jupyter."""
 
     __slots__ = ()
-
-    def _repr_html_(self) -> str:
-        return str(display.render("blame.html", self))
-
-    def _repr_latex_(self) -> str:
-        return str(display.render("blame.latex", self))
+    _view = "blame"
 
 
 @dataclass(frozen=True, slots=True)
