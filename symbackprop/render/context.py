@@ -126,6 +126,7 @@ def context(
     one_step = train(network, values, x0[None, :], y0[None, :], learning_rate, 1,
                      freeze=frozen, optimizer=optimizer)  # fmt: skip
     loss_after = one_step.final_loss
+    batch_note = _batch_note(compiled, values, one_step.params, X, Y, chosen.index)
     return {
         "title": title or f"Backpropagation through a {_short_name(network)}",
         "summary": network.describe(),
@@ -144,6 +145,7 @@ def context(
             "loss_after": format_number(loss_after),
             "frozen": ", ".join(frozen),
             "decreased": bool(loss_after < loss_before),
+            "batch_note": batch_note,
         },
         "gradcheck": _gradcheck_part(network, values, x0, y0, seed),
         "training": _training_part(
@@ -362,6 +364,19 @@ def _training_part(
         "columns": _columns(rows),
         "note": f"… and {more:,} more parameters." if more > 0 else "",
     }
+
+
+def _batch_note(compiled: Any, before: dict[str, float], after: Mapping[str, Any], X: Any,
+                Y: Any, index: int) -> str:  # fmt: skip
+    """The whole batch's loss before and after the step taken on the derived sample."""
+    if X.shape[0] == 1:
+        return ""
+    return (
+        f"These are the losses of sample {index + 1}, the one derived above. On the whole batch "
+        f"of {X.shape[0]} samples (the mean of the per-sample losses) the loss is "
+        f"{format_number(compiled.loss(before, X, Y))} before this step and "
+        f"{format_number(compiled.loss(dict(after), X, Y))} after it."
+    )
 
 
 def _accuracy_words(accuracies: tuple[float, ...]) -> str:

@@ -220,7 +220,7 @@ def _chain_line(
         line.forms.append((p(step.chain), RULE_WORDS[Rule.CHAIN]))
     rest = tuple(r for r in step.rules if r is not Rule.CHAIN)
     line.forms.append(
-        (_product(step.factors, p) if step.factors else p(step.rhs), rule_words(rest))
+        (_product(step.factors, p) if step.factors else p(step.rhs), _loss_rule_words(d, rest))
     )
     if ev is not None and step.lhs.name in ev.factors:
         factor_values = ev.factor_values(step.lhs.name)
@@ -239,6 +239,17 @@ def _chain_line(
     elif ev is not None and neuron_slope(d, step, ev) == 0.0:
         line.note = "dead neuron: f′(z) = 0 here, so its delta is 0 whatever blame reaches it"
     return line
+
+
+MSE_HALF = "mse's mean over 2 outputs is ½ Σ, so its ½ cancels the 2"
+
+
+def _loss_rule_words(d: Derivation, rules: tuple[Rule, ...]) -> str:
+    """Rule words, where mse's 1/n = ½ (two outputs) is not mistaken for half_sse's ½."""
+    words = rule_words(rules)
+    if d.network.loss_name == "mse" and Rule.HALF_CANCELS_TWO in rules:
+        words = words.replace(RULE_WORDS[Rule.HALF_CANCELS_TWO], MSE_HALF)
+    return words
 
 
 def _product(factors: tuple[sp.Expr, ...], p: Printer) -> str:

@@ -154,3 +154,22 @@ def test_graph_nodes_name_their_adjoint(gated: tuple[sb.Spec, str]) -> None:
     X, Y = spec.data
     page = render(spec.network, dict(spec.params), (X, Y), "html", learning_rate=0.5)
     assert "∂L/∂gate = " in page and "∂L/∂·" not in page
+
+
+# --- what the loss and the update say ------------------------------------------------------------
+def test_mse_on_two_outputs_does_not_read_as_half_sse() -> None:
+    net = sb.mlp([2, 2], loss="mse")
+    d = sb.derive(net)
+    text = d.to_text(d.evaluate(net.init_params(seed=0), [0.1, 0.2], [0.0, 1.0]))
+    assert "[sum rule; ½ cancels the 2" not in text
+    assert "mse's mean over 2 outputs is ½ Σ, so its ½ cancels the 2" in text
+
+
+def test_a_batch_report_gives_the_batch_loss_beside_the_samples() -> None:
+    net = sb.mlp([6, 4, 3], activation=["tanh", "softmax"], loss="cross_entropy")
+    rng = np.random.default_rng(0)
+    X, Y = rng.random((3, 6)), np.eye(3)[[0, 2, 1]]
+    text = _md(net, net.init_params(seed=0), X, Y, learning_rate=0.5)
+    assert re.search(
+        r"On the whole batch of 3 samples .* the loss is [\d.]+ before this step", text
+    )
