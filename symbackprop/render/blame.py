@@ -101,11 +101,11 @@ def percent(pull: float | None) -> str:
 def blame_words(split: BlameSplit) -> str:
     """Say what the paths add up to, the step to the delta, and whether the neuron is dead."""
     if split.slope is None:
-        said = "The signed values of the paths add up to the adjoint (the row sum of the paths)."
+        said = "The signed values of the paths add up to the adjoint (the last row)."
     else:
         said = (
-            "The signed values of the paths add up to ∂L/∂a of the neuron (the row sum of the "
-            "paths), not to its delta: the delta is that sum times f′(z) (the row delta)."
+            "The signed values of the paths add up to ∂L/∂a of the neuron (row: sum of the "
+            "paths), not to its delta: the delta is that sum times f′(z) (last row)."
         )
     said += " " + SHARE_NOTE
     if split.is_dead:
