@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from markupsafe import Markup
 
 from symbackprop.derivation.derivation import Derivation
@@ -31,6 +32,7 @@ from symbackprop.render.files import atomic_path, atomic_write, build_folder
 from symbackprop.render.latex import compile_latex, require_latex
 from symbackprop.render.matrix_context import matrix_context, report_sections
 from symbackprop.render.matrix_sections import BAR_NOTE
+from symbackprop.render.sample import sample_index
 from symbackprop.render.sections import derivation_sections, symbolic_sections
 from symbackprop.render.templating import for_format, template_environment
 
@@ -64,8 +66,9 @@ def render(
     if fmt not in ("html", "tex", "md"):
         raise SymbackpropError(f"unknown report format {fmt!r}; choose html, tex or md")
     if isinstance(network, LayerNetwork):
-        _refuse_layer_options(freeze, epochs, batch_size, sample)
-        ctx = matrix_context(network, params, data, learning_rate=learning_rate, title=title)
+        _refuse_layer_options(freeze, epochs, batch_size)
+        ctx = matrix_context(network, params, _layer_data(data, sample),
+                             learning_rate=learning_rate, title=title)  # fmt: skip
         return _render_matrix_context(ctx, fmt)
     ctx = context(network, params, data, learning_rate=learning_rate, freeze=freeze,
                   epochs=epochs, batch_size=batch_size, seed=seed, title=title,
@@ -121,8 +124,9 @@ def report(
     if fmt == "pdf":
         require_latex(target)
     if isinstance(network, LayerNetwork):
-        _refuse_layer_options(freeze, epochs, batch_size, sample)
-        ctx = matrix_context(network, params, data, learning_rate=learning_rate, title=title)
+        _refuse_layer_options(freeze, epochs, batch_size)
+        ctx = matrix_context(network, params, _layer_data(data, sample),
+                             learning_rate=learning_rate, title=title)  # fmt: skip
         return _write_matrix_report(ctx, fmt, target)
     ctx = context(network, params, data, learning_rate=learning_rate, freeze=freeze,
                   epochs=epochs, batch_size=batch_size, seed=seed, title=title,
@@ -143,14 +147,22 @@ def report(
 
 
 def _refuse_layer_options(
-    freeze: Iterable[str], epochs: int | None, batch_size: int | None, sample: int | None = None
+    freeze: Iterable[str], epochs: int | None, batch_size: int | None
 ) -> None:
-    if tuple(freeze) or epochs is not None or batch_size is not None or sample is not None:
+    if tuple(freeze) or epochs is not None or batch_size is not None:
         raise SymbackpropError(
             "reports of a network of layers show one step on the given batch; drop freeze, "
-            "epochs, batch_size and sample (train with sb.train and report the trained "
-            "parameters; pass data=(X[i:i+1], Y[i:i+1]) for one sample)"
+            "epochs and batch_size (train with sb.train and report the trained parameters)"
         )
+
+
+def _layer_data(data: tuple[Any, Any], sample: int | None) -> tuple[Any, Any]:
+    """The batch a network of layers' report works on: all of it, or the one sample asked for."""
+    if sample is None:
+        return data
+    X, Y = (np.atleast_2d(np.asarray(part, dtype=float)) for part in data)
+    i = sample_index(sample, X.shape[0])
+    return X[i : i + 1], Y[i : i + 1]
 
 
 def _render_matrix_context(ctx: dict[str, Any], fmt: str) -> str:

@@ -32,18 +32,23 @@ def choose_sample(network: Network, params: dict[str, float], X: Any, Y: Any,
     """Return the sample to derive: ``sample`` (1-based), or the most informative one."""
     count = X.shape[0]
     if sample is not None:
-        if isinstance(sample, bool) or not isinstance(sample, (int, np.integer)):
-            raise SpecError(f"sample {shorten(repr(sample))} is not a whole number; pass 1 to "
-                            f"{count}")  # fmt: skip
-        if not 1 <= sample <= count:
-            raise SpecError(f"sample {sample} is out of range: the data has {count} samples; "
-                            f"pass 1 to {count}")  # fmt: skip
-        return ChosenSample(int(sample) - 1, _asked_note(int(sample), count))
+        return ChosenSample(sample_index(sample, count), _asked_note(int(sample), count))
     if count == 1:
         return ChosenSample(0, "")
     scores = _scores(network, params, X[:SAMPLES_SCORED], Y[:SAMPLES_SCORED])
     best = min(range(len(scores)), key=lambda i: (scores[i][0], -scores[i][1], i))
     return ChosenSample(best, _picked_note(best, scores, count, len(params)))
+
+
+def sample_index(sample: int, count: int) -> int:
+    """Return the 0-based row of sample number ``sample`` (counted from 1) of ``count``."""
+    if isinstance(sample, bool) or not isinstance(sample, (int, np.integer)):
+        raise SpecError(f"sample {shorten(repr(sample))} is not a whole number; pass 1 to "
+                        f"{count}")  # fmt: skip
+    if not 1 <= sample <= count:
+        raise SpecError(f"sample {sample} is out of range: the data has {count} samples; "
+                        f"pass 1 to {count}")  # fmt: skip
+    return int(sample) - 1
 
 
 def _scores(network: Network, params: dict[str, float], X: Any, Y: Any) -> list[tuple[int, float]]:

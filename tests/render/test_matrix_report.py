@@ -214,7 +214,7 @@ def test_report_numbers_equal_the_evaluation(tmp_path: Path) -> None:
 
 def test_report_refuses_training_options_for_a_network_of_layers(tmp_path: Path) -> None:
     net = LAYER_KINDS["dense+softmax"]
-    with pytest.raises(sb.SymbackpropError, match="drop freeze, epochs, batch_size and sample"):
+    with pytest.raises(sb.SymbackpropError, match="drop freeze, epochs and batch_size"):
         sb.report(net, net.init_params(0), batch(net), tmp_path / "r.html", epochs=3)
 
 

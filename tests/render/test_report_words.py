@@ -173,3 +173,12 @@ def test_a_batch_report_gives_the_batch_loss_beside_the_samples() -> None:
     assert re.search(
         r"On the whole batch of 3 samples .* the loss is [\d.]+ before this step", text
     )
+
+
+def test_a_layer_report_works_on_the_sample_asked_for() -> None:
+    net = sb.sequential(3, [sb.Dense(2), "softmax"], loss="cross_entropy")
+    X, Y = np.random.default_rng(0).normal(size=(4, 3)), np.eye(2)[[0, 1, 1, 0]]
+    text = render(net, net.init_params(seed=0), (X, Y), "md", learning_rate=0.5, sample=3)
+    assert "batch of $B = 1$ samples" in text
+    with pytest.raises(sb.SymbackpropError, match="sample 9 is out of range: the data has 4"):
+        render(net, net.init_params(seed=0), (X, Y), "md", sample=9)
