@@ -191,9 +191,9 @@ def _network_part(network: Network, ev: Any, view: _ScalarView) -> dict[str, Any
         "Neurons in columns, layer 0 (the inputs) on the left; each neuron shows its activation "
         "a after the forward pass and each edge its weight."
         if layered
-        else "The computation graph: each node shows its value after the forward pass and its "
-        "adjoint (∂L/∂ of the node: how much the loss changes per unit of it) after the "
-        "backward pass."
+        else "The computation graph: each node shows its value after the forward pass and, "
+        "after the backward pass, its adjoint ∂L/∂node: how much the loss changes per unit of "
+        "that node."
     )
     if layered and view.note:
         caption = "Neurons in columns; a wide layer is drawn as its first neurons, ⋮ and its last."

@@ -211,7 +211,10 @@ def derivation_html(d: Derivation, evaluation: Any = None) -> str:
     found = derivation_sections(d, evaluation) if evaluation is not None else symbolic_sections(d)
     for number, section in enumerate(found, start=1):
         section["number"] = number  # a report's section 1 is the network; here there is none
-    ctx = {"sections": explain_blame(found), "summary": d.network.describe(), "equations": []}
+    summary = d.network.describe()
+    if evaluation is None:
+        summary += " · symbols only: display d.evaluate(params, x, y) for the numbers"
+    ctx = {"sections": explain_blame(found), "summary": summary, "equations": []}
     template = template_environment("html").get_template("derivation.html.j2")
     return template.render(**for_format(ctx, "html"))
 
