@@ -109,7 +109,7 @@ def blame_words(split: BlameSplit) -> str:
         )
     said += " " + SHARE_NOTE
     if split.is_dead:
-        said += " " + DEAD_NOTE
+        said = DEAD_NOTE + " " + said  # the first thing to say of this neuron
     return said
 
 
