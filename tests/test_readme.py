@@ -21,6 +21,29 @@ def test_readme_python_snippet_runs(index, tmp_path, monkeypatch, capsys):
     assert namespace, "the snippet defined nothing"
     if "sb.report(" in BLOCKS[index]:
         assert (tmp_path / "report.html").stat().st_size > 10_000
+    for code, shown in _printed_expressions(BLOCKS[index]):
+        printed = str(eval(code, namespace))  # noqa: S307 (the README's own code)
+        assert printed == shown, f"README shows {shown!r} for {code} but it prints {printed!r}"
+
+
+# a line whose comment shows what a derivation prints: code  # a1_1*delta2_1 : words
+_SHOWN = re.compile(
+    r"^(?:print\()?(\S.*?(?:\.gradient\(\"[^\"]+\"\)|\.rhs))\)?\s+#\s+(.+?)(?:\s{2,}|\s:|$)"
+)
+
+
+def _printed_expressions(block: str) -> list[tuple[str, str]]:
+    """The (code, comment) pairs where a comment shows a derivation's printed expression."""
+    found = []
+    for line in block.splitlines():
+        match = _SHOWN.match(line)
+        if match and not match[1].startswith("f.") and "*" in match[2]:
+            found.append((match[1], match[2].strip()))
+    return found
+
+
+def test_readme_shows_printed_expressions_in_several_snippets():
+    assert sum(len(_printed_expressions(block)) for block in BLOCKS) >= 4
 
 
 def test_readme_first_screen_has_exactly_the_two_commands():

@@ -445,23 +445,57 @@ def _report(args: argparse.Namespace) -> int:
     if isinstance(spec.network, LayerNetwork):
         # A network of layers' report shows one step on the spec's batch, with its numbers.
         report(spec.network, params=dict(spec.params), data=_data(spec, "report"),
-               path=args.output, learning_rate=settings.learning_rate)  # fmt: skip
+               path=args.output, learning_rate=settings.learning_rate,
+               title=_report_title(spec), sample=args.sample)  # fmt: skip
         sys.stdout.write(f"wrote {args.output}\n")
         return 0
-    report(
-        spec.network,
-        params=dict(spec.params),
-        data=_data(spec, "report"),
-        path=args.output,
-        learning_rate=settings.learning_rate,
-        freeze=settings.freeze,
-        epochs=settings.epochs,
-        batch_size=settings.batch_size,
-        seed=settings.seed,
-        optimizer=_chosen_optimizer(spec, args.optimizer),
-    )
+    with _progress(settings.epochs, sys.stderr, args.progress) as progress:
+        report(
+            spec.network,
+            params=dict(spec.params),
+            data=_data(spec, "report"),
+            path=args.output,
+            learning_rate=settings.learning_rate,
+            freeze=settings.freeze,
+            epochs=settings.epochs,
+            batch_size=settings.batch_size,
+            seed=settings.seed,
+            optimizer=_chosen_optimizer(spec, args.optimizer),
+            sample=args.sample,
+            title=_report_title(spec),
+            about_data=_about_data(spec),
+            progress=progress,
+        )
     sys.stdout.write(f"wrote {args.output}\n")
     return 0
+
+
+def _report_title(spec: Spec) -> str:
+    """The spec's name and description, e.g. "xor: XOR with a 2-3-1 network: ..."."""
+    return f"{spec.name}: {spec.description}" if spec.description else spec.name
+
+
+def _about_data(spec: Spec) -> str:
+    """Name the spec's CSV columns, classes and standardisation, for the report's data part."""
+    from symbackprop.model.notation import unicode_name
+
+    table = spec.document.get("data", {})
+    if not isinstance(table, dict) or "csv" not in table:
+        return ""
+    said = []
+    if isinstance(table.get("inputs"), list):
+        columns = [str(column) for column in table["inputs"]]
+        last = unicode_name(f"x{len(columns)}")
+        said.append(f"The inputs {unicode_name('x1')} … {last} are the columns "
+                    f"{', '.join(columns)} of {table['csv']}, in this order.")  # fmt: skip
+    if table.get("one_hot") and isinstance(table.get("classes"), list):
+        said.append(f"The targets are one-hot: output j is 1 for class j of "
+                    f"{', '.join(map(str, table['classes']))}, and 0 otherwise.")  # fmt: skip
+    if table.get("standardize"):
+        said.append("The inputs were standardised: each column shifted to mean 0 and scaled "
+                    "to standard deviation 1 over the data, so the numbers below are not the "
+                    "raw measurements.")  # fmt: skip
+    return " ".join(said)
 
 
 def _chosen_optimizer(spec: Spec, name: str | None) -> Optimizer:
@@ -671,5 +705,19 @@ def _add_report(commands: Any) -> None:
         "symbackprop report examples/mazur.toml -o mazur.html",
     )
     report_.add_argument("-o", "--output", required=True, metavar="FILE", help="the report file")
+    report_.add_argument(
+        "--sample",
+        type=int,
+        metavar="N",
+        help="work through sample N of the data, counting from 1 (default: the most "
+        "informative one: fewest zero gradients, then the largest gradient norm)",
+    )
+    report_.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="draw a progress bar of the training on stderr (default: only when stderr is a "
+        "terminal)",
+    )
     _add_optimizer_option(report_, "the update stage and the training")
     report_.set_defaults(run=_report)

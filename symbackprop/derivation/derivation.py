@@ -8,14 +8,14 @@ display) go through :mod:`symbackprop.model.display`, so this module imports no 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import sympy as sp
 
 from symbackprop.derivation.equations import layer_equations
 from symbackprop.derivation.evaluation import Evaluation, evaluate, first_step
-from symbackprop.derivation.steps import LOSS, BlameShare, Equation, Stage, Step
+from symbackprop.derivation.steps import LOSS, BlameShare, BlameShares, Equations, Stage, Step
 from symbackprop.model import display, notation
 from symbackprop.model.errors import UnknownNameError, unknown_name
 from symbackprop.model.network import Network
@@ -102,9 +102,9 @@ class Derivation:
         args = params + list(program.inputs) + list(program.targets)
         return args, lines, [LOSS, *gradients]
 
-    def equations(self) -> tuple[Equation, ...]:
+    def equations(self) -> Equations:
         """Return the layer view: forward equations and BP1-BP4 in matrix form."""
-        return layer_equations(self.network)
+        return Equations(layer_equations(self.network))
 
     # --- numbers ---------------------------------------------------------------------------
     def evaluate(
@@ -122,20 +122,20 @@ class Derivation:
         if learning_rate is not None:
             learning_rate = require_number(learning_rate, "learning_rate")
         ev = evaluate(self.network, self.steps, self._compiled, params, x, y, learning_rate)
-        if learning_rate is None or not self.stage(Stage.UPDATE):
-            return ev
-        return first_step(ev, self.stage(Stage.UPDATE), self.optimizer, float(learning_rate))
+        if learning_rate is not None and self.stage(Stage.UPDATE):
+            ev = first_step(ev, self.stage(Stage.UPDATE), self.optimizer, float(learning_rate))
+        return replace(ev, derivation=self)  # its Jupyter display is this derivation's numbers
 
-    def blame(self, name: str, evaluation: Evaluation | None = None) -> tuple[BlameShare, ...]:
+    def blame(self, name: str, evaluation: Evaluation | None = None) -> BlameShares:
         """Split an adjoint (or gradient) into its downstream paths, with values if evaluated."""
         step = self.step(name)
         if not step.paths:
             raise UnknownNameError(f"{name!r} has no blame split; pass a delta or an adjoint")
         if evaluation is None:
-            return tuple(BlameShare(p.via, p.term) for p in step.paths)
+            return BlameShares(BlameShare(p.via, p.term) for p in step.paths)
         values = evaluation.path_values(name)
         total = sum(values)
-        return tuple(
+        return BlameShares(
             BlameShare(p.via, p.term, v, (v / total) if total != 0 else None)
             for p, v in zip(step.paths, values, strict=True)
         )
@@ -153,9 +153,9 @@ class Derivation:
         """Return the derivation as Unicode terminal text."""
         return str(display.render("derivation.text", self, evaluation))
 
-    # Jupyter display.
+    # Jupyter display (numbers: display the evaluation, d.evaluate(params, x, y)).
     def _repr_latex_(self) -> str:
-        return self.to_latex()
+        return str(display.render("derivation.notebook_latex", self, None))
 
     def _repr_html_(self) -> str:
         return str(display.render("derivation.html", self))

@@ -8,7 +8,7 @@ textbook factors (dL/da, sigma'(z)) and of each blame path come out of the same 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -16,6 +16,7 @@ import sympy as sp
 
 from symbackprop.derivation.codegen import straight_line_function
 from symbackprop.derivation.steps import LEARNING_RATE, LOSS, Stage, Step
+from symbackprop.model import display
 from symbackprop.model.network import Network
 from symbackprop.model.optimizers import STEP_NUMBER, Optimizer
 from symbackprop.model.validate import data_arrays, params_by_name
@@ -38,6 +39,18 @@ class Evaluation:
     terms: tuple[Any, ...]  # the loss's per-output terms
     batch_size: int
     learning_rate: float | None = None
+    # The derivation these numbers belong to (set by Derivation.evaluate): Jupyter shows it.
+    derivation: Any = field(default=None, repr=False, compare=False)
+
+    def _repr_html_(self) -> str | None:
+        if self.derivation is None:
+            return None
+        return str(display.render("derivation.html", self.derivation, self))
+
+    def _repr_latex_(self) -> str | None:
+        if self.derivation is None:
+            return None
+        return str(display.render("derivation.notebook_latex", self.derivation, self))
 
     def __getitem__(self, name: str) -> Any:
         return self.values[name]

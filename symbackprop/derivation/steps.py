@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import sympy as sp
 
-from symbackprop.model import notation
+from symbackprop.model import display, notation
 from symbackprop.model.rulebook import Rule
 
 LOSS = sp.Symbol(notation.LOSS)
@@ -79,6 +79,33 @@ class Equation:
     layer: int
     lhs: sp.Basic
     rhs: sp.Basic
+
+
+class _Shown(tuple):  # type: ignore[type-arg]
+    """A tuple that Jupyter shows through the display views ``<_view>.html`` / ``.latex``."""
+
+    __slots__ = ()
+    _view = ""
+
+    def _repr_html_(self) -> str:
+        return str(display.render(f"{self._view}.html", self))
+
+    def _repr_latex_(self) -> str:
+        return str(display.render(f"{self._view}.latex", self))
+
+
+class Equations(_Shown):
+    """The layer-view equations (a tuple of :class:`Equation`), shown as maths in Jupyter."""
+
+    __slots__ = ()
+    _view = "equations"
+
+
+class BlameShares(_Shown):
+    """A blame split (a tuple of :class:`BlameShare`), shown as a table in Jupyter."""
+
+    __slots__ = ()
+    _view = "blame"
 
 
 @dataclass(frozen=True, slots=True)

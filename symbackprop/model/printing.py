@@ -157,9 +157,17 @@ class NotationPrinter(LatexPrinter):
         return f"\\left({text}\\right)^{{{mark}}}"
 
     def _print_Mul(self, expr: sp.Mul) -> str:
-        if expr.args and expr.args[0] == -1:
-            return str(super()._print_Mul(expr))
-        return str(super()._print_Mul(_ordered_factors(expr)))
+        ordered = expr if expr.args and expr.args[0] == -1 else _ordered_factors(expr)
+        if self.values or not any(_is_word(self._print(f)) for f in _named_factors(expr)):
+            return str(super()._print_Mul(ordered))
+        # g gate would run together as "ggate": a product with a word in it gets a dot.
+        settings = self._settings
+        juxtaposed = settings["mul_symbol_latex"]
+        settings["mul_symbol_latex"] = r" \cdot "
+        try:
+            return str(super()._print_Mul(ordered))
+        finally:
+            settings["mul_symbol_latex"] = juxtaposed
 
     def _print_Pow(self, expr: sp.Pow) -> str:
         base = expr.base
@@ -232,6 +240,17 @@ class NotationPrinter(LatexPrinter):
 
 
 _SUPERSCRIPT = str.maketrans("0123456789-/", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻ᐟ")
+
+
+def _named_factors(expr: sp.Mul) -> list[sp.Symbol]:
+    """The symbols that are factors of a product, or bases of its powers (gate in gate**2)."""
+    bases = [f.base if f.is_Pow else f for f in expr.args]
+    return [base for base in bases if base.is_Symbol]
+
+
+def _is_word(tex: str) -> bool:
+    """Does a printed name start with an upright word of several letters (\\mathrm{gate})?"""
+    return tex.startswith(r"\mathrm{")
 
 
 def _joined_terms(printed: list[str]) -> str:

@@ -10,7 +10,7 @@ one printer; :mod:`symbackprop.render.report` renders it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,19 +31,18 @@ from symbackprop.model.validate import data_arrays, params_by_name, require_netw
 from symbackprop.numeric.compiled import compile
 from symbackprop.numeric.train import train
 from symbackprop.render import diagrams
+from symbackprop.render.blame import DEAD_NOTE
 from symbackprop.render.latex import ReportEngineError as ReportEngineError  # tests import it here
+from symbackprop.render.sample import choose_sample
 from symbackprop.render.sections import derivation_sections
 
 SCALAR_VIEW_UP_TO = 200  # parameters; larger networks get a representative scalar subnetwork
 SUBSET_NEURONS = 3  # neurons per input/hidden layer kept in that subnetwork
 OUTPUTS_KEPT = 10  # output neurons kept in full up to this many
+DEFAULT_LEARNING_RATE = 0.5  # what a report's update uses when no learning rate is given
 GRADCHECK_ROWS_SHOWN = 24
 PARAMS_SHOWN = 40
 ONE_COLUMN_UP_TO = 10  # rows; the PDF sets a longer table of final parameters in two columns
-BLAME_NOTE = (
-    "The signed values add up to the delta; a share over 100 % or below 0 % means the paths "
-    "pull in opposite directions."
-)
 
 
 # --- the scalar view of a large network ------------------------------------------------------
@@ -87,15 +86,22 @@ def context(
     params: Mapping[str, Any],
     data: tuple[Any, Any],
     *,
-    learning_rate: float = 0.5,
+    learning_rate: float | None = None,
     freeze: Iterable[str] = (),
     epochs: int | None = None,
     batch_size: int | None = None,
     seed: int = 0,
     title: str | None = None,
     optimizer: str | Optimizer = "sgd",
+    sample: int | None = None,
+    about_data: str = "",
+    progress: Callable[[int, float], None] | None = None,
 ) -> dict[str, Any]:
-    """Return the report as plain data (str, int, float, lists, dicts); math is LaTeX (*_tex)."""
+    """Return the report as plain data (str, int, float, lists, dicts); math is LaTeX (*_tex).
+
+    ``sample`` (counted from 1) is the sample the derivation works through; by default the
+    most informative one (:func:`symbackprop.render.sample.choose_sample`).
+    """
     network = require_network(network, "report")
     if not (isinstance(data, (tuple, list)) and len(data) == 2):
         raise ShapeError(
@@ -106,7 +112,10 @@ def context(
         raise SpecError(f"title {shorten(repr(title))} is not text; pass a str or None")
     values = params_by_name(network, params)
     X, Y = data_arrays(network, *data)
-    x0, y0 = X[0], Y[0]
+    eta_note = learning_rate_note(learning_rate)
+    learning_rate = DEFAULT_LEARNING_RATE if learning_rate is None else learning_rate
+    chosen = choose_sample(network, values, X, Y, sample)
+    x0, y0 = X[chosen.index], Y[chosen.index]
     frozen = tuple(freeze)
     view = _scalar_view(network, values, x0, y0)
     view_frozen = [n for n in frozen if n in view.params]
@@ -117,11 +126,12 @@ def context(
     one_step = train(network, values, x0[None, :], y0[None, :], learning_rate, 1,
                      freeze=frozen, optimizer=optimizer)  # fmt: skip
     loss_after = one_step.final_loss
+    batch_note = _batch_note(compiled, values, one_step.params, X, Y, chosen.index)
     return {
         "title": title or f"Backpropagation through a {_short_name(network)}",
         "summary": network.describe(),
         "learning_rate": format_number(learning_rate),
-        "sample_note": _sample_note(X),
+        "sample_note": " ".join(part for part in (about_data, chosen.note, eta_note) if part),
         "subset_note": view.note,
         "network": _network_part(network, ev, view),
         "notation": _notation_rows(network),
@@ -135,20 +145,32 @@ def context(
             "loss_after": format_number(loss_after),
             "frozen": ", ".join(frozen),
             "decreased": bool(loss_after < loss_before),
+            "batch_note": batch_note,
         },
         "gradcheck": _gradcheck_part(network, values, x0, y0, seed),
         "training": _training_part(
-            network, values, X, Y, learning_rate, epochs, batch_size, frozen, seed, optimizer
+            network,
+            values,
+            X,
+            Y,
+            learning_rate,
+            epochs,
+            batch_size,
+            frozen,
+            seed,
+            optimizer,
+            progress,
         ),  # fmt: skip
     }
 
 
 def explain_blame(sections: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Give each section's first blame split the note on shares beyond 0-100 %."""
+    """Keep the words under each section's first blame table; later ones say only "dead"."""
     for section in sections:
         lines = [line for line in section["lines"] if line["blame"]]
         for line in section["lines"]:
-            line["blame_note"] = BLAME_NOTE if lines and line is lines[0] else ""
+            if not (lines and line is lines[0]):
+                line["blame_note"] = DEAD_NOTE if line.get("dead") else ""
     return sections
 
 
@@ -157,15 +179,6 @@ def _short_name(network: Network) -> str:
     if arch is None:
         return "program of SymPy assignments"
     return "-".join(str(n) for n in arch.sizes) + " network"
-
-
-def _sample_note(X: Any) -> str:
-    if X.shape[0] == 1:
-        return ""
-    return (
-        f"The data has {X.shape[0]} samples. Every number in the derivation is for the first "
-        "sample; the loss and gradients of the whole batch are the means of the per-sample ones."
-    )
 
 
 def _network_part(network: Network, ev: Any, view: _ScalarView) -> dict[str, Any]:
@@ -178,8 +191,9 @@ def _network_part(network: Network, ev: Any, view: _ScalarView) -> dict[str, Any
         "Neurons in columns, layer 0 (the inputs) on the left; each neuron shows its activation "
         "a after the forward pass and each edge its weight."
         if layered
-        else "The computation graph: each node shows its value after the forward pass and its "
-        "adjoint ∂L/∂· after the backward pass."
+        else "The computation graph: each node shows its value after the forward pass and, "
+        "after the backward pass, its adjoint ∂L/∂node: how much the loss changes per unit of "
+        "that node."
     )
     if layered and view.note:
         caption = "Neurons in columns; a wide layer is drawn as its first neurons, ⋮ and its last."
@@ -323,11 +337,12 @@ def _training_part(
     network: Network, values: dict[str, float], X: Any, Y: Any, learning_rate: float,
     epochs: int | None, batch_size: int | None, frozen: tuple[str, ...], seed: int,
     optimizer: str | Optimizer = "sgd",
+    progress: Callable[[int, float], None] | None = None,
 ) -> dict[str, Any]:  # fmt: skip
     if epochs is None:
         return {}
     result = train(network, values, X, Y, learning_rate, epochs, batch_size, frozen, seed,
-                   optimizer=optimizer)  # fmt: skip
+                   optimizer=optimizer, progress=progress)  # fmt: skip
     how = "gradient descent" if result.optimizer == "sgd" else result.optimizer
     rows = [{"name_tex": notation.latex_name(n), "before": format_number(values[n]),
              "after": format_number(float(v))}
@@ -340,6 +355,7 @@ def _training_part(
             f"{epochs:,} epochs of {how} "
             + (f"over all {X.shape[0]} samples " if X.shape[0] != 1 else "on the one sample ")
             + f"({batches}, η = {format_number(learning_rate)}, seed {seed})."
+            + _accuracy_words(result.accuracies)
         ),
         "loss_first": format_number(result.losses[0]),
         "loss_last": format_number(result.losses[-1]),
@@ -348,6 +364,39 @@ def _training_part(
         "columns": _columns(rows),
         "note": f"… and {more:,} more parameters." if more > 0 else "",
     }
+
+
+def _batch_note(compiled: Any, before: dict[str, float], after: Mapping[str, Any], X: Any,
+                Y: Any, index: int) -> str:  # fmt: skip
+    """The whole batch's loss before and after the step taken on the derived sample."""
+    if X.shape[0] == 1:
+        return ""
+    return (
+        f"These are the losses of sample {index + 1}, the one derived above. On the whole batch "
+        f"of {X.shape[0]} samples (the mean of the per-sample losses) the loss is "
+        f"{format_number(compiled.loss(before, X, Y))} before this step and "
+        f"{format_number(compiled.loss(dict(after), X, Y))} after it."
+    )
+
+
+def _accuracy_words(accuracies: tuple[float, ...]) -> str:
+    """The share of samples classified right before and after training (one-hot targets)."""
+    if not accuracies:
+        return ""
+    return (
+        f" Accuracy on these samples (the largest output taken as the class): "
+        f"{100 * accuracies[0]:.1f} % before, {100 * accuracies[-1]:.1f} % after."
+    )
+
+
+def learning_rate_note(learning_rate: float | None) -> str:
+    """Say that η is the default when no learning rate was given (else nothing)."""
+    if learning_rate is not None:
+        return ""
+    return (
+        f"The update uses η = {format_number(DEFAULT_LEARNING_RATE)}, the default: no learning "
+        "rate was given (pass learning_rate to choose one)."
+    )
 
 
 def _columns(rows: list[dict[str, str]]) -> list[list[dict[str, str]]]:

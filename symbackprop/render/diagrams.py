@@ -183,7 +183,7 @@ def _node_label(name: str, values: Mapping[str, Any]) -> str:
         label += f"\n= {_short(values[name])}"
     adjoint = values.get(notation.gradient_name(name))
     if isinstance(adjoint, float):
-        label += f"\n∂L/∂· = {_short(adjoint)}"
+        label += f"\n{notation.unicode_name(notation.gradient_name(name))} = {_short(adjoint)}"
     return label
 
 

@@ -19,6 +19,7 @@ from symbackprop.model import notation
 from symbackprop.model.errors import ShapeError
 from symbackprop.model.printing import format_number, to_latex
 from symbackprop.model.sequential import LayerNetwork
+from symbackprop.render.context import DEFAULT_LEARNING_RATE, learning_rate_note
 from symbackprop.render.diagrams import DOT_MISSING, svg_inline
 from symbackprop.render.layer_diagrams import diagram_kind, layer_diagram_dot
 from symbackprop.render.matrix_sections import (
@@ -91,10 +92,15 @@ def matrix_context(
     params: Mapping[str, Any],
     data: tuple[Any, Any],
     *,
-    learning_rate: float = 0.5,
+    learning_rate: float | None = None,
     title: str | None = None,
 ) -> dict[str, Any]:
-    """Return the report of a network of layers as plain data; math is LaTeX (*_tex)."""
+    """Return the report of a network of layers as plain data; math is LaTeX (*_tex).
+
+    Without ``learning_rate`` the update uses η = 0.5 and the report says it is the default.
+    """
+    eta_note = learning_rate_note(learning_rate)
+    learning_rate = DEFAULT_LEARNING_RATE if learning_rate is None else learning_rate
     d = derive_layers(network)
     ev = d.evaluate(params, *data, learning_rate=learning_rate)
     after = d.evaluate({**params, **_updated_state(d, ev)}, *data)
@@ -103,7 +109,11 @@ def matrix_context(
         "summary": network.describe(),
         "learning_rate": format_number(learning_rate),
         "batch": ev.batch,
-        "bar_note": BAR_NOTE + (" " + SEQUENCE_NOTE if network.is_sequence else ""),
+        "bar_note": " ".join(
+            part
+            for part in (BAR_NOTE, SEQUENCE_NOTE if network.is_sequence else "", eta_note)
+            if part
+        ),
         "layers": layer_rows(d),
         "notation": notation_rows(d),
         "data": [

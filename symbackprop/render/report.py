@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from markupsafe import Markup
 
 from symbackprop.derivation.derivation import Derivation
@@ -31,6 +32,7 @@ from symbackprop.render.files import atomic_path, atomic_write, build_folder
 from symbackprop.render.latex import compile_latex, require_latex
 from symbackprop.render.matrix_context import matrix_context, report_sections
 from symbackprop.render.matrix_sections import BAR_NOTE
+from symbackprop.render.sample import sample_index
 from symbackprop.render.sections import derivation_sections, symbolic_sections
 from symbackprop.render.templating import for_format, template_environment
 
@@ -44,7 +46,7 @@ def render(
     data: tuple[Any, Any],
     fmt: str,
     *,
-    learning_rate: float = 0.5,
+    learning_rate: float | None = None,
     freeze: Iterable[str] = (),
     epochs: int | None = None,
     batch_size: int | None = None,
@@ -52,6 +54,9 @@ def render(
     title: str | None = None,
     optimizer: str | Optimizer = "sgd",
     figure_stem: str = "report",
+    sample: int | None = None,
+    about_data: str = "",
+    progress: Callable[[int, float], None] | None = None,
 ) -> str:
     """Render the report as text: ``fmt`` is "html", "tex" or "md".
 
@@ -62,11 +67,13 @@ def render(
         raise SymbackpropError(f"unknown report format {fmt!r}; choose html, tex or md")
     if isinstance(network, LayerNetwork):
         _refuse_layer_options(freeze, epochs, batch_size)
-        ctx = matrix_context(network, params, data, learning_rate=learning_rate, title=title)
+        ctx = matrix_context(network, params, _layer_data(data, sample),
+                             learning_rate=learning_rate, title=title)  # fmt: skip
         return _render_matrix_context(ctx, fmt)
     ctx = context(network, params, data, learning_rate=learning_rate, freeze=freeze,
                   epochs=epochs, batch_size=batch_size, seed=seed, title=title,
-                  optimizer=optimizer)  # fmt: skip
+                  optimizer=optimizer, sample=sample, about_data=about_data,
+                  progress=progress)  # fmt: skip
     return _render_context(ctx, fmt, figure_stem)
 
 
@@ -86,15 +93,23 @@ def report(
     data: tuple[Any, Any],
     path: str | os.PathLike[str],
     *,
-    learning_rate: float = 0.5,
+    learning_rate: float | None = None,
     freeze: Iterable[str] = (),
     epochs: int | None = None,
     batch_size: int | None = None,
     seed: int = 0,
     title: str | None = None,
     optimizer: str | Optimizer = "sgd",
+    sample: int | None = None,
+    about_data: str = "",
+    progress: Callable[[int, float], None] | None = None,
 ) -> Path:
     """Write the derivation report to ``path``; its suffix picks .html, .tex, .pdf or .md.
+
+    The derivation works through one sample: ``sample`` (counted from 1), else the most
+    informative one, and the report says which and why. Without ``learning_rate`` the update
+    uses η = 0.5, and the report says it is the default. ``about_data`` is shown with the data
+    (what the columns are); ``progress(epoch, loss)`` is called while training ``epochs``.
 
     A ``.tex`` gets its figures as PDF files beside it; a ``.pdf`` is compiled by pdflatex
     (through latexmk) in a temporary folder. The file is written atomically.
@@ -110,11 +125,13 @@ def report(
         require_latex(target)
     if isinstance(network, LayerNetwork):
         _refuse_layer_options(freeze, epochs, batch_size)
-        ctx = matrix_context(network, params, data, learning_rate=learning_rate, title=title)
+        ctx = matrix_context(network, params, _layer_data(data, sample),
+                             learning_rate=learning_rate, title=title)  # fmt: skip
         return _write_matrix_report(ctx, fmt, target)
     ctx = context(network, params, data, learning_rate=learning_rate, freeze=freeze,
                   epochs=epochs, batch_size=batch_size, seed=seed, title=title,
-                  optimizer=optimizer)  # fmt: skip
+                  optimizer=optimizer, sample=sample, about_data=about_data,
+                  progress=progress)  # fmt: skip
     if fmt in ("html", "md"):
         return atomic_write(target, _render_context(ctx, fmt, target.stem))
     if fmt == "tex":
@@ -137,6 +154,15 @@ def _refuse_layer_options(
             "reports of a network of layers show one step on the given batch; drop freeze, "
             "epochs and batch_size (train with sb.train and report the trained parameters)"
         )
+
+
+def _layer_data(data: tuple[Any, Any], sample: int | None) -> tuple[Any, Any]:
+    """The batch a network of layers' report works on: all of it, or the one sample asked for."""
+    if sample is None:
+        return data
+    X, Y = (np.atleast_2d(np.asarray(part, dtype=float)) for part in data)
+    i = sample_index(sample, X.shape[0])
+    return X[i : i + 1], Y[i : i + 1]
 
 
 def _render_matrix_context(ctx: dict[str, Any], fmt: str) -> str:
@@ -183,7 +209,12 @@ def _write_figures(network: Network, ctx: dict[str, Any], folder: Path, stem: st
 def derivation_html(d: Derivation, evaluation: Any = None) -> str:
     """Return a derivation as an HTML fragment with MathML (Derivation._repr_html_)."""
     found = derivation_sections(d, evaluation) if evaluation is not None else symbolic_sections(d)
-    ctx = {"sections": explain_blame(found), "summary": d.network.describe(), "equations": []}
+    for number, section in enumerate(found, start=1):
+        section["number"] = number  # a report's section 1 is the network; here there is none
+    summary = d.network.describe()
+    if evaluation is None:
+        summary += " · symbols only: display d.evaluate(params, x, y) for the numbers"
+    ctx = {"sections": explain_blame(found), "summary": summary, "equations": []}
     template = template_environment("html").get_template("derivation.html.j2")
     return template.render(**for_format(ctx, "html"))
 

@@ -12,13 +12,12 @@ from typing import Any
 
 from symbackprop.derivation.derivation import Derivation
 from symbackprop.derivation.steps import Stage
+from symbackprop.model import notation
 from symbackprop.model.printing import format_number, to_latex
-from symbackprop.render.text import Line, sections
+from symbackprop.render.blame import DEAD_NOTE, BlameSplit, blame_split, blame_words, percent
+from symbackprop.render.text import Line, latex_dots, sections
 
-
-def _tex(text: str) -> str:
-    """Make text.sections' joined formulas pure LaTeX (it joins factors with a Unicode dot)."""
-    return text.replace(" · ", r" \cdot ").replace("·", r" \cdot ")
+_tex = latex_dots  # text.sections joins factors with a Unicode dot
 
 
 WRAP_AT = 52  # visible characters of one formula row; longer rows break at a top-level + or -
@@ -89,6 +88,20 @@ _INTROS = {
 }
 
 
+# A program of assignments has nodes, not neurons and layers: its own words.
+_PROGRAM_INTROS = {
+    Stage.FORWARD: "Each node is computed from the inputs, the parameters and the nodes above "
+    "it: symbolic, then the numbers, then the value.",
+    Stage.LOSS: "The loss the program computes.",
+    Stage.ADJOINT: "From the loss back: each adjoint ∂L/∂v says how much the loss changes per "
+    "unit of node v. The chain rule finds it from the adjoints of the nodes that use v, each "
+    "times its local derivative; a node used twice adds both paths.",
+    Stage.GRADIENT: "A parameter's gradient: the adjoint of each node that uses it, times that "
+    "node's local derivative with respect to the parameter.",
+    Stage.UPDATE: _INTROS[Stage.UPDATE],
+}
+
+
 def derivation_sections(d: Derivation, ev: Any) -> list[dict[str, Any]]:
     adjoints = iter(d.stage(Stage.ADJOINT))
     out = []
@@ -99,10 +112,16 @@ def derivation_sections(d: Derivation, ev: Any) -> list[dict[str, Any]]:
             if not line.lhs:
                 lines.append({"rows": [], "note": line.note, "blame": []})
                 continue
-            blame = _blame_rows(d, next(adjoints), ev) if stage is Stage.ADJOINT else []
+            blame, split = (
+                _blame_rows(d, next(adjoints), ev) if stage is Stage.ADJOINT else ([], None)
+            )
             note = line.note if stage is Stage.LOSS else ""
-            lines.append({"rows": _line_rows(line), "note": note, "blame": blame})
-        intro = _INTROS[stage]
+            if stage is Stage.ADJOINT and not split and line.note.startswith("dead neuron"):
+                note = DEAD_NOTE
+            lines.append({"rows": _line_rows(line), "note": note, "blame": blame,
+                          "blame_note": blame_words(split) if split else "",
+                          "dead": bool(split and split.is_dead)})  # fmt: skip
+        intro = (_INTROS if d.network.is_layered else _PROGRAM_INTROS)[stage]
         if stage is Stage.UPDATE and d.optimizer.name != "sgd":
             intro = f"The {d.optimizer.name} optimiser: {d.optimizer.summary}."
         out.append({"number": number + 1, "title": section.title, "tag": section.tag,
@@ -130,12 +149,32 @@ def _stage_of(title: str) -> Stage:
     return Stage.UPDATE
 
 
-def _blame_rows(d: Derivation, step: Any, ev: Any) -> list[dict[str, str]]:
-    if len(step.paths) < 2:
-        return []
-    rows = []
-    for share in d.blame(step.lhs.name, ev):
-        percent = f"{share.share * 100:.0f} %" if share.share is not None else "—"
-        rows.append({"via_tex": to_latex(share.via), "term_tex": _tex(to_latex(share.term)),
-                     "value": format_number(share.value or 0.0), "share": percent})  # fmt: skip
-    return rows
+def _blame_rows(
+    d: Derivation, step: Any, ev: Any
+) -> tuple[list[dict[str, str]], BlameSplit | None]:
+    """The blame table: one row per path, then their sum, then (a neuron) the step to delta."""
+    if len(step.paths) < 2 or ev.batch_size != 1:
+        return [], None
+    split = blame_split(d, step, ev)
+    rows = [{"via_tex": to_latex(path.via), "term_tex": _tex(to_latex(path.term)),
+             "value": format_number(path.value), "share": percent(path.pull)}
+            for path in split.paths]  # fmt: skip
+    total_tex = notation.latex_name(split.total_name)
+    rows.append({"via_tex": r"\text{sum of the paths}", "term_tex": total_tex,
+                 "value": format_number(split.total), "share": ""})  # fmt: skip
+    if split.slope is not None:
+        slope_tex = _tex(_factor_tex(step.factors[1:]))
+        rows.append({"via_tex": r"\text{delta}",
+                     "term_tex": rf"{to_latex(split.lhs)} = {total_tex} \cdot {slope_tex} "
+                     rf"= {format_number(split.total)} \cdot {_signed(split.slope)}",
+                     "value": format_number(split.value), "share": ""})  # fmt: skip
+    return rows, split
+
+
+def _factor_tex(factors: tuple[Any, ...]) -> str:
+    return r" \cdot ".join(to_latex(f) for f in factors)
+
+
+def _signed(value: float) -> str:
+    text = format_number(value)
+    return f"({text})" if text.startswith("-") else text

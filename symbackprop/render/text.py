@@ -20,6 +20,8 @@ from symbackprop.model.functions import LeakyStep
 from symbackprop.model.functions import Step as StepFunction
 from symbackprop.model.printing import format_number, to_latex, to_text
 from symbackprop.model.rulebook import Rule
+from symbackprop.render.blame import blame_split, neuron_slope
+from symbackprop.render.blame import text as blame_text
 from symbackprop.render.escape import latex_text
 
 if TYPE_CHECKING:
@@ -218,7 +220,7 @@ def _chain_line(
         line.forms.append((p(step.chain), RULE_WORDS[Rule.CHAIN]))
     rest = tuple(r for r in step.rules if r is not Rule.CHAIN)
     line.forms.append(
-        (_product(step.factors, p) if step.factors else p(step.rhs), rule_words(rest))
+        (_product(step.factors, p) if step.factors else p(step.rhs), _loss_rule_words(d, rest))
     )
     if ev is not None and step.lhs.name in ev.factors:
         factor_values = ev.factor_values(step.lhs.name)
@@ -234,7 +236,20 @@ def _chain_line(
     line.value = _value(values, step.lhs.name)
     if ev is not None and len(step.paths) > 1 and ev.batch_size == 1:
         line.note = _blame_note(d, step, ev, p)
+    elif ev is not None and neuron_slope(d, step, ev) == 0.0:
+        line.note = "dead neuron: f′(z) = 0 here, so its delta is 0 whatever blame reaches it"
     return line
+
+
+MSE_HALF = "mse's mean over 2 outputs is ½ Σ, so its ½ cancels the 2"
+
+
+def _loss_rule_words(d: Derivation, rules: tuple[Rule, ...]) -> str:
+    """Rule words, where mse's 1/n = ½ (two outputs) is not mistaken for half_sse's ½."""
+    words = rule_words(rules)
+    if d.network.loss_name == "mse" and Rule.HALF_CANCELS_TWO in rules:
+        words = words.replace(RULE_WORDS[Rule.HALF_CANCELS_TWO], MSE_HALF)
+    return words
 
 
 def _product(factors: tuple[sp.Expr, ...], p: Printer) -> str:
@@ -248,18 +263,15 @@ def _paren(text: str) -> str:
 
 
 def _blame_note(d: Derivation, step: Step, ev: Evaluation, p: Printer) -> str:
-    shares = d.blame(step.lhs.name, ev)
-    parts = []
-    for share in shares:
-        percent = f" ({share.share * 100:.0f} %)" if share.share is not None else ""
-        parts.append(f"via {p(share.via)} {format_number(share.value or 0.0)}{percent}")
-    return "blame: " + ", ".join(parts)
+    if p is to_latex:  # the note is prose: its names go in $...$ (Markdown)
+        return blame_text(blame_split(d, step, ev), lambda name: f"${p(sp.Symbol(name))}$")
+    return blame_text(blame_split(d, step, ev), lambda name: p(sp.Symbol(name)))
 
 
 def _gradient_section(
     d: Derivation, ev: Evaluation | None, values: dict[str, float], p: Printer
 ) -> Section:
-    section = Section("Gradients", "BP3, BP4")
+    section = Section("Gradients", "BP3, BP4" if d.network.is_layered else "")
     for step in d.stage(Stage.GRADIENT):
         plain = len(step.factors) < 2 or step.factors[1] == 1
         form = p(step.rhs) if plain else _product(step.factors, p)
@@ -345,6 +357,11 @@ def _text_line(line: Line) -> list[str]:
     return rows
 
 
+def latex_dots(tex: str) -> str:
+    """Make the sections' joined factors LaTeX: they are joined with a Unicode dot."""
+    return tex.replace(" · ", r" \cdot ").replace("·", r" \cdot ")
+
+
 def derivation_markdown(d: Derivation, ev: Evaluation | None = None) -> str:
     """Lay the sections out as Markdown with $...$ math (GitHub / Jupyter)."""
     out = [f"**{_header(d)[0]}**", ""]
@@ -357,7 +374,7 @@ def derivation_markdown(d: Derivation, ev: Evaluation | None = None) -> str:
                 continue
             chain = " = ".join(f for f, _ in line.forms)
             tail = " = ".join(part for part in (line.numbers, line.value) if part)
-            math = f"{line.lhs} = {chain}" + (f" = {tail}" if tail else "")
+            math = latex_dots(f"{line.lhs} = {chain}" + (f" = {tail}" if tail else ""))
             words = "; ".join(w for _, w in line.forms if w)
             out.append(f"- ${math}$" + (f" — *{words}*" if words else ""))
             if line.note:
@@ -380,10 +397,10 @@ def derivation_latex(d: Derivation, ev: Evaluation | None = None) -> str:
             for i, (formula, words) in enumerate(line.forms):
                 lead = line.lhs if i == 0 else ""
                 tag_text = f" && \\text{{[{latex_text(words)}]}}" if words else ""
-                rows.append(f"{lead} &= {formula}{tag_text}")
+                rows.append(f"{lead} &= {latex_dots(formula)}{tag_text}")
             tail = " = ".join(part for part in (line.numbers, line.value) if part)
             if tail:
-                rows.append(f"&= {tail}")
+                rows.append(f"&= {latex_dots(tail)}")
         out.append(" \\\\\n".join(rows))
         out.append(r"\end{align*}")
     return "\n".join(out) + "\n"
