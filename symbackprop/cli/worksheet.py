@@ -132,12 +132,17 @@ def _grade(args: argparse.Namespace) -> int:
     from symbackprop.worksheets.grading import grade
 
     _output_folder(args.output)
-    grades = grade(args.key, args.answers)
+    grades = grade(args.key, args.answers, include_missing=args.include_missing)
+    sys.stderr.write(f"symbackprop: {grades.source}\n")
     _messages(grades.messages)
+    if grades.missing:
+        left = "counted as 0" if args.include_missing else "left out of the class statistics"
+        _messages([f"no submission from {counted(len(grades.missing), 'student')} "
+                   f"({', '.join(grades.missing[:8])}{', ...' if len(grades.missing) > 8 else ''}"
+                   f"): marked missing, {left}"])  # fmt: skip
     grades.write(args.output)
-    mean = sum(g.percent for g in grades.students) / max(len(grades.students), 1)
-    who = counted(len(grades.students), "student")
-    print(f"graded {who} (mean {mean:.1f} %); wrote {args.output}")
+    who = counted(len(grades.students) - len(grades.missing), "student")
+    print(f"graded {who} (mean {grades.mean_percent:.1f} %); wrote {args.output}")
     return 0
 
 
@@ -159,10 +164,12 @@ def _common(command: argparse.ArgumentParser) -> None:
 
 
 ANSWERS_HELP = (
-    "CSV or JSON answers: the CSV's first column is student_id, the other columns are blank "
-    "ids (the ids printed on each sheet, e.g. delta1_1, and listed under blanks in "
-    "DIR/key/<student>/manifest.json); numbers as decimals, formulas in ASCII names, choice "
-    "blanks as one letter A-D. Or a filled notebook, or a folder of notebooks"
+    "CSV or JSON answers: a student_id column and one column per blank id (the ids printed on "
+    "each sheet, e.g. delta1_1, and listed under blanks in DIR/key/<student>/manifest.json), "
+    "or the long form student_id,blank,answer; JSON as {student: {blank: answer}} or a list "
+    "of records; numbers as decimals, formulas in ASCII names, choice blanks as one letter "
+    "A-D. Or a filled notebook, or a folder of notebooks: <student>.ipynb, <student>/*.ipynb "
+    "or nbgrader's submitted/<student>/<assignment>/*.ipynb"
 )
 
 
@@ -174,6 +181,9 @@ def _grading(command: argparse.ArgumentParser) -> None:
     command.add_argument("-o", "--output", required=True, metavar="RESULTS",
                          help="the folder for grades.csv, feedback/<student>.html and "
                          "summary.html (made if missing)")  # fmt: skip
+    command.add_argument("--include-missing", action="store_true",
+                         help="count students with no submission as 0 in the class statistics "
+                         "(by default they are marked missing and left out)")  # fmt: skip
     command.set_defaults(run=_grade)
 
 

@@ -28,7 +28,7 @@ from symbackprop.worksheets.step_program import program_for
 
 TOP_MISTAKES = 10
 
-STATUSES = ("correct", "ecf", "mistake", "wrong", "invalid", "blank")
+STATUSES = ("correct", "ecf", "mistake", "wrong", "invalid", "blank", "missing")
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,8 +48,11 @@ class BlankResult:
 
 @dataclass(frozen=True, slots=True)
 class StudentGrade:
+    """One student's markings; ``submitted`` is False when they handed nothing in."""
+
     student_id: str
     results: tuple[BlankResult, ...]
+    submitted: bool = True
 
     @property
     def score(self) -> float:
@@ -74,6 +77,24 @@ class Grades:
     students: tuple[StudentGrade, ...]
     messages: tuple[str, ...] = ()
     manifests: Mapping[str, Mapping[str, Any]] = field(default_factory=dict, repr=False)
+    source: str = ""  # what was read, e.g. "read CSV answers.csv (wide ...): 3 students, ..."
+    include_missing: bool = False  # count students with no submission in the statistics
+
+    @property
+    def missing(self) -> tuple[str, ...]:
+        """The ids of the students who handed nothing in."""
+        return tuple(g.student_id for g in self.students if not g.submitted)
+
+    @property
+    def counted(self) -> tuple[StudentGrade, ...]:
+        """The students the class statistics count: those who submitted (all with the flag)."""
+        return tuple(g for g in self.students if g.submitted or self.include_missing)
+
+    @property
+    def mean_percent(self) -> float:
+        """The class mean of the students counted (0 when none is)."""
+        counted = self.counted
+        return sum(g.percent for g in counted) / len(counted) if counted else 0.0
 
     def student(self, student_id: str) -> StudentGrade:
         for grade in self.students:
@@ -92,6 +113,11 @@ class Grades:
         writer = csv.writer(out, lineterminator="\n")
         writer.writerow(["student_id", *map(csv_cell, blanks), "total", "max", "percent"])
         for grade in self.students:
+            if not grade.submitted:
+                # no submission is no grade yet: empty cells, which gradebooks leave alone
+                writer.writerow([csv_cell(grade.student_id), *[""] * len(grade.results), "",
+                                 _points(grade.max_score), ""])  # fmt: skip
+                continue
             points = [_points(r.points) for r in grade.results]
             writer.writerow([csv_cell(grade.student_id), *points, _points(grade.score),
                              _points(grade.max_score), f"{grade.percent:.1f}"])  # fmt: skip
@@ -165,7 +191,7 @@ def _worked(manifest: Any) -> str:
 
 
 def mistake_counts(grades: Grades) -> Counter[str]:
-    return Counter(r.mistake_title for g in grades.students for r in g.results if r.mistake)
+    return Counter(r.mistake_title for g in grades.counted for r in g.results if r.mistake)
 
 
 def summary_plots(grades: Grades) -> tuple[str, str]:
@@ -178,7 +204,7 @@ def summary_plots(grades: Grades) -> tuple[str, str]:
     matplotlib.rcParams["svg.hashsalt"] = "symbackprop"
     out = []
     figure, axes = plt.subplots(figsize=(6, 3.2))
-    axes.hist([g.percent for g in grades.students], bins=list(range(0, 101, 10)),
+    axes.hist([g.percent for g in grades.counted], bins=list(range(0, 101, 10)),
               color="#1f5fbf", edgecolor="white")  # fmt: skip
     axes.set_xlabel("score (%)")
     axes.set_ylabel("students")
@@ -202,10 +228,20 @@ def _svg(figure: Any, plt: Any) -> str:
 
 
 def summary_html(grades: Grades) -> str:
-    counts = Counter(r.status for g in grades.students for r in g.results)
-    students = [{"id": g.student_id, "score": f"{g.score:g}", "max": f"{g.max_score:g}",
-                 "percent": f"{g.percent:.0f}"} for g in grades.students]  # fmt: skip
+    counts = Counter(r.status for g in grades.counted for r in g.results)
+    students = [{"id": g.student_id, "score": f"{g.score:g}" if g.submitted else "missing",
+                 "max": f"{g.max_score:g}", "percent": f"{g.percent:.0f}" if g.submitted else ""}
+                for g in grades.students]  # fmt: skip
     page = template("html", "worksheet_summary.html.j2")
     return page.render(students=students, statuses=sorted(counts.items()),
                        mistakes=mistake_counts(grades).most_common(TOP_MISTAKES),
-                       messages=list(grades.messages))  # fmt: skip
+                       messages=list(grades.messages), missing=list(grades.missing),
+                       missing_note=_missing_note(grades), source=grades.source)  # fmt: skip
+
+
+def _missing_note(grades: Grades) -> str:
+    count = len(grades.missing)
+    who = f"{count} student{'s' * (count != 1)}"
+    if grades.include_missing:
+        return f"No submission from {who}, counted as 0 in these statistics"
+    return f"No submission from {who}, left out of these statistics"

@@ -10,13 +10,11 @@ feedback. Text that is not a number or a formula is "invalid", never "wrong".
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import math
 import os
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -26,9 +24,9 @@ from symbackprop.model import notation
 from symbackprop.model.errors import SymbackpropError, shorten
 from symbackprop.model.inputs import read_input_text
 from symbackprop.model.network import Network
+from symbackprop.worksheets.answer_files import AnswerError, read_answers
 from symbackprop.worksheets.grades import BlankResult, Grades, StudentGrade
 from symbackprop.worksheets.manifest import network_of, validate_manifest
-from symbackprop.worksheets.notebook import notebook_answers
 from symbackprop.worksheets.step_program import program_for
 from symbackprop.worksheets.variants import LETTERS
 
@@ -36,11 +34,8 @@ MAX_ANSWER_CHARS = 400
 _DECIMAL = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d{1,3})?$")
 _TIMES_TEN = re.compile(r"^(.+?)\s*(?:[x×*]|\\times)\s*10\s*(?:\^|\*\*)\s*\{?([+-]?\d{1,3})\}?$")
 _FRACTION = re.compile(r"^([+-]?\d{1,12})\s*/\s*(\d{1,12})$")
-_ID = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
 
-
-class AnswerError(SymbackpropError):
-    """An answers file cannot be read at all (encoding, format)."""
+__all__ = ["AnswerError", "grade", "grade_student", "load_manifests", "parse_number"]
 
 
 # --- reading numbers ----------------------------------------------------------------
@@ -129,19 +124,36 @@ def _manifest_json(path: Path) -> Any:
 def grade(
     key: str | os.PathLike[str] | Mapping[str, Any] | Sequence[Any],
     answers: str | os.PathLike[str] | Mapping[str, Mapping[str, Any]],
+    include_missing: bool = False,
 ) -> Grades:
-    """Grade answers (CSV, JSON, notebooks, or {student: {blank: text}}) against the key."""
+    """Grade answers (CSV, JSON, notebooks, or {student: {blank: text}}) against the key.
+
+    A student of the key with no submission is "missing" (not "blank"); the class statistics
+    leave them out unless ``include_missing`` counts them as zero.
+    """
     if not isinstance(answers, (str, os.PathLike, Mapping)):
         raise AnswerError(
             f"answers {shorten(repr(answers))} is not a path or a dict; pass a CSV, JSON or "
             "notebook file, a folder of notebooks, or {student: {blank: answer}}"
         )
     manifests = load_manifests(key)
-    table, messages = read_answers(answers, manifests)
+    submissions = read_answers(answers, manifests)
     students = []
     for student_id, manifest in manifests.items():
-        students.append(grade_student(manifest, table.get(student_id, {})))
-    return Grades(tuple(students), tuple(messages), manifests)
+        if student_id in submissions.table:
+            students.append(grade_student(manifest, submissions.table[student_id]))
+        else:
+            students.append(missing_student(manifest))
+    return Grades(tuple(students), submissions.messages, manifests,
+                  source=submissions.summary(), include_missing=include_missing)  # fmt: skip
+
+
+def missing_student(manifest: Mapping[str, Any]) -> StudentGrade:
+    """Return the grade of a student who handed nothing in: every blank "missing"."""
+    results = tuple(
+        _result(blank, "missing", 0.0, "", "no submission") for blank in manifest["blanks"]
+    )
+    return StudentGrade(manifest["student_id"], results, submitted=False)
 
 
 def grade_student(manifest: Mapping[str, Any], answers: Mapping[str, Any]) -> StudentGrade:
@@ -271,118 +283,3 @@ def _choice(blank: Mapping[str, Any], text: str) -> BlankResult:
     if letter == blank["answer"]:
         return _result(blank, "correct", float(blank["points"]), text, "")
     return _result(blank, "wrong", 0.0, text, "")
-
-
-# --- reading answers ----------------------------------------------------------------
-def read_answers(
-    answers: str | os.PathLike[str] | Mapping[str, Mapping[str, Any]],
-    manifests: Mapping[str, Mapping[str, Any]],
-) -> tuple[dict[str, dict[str, Any]], list[str]]:
-    """Return {student: {blank: text}} and one message per row or cell that was skipped."""
-    claims: list[str] = []
-    if isinstance(answers, Mapping):
-        rows = [(f"student {sid!r}", sid, dict(cells)) for sid, cells in answers.items()]
-    else:
-        rows = _rows_from(Path(answers), manifests, claims)
-    table, messages = _checked_rows(rows, manifests)
-    return table, claims + messages
-
-
-def _rows_from(
-    path: Path, manifests: Mapping[str, Any], claims: list[str]
-) -> list[tuple[str, str, dict[str, Any]]]:
-    if path.is_dir():
-        rows = []
-        # <student>.ipynb, or <student>/<any name>.ipynb (nbgrader's submitted/ layout)
-        for notebook in sorted([*path.glob("*.ipynb"), *path.glob("*/*.ipynb")]):
-            rows += _rows_from(notebook, manifests, claims)
-        return rows
-    data = read_input_text(path, "answers", AnswerError)
-    if path.suffix == ".ipynb":
-        claimed, cells = notebook_answers(data, path.name)
-        student_id = submitter(path, manifests)
-        if claimed != student_id:
-            claims.append(f"{_where(path)}: the notebook says it is {shorten(claimed)!r}'s; "
-                          f"its location says {shorten(student_id)!r}, which counts")  # fmt: skip
-        return [(_where(path), student_id, cells)]
-    if path.suffix == ".json":
-        return _json_rows(data, path.name)
-    return _csv_rows(data, path.name)
-
-
-def submitter(path: Path, manifests: Mapping[str, Any]) -> str:
-    """Whose notebook this is, from where it lies: ``<id>.ipynb``, else a ``<id>/`` folder.
-
-    What the notebook says about itself (its metadata) is never trusted: a student could
-    claim to be anyone.
-    """
-    if path.stem in manifests or path.parent.name not in manifests:
-        return path.stem
-    return path.parent.name
-
-
-def _where(path: Path) -> str:
-    return f"{path.parent.name}/{path.name}" if path.parent.name else path.name
-
-
-def _json_rows(data: str, name: str) -> list[tuple[str, str, dict[str, Any]]]:
-    try:
-        document = json.loads(data)
-    except json.JSONDecodeError as error:
-        raise AnswerError(f"{name}:{error.lineno}: not valid JSON: {error.msg}") from None
-    except RecursionError:
-        raise AnswerError(f"{name}: nested too deeply to be answers; fix the file") from None
-    if isinstance(document, Mapping):
-        return [(f"{name}: {sid!r}", str(sid), dict(v) if isinstance(v, Mapping) else {})
-                for sid, v in document.items()]  # fmt: skip
-    if isinstance(document, list):
-        for i, item in enumerate(document):
-            if not (isinstance(item, Mapping) and isinstance(item.get("answers", {}), Mapping)):
-                raise AnswerError(
-                    f"{name}: item {i + 1} is {shorten(json.dumps(item))}, not an object "
-                    '{"student_id": ..., "answers": {blank: answer}}; fix the item'
-                )
-        return [(f"{name}: item {i + 1}", str(item.get("student_id", "")),
-                 dict(item.get("answers", {}))) for i, item in enumerate(document)]  # fmt: skip
-    raise AnswerError(f"{name}: expected {{student: {{blank: answer}}}} or a list of objects")
-
-
-def _csv_rows(data: str, name: str) -> list[tuple[str, str, dict[str, Any]]]:
-    reader = csv.reader(io.StringIO(data))
-    try:
-        header = next(reader, None)
-        if not header or header[0].strip().lower() not in ("student_id", "student", "id"):
-            raise AnswerError(
-                f"{name}:1: the first column must be student_id, then one column per blank"
-            )
-        blanks = [h.strip() for h in header[1:]]
-        rows = []
-        for row in reader:
-            if not any(cell.strip() for cell in row):
-                continue
-            cells = dict(zip(blanks, (c.strip() for c in row[1:]), strict=False))
-            rows.append((f"{name}:{reader.line_num}", row[0].strip(), cells))
-    except csv.Error as error:
-        # e.g. a field over the csv module's 128 KiB: no answer is that long
-        raise AnswerError(f"{name}:{reader.line_num}: not readable as CSV: {error}") from None
-    return rows
-
-
-def _checked_rows(
-    rows: Iterable[tuple[str, str, dict[str, Any]]], manifests: Mapping[str, Mapping[str, Any]]
-) -> tuple[dict[str, dict[str, Any]], list[str]]:
-    table: dict[str, dict[str, Any]] = {}
-    messages: list[str] = []
-    for where, student_id, cells in rows:
-        if student_id not in manifests:
-            messages.append(f"{where}: unknown student {shorten(student_id)!r}; row skipped")
-            continue
-        if student_id in table:
-            messages.append(f"{where}: a second row for {student_id!r}; the first one counts")
-            continue
-        known = {b["id"] for b in manifests[student_id]["blanks"]}
-        for blank in sorted(set(cells) - known):
-            messages.append(f"{where}: unknown blank {shorten(blank)!r}; known: "
-                            f"{', '.join(sorted(known))}")  # fmt: skip
-        table[student_id] = {k: v for k, v in cells.items() if k in known}
-    return table, messages
