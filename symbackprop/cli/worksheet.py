@@ -1,4 +1,4 @@
-"""The worksheet verbs of the command line: worksheet generate|key|stress|feedback, and grade.
+"""The worksheet verbs of the command line: worksheet generate|key|stress|feedback, grade and more.
 
 Interface layer. :func:`add_commands` adds the verbs to the `symbackprop` parser; each verb
 raises SymbackpropError for bad input (the CLI prints it as one line and exits 2) and writes
@@ -146,6 +146,20 @@ def _grade(args: argparse.Namespace) -> int:
     return 0
 
 
+def _answers_template(args: argparse.Namespace) -> int:
+    from symbackprop.render.files import atomic_write
+    from symbackprop.worksheets.answer_files import answers_template
+    from symbackprop.worksheets.grading import load_manifests
+
+    manifests = load_manifests(args.key)
+    atomic_write(args.output, answers_template(manifests, long=args.long))
+    blanks = len({b["id"] for m in manifests.values() for b in m["blanks"]})
+    print(f"wrote an answers file for {counted(len(manifests), 'student')} and "
+          f"{counted(blanks, 'blank')} to {args.output}; fill it in and run "
+          f"`symbackprop grade {args.key} {args.output} -o results`")  # fmt: skip
+    return 0
+
+
 def _common(command: argparse.ArgumentParser) -> None:
     command.add_argument("spec", metavar="SPEC", help="a worksheet spec (examples/worksheets/)")
     command.add_argument(
@@ -238,6 +252,29 @@ def add_commands(commands: Any) -> None:
                         help=f"variants to draw, 1 to {MAX_STRESS:,} (default 1000)")  # fmt: skip
     stress.add_argument("--salt", help="salt of the draws (default: a fixed test salt)")
     stress.set_defaults(run=_stress)
+    template = _verb(
+        verbs, "answers-template", "write an empty answers CSV with every student and blank id",
+        "Write the answers file `symbackprop grade` reads, with no answers yet: a student_id "
+        "column with every student of the key and a column per blank id (--long: one "
+        "student_id,blank,answer row per student and blank).",
+        "symbackprop worksheet answers-template week5 -o answers.csv",
+    )  # fmt: skip
+    template.add_argument(
+        "key", metavar="DIR", help="the folder `worksheet generate` or `worksheet key` wrote"
+    )
+    template.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        metavar="FILE",
+        help="the CSV to write (replaced if it exists)",
+    )
+    template.add_argument(
+        "--long",
+        action="store_true",
+        help="one row per student and blank instead of a column per blank",
+    )
+    template.set_defaults(run=_answers_template)
     feedback = _verb(
         verbs, "feedback", "the same as `symbackprop grade` (grades, feedback pages, summary)",
         "The same command as `symbackprop grade`, under the worksheet verbs: grade the answers "

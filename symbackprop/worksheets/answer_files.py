@@ -350,3 +350,25 @@ def _refuse_no_match(rows: Sequence[Row], table: Mapping[str, Mapping[str, Any]]
 def _ids(ids: Sequence[str]) -> str:
     shown = ", ".join(repr(shorten(i, 20)) for i in ids[:SHOWN_IDS])
     return shown + (", ..." if len(ids) > SHOWN_IDS else "")
+
+
+# --- an empty answers file ------------------------------------------------------------------
+def answers_template(manifests: Mapping[str, Mapping[str, Any]], long: bool = False) -> str:
+    """Return an answers CSV with every student and blank id of the key and no answers.
+
+    Wide: ``student_id`` and a column per blank, in the sheet's order; ``long``: one
+    ``student_id,blank,answer`` row per student and blank.
+    """
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    blanks: list[str] = []
+    for manifest in manifests.values():
+        blanks += [b["id"] for b in manifest["blanks"] if b["id"] not in blanks]
+    if long:
+        writer.writerow(["student_id", "blank", "answer"])
+        for student_id, manifest in manifests.items():
+            writer.writerows([student_id, b["id"], ""] for b in manifest["blanks"])
+        return out.getvalue()
+    writer.writerow(["student_id", *blanks])
+    writer.writerows([student_id, *[""] * len(blanks)] for student_id in manifests)
+    return out.getvalue()

@@ -162,3 +162,19 @@ def test_cli_refuses_an_empty_folder_in_one_line(written, tmp_path, capsys):
     lines = capsys.readouterr().err.splitlines()
     assert status == 2 and len(lines) == 1 and "no notebooks in" in lines[0]
     assert not (tmp_path / "o").exists()
+
+
+# --- an answers file to fill in ------------------------------------------------------------------
+def test_answers_template_lists_every_student_and_blank_and_grades_as_blank(written, tmp_path):
+    folder, sheet = written
+    template = tmp_path / "answers.csv"
+    assert cli.main(["worksheet", "answers-template", str(folder), "-o", str(template)]) == 0
+    ids = [b["id"] for b in sheet.manifest("ann")["blanks"]]
+    assert template.read_text().splitlines() == [
+        ",".join(["student_id", *ids]), "ann" + "," * len(ids), "bob" + "," * len(ids)
+    ]  # fmt: skip
+    grades = grade(folder, template)
+    assert {r.status for g in grades.students for r in g.results} == {"blank"}
+    long = tmp_path / "long.csv"
+    assert cli.main(["worksheet", "answers-template", str(folder), "-o", str(long), "--long"]) == 0
+    assert long.read_text().splitlines()[:2] == ["student_id,blank,answer", f"ann,{ids[0]},"]
