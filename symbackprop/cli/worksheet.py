@@ -181,9 +181,10 @@ ANSWERS_HELP = (
     "CSV or JSON answers: a student_id column and one column per blank id (the ids printed on "
     "each sheet, e.g. delta1_1, and listed under blanks in DIR/key/<student>/manifest.json), "
     "or the long form student_id,blank,answer; JSON as {student: {blank: answer}} or a list "
-    "of records; numbers as decimals, formulas in ASCII names, choice blanks as one letter "
-    "A-D. Or a filled notebook, or a folder of notebooks: <student>.ipynb, <student>/*.ipynb "
-    "or nbgrader's submitted/<student>/<assignment>/*.ipynb"
+    "of records; numbers as decimals (a decimal comma, ^ and arithmetic such as tanh(0.36) are "
+    "read too, and the feedback says so), formulas in ASCII names, choice blanks as one letter "
+    "A-D or the option's text. Or a filled notebook, or a folder of notebooks: "
+    "<student>.ipynb, <student>/*.ipynb or nbgrader's submitted/<student>/<assignment>/*.ipynb"
 )
 
 

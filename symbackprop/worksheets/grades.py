@@ -44,6 +44,7 @@ class BlankResult:
     message: str = ""
     mistake: str = ""  # catalogue name of the matched mistake
     mistake_title: str = ""
+    assumed: str = ""  # how the answer was read, e.g. "read the decimal comma ... as a point"
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,7 +169,7 @@ def feedback_html(grades: Grades, grade: StudentGrade) -> str:
     manifest = grades.manifests[grade.student_id]
     rows = [{"blank": r.blank, "status": r.status, "points": f"{r.points:g}",
              "max": f"{r.max_points:g}", "given": r.given, "expected": r.expected,
-             "message": r.message} for r in grade.results]  # fmt: skip
+             "message": r.message, "assumed": r.assumed} for r in grade.results]  # fmt: skip
     page = template("html", "worksheet_feedback.html.j2")
     return page.render(title=manifest["title"], student_id=grade.student_id,
                        score=f"{grade.score:g}", max=f"{grade.max_score:g}",

@@ -11,11 +11,8 @@ feedback. Text that is not a number or a formula is "invalid", never "wrong".
 from __future__ import annotations
 
 import json
-import math
 import os
-import re
 from collections.abc import Mapping, Sequence
-from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -25,57 +22,15 @@ from symbackprop.model.errors import SymbackpropError, shorten
 from symbackprop.model.inputs import read_input_text
 from symbackprop.model.network import Network
 from symbackprop.worksheets.answer_files import AnswerError, read_answers
+from symbackprop.worksheets.answer_reading import Reading, parse_number, read_choice, read_number
 from symbackprop.worksheets.grades import BlankResult, Grades, StudentGrade
 from symbackprop.worksheets.manifest import network_of, validate_manifest
 from symbackprop.worksheets.step_program import program_for
-from symbackprop.worksheets.variants import LETTERS
 
 MAX_ANSWER_CHARS = 400
-_DECIMAL = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d{1,3})?$")
-_TIMES_TEN = re.compile(r"^(.+?)\s*(?:[x×*]|\\times)\s*10\s*(?:\^|\*\*)\s*\{?([+-]?\d{1,3})\}?$")
-_FRACTION = re.compile(r"^([+-]?\d{1,12})\s*/\s*(\d{1,12})$")
 
-__all__ = ["AnswerError", "grade", "grade_student", "load_manifests", "parse_number"]
-
-
-# --- reading numbers ----------------------------------------------------------------
-def parse_number(text: str) -> float:
-    """Read a decimal, scientific notation (1.2e-3, 1.2 x 10^-3) or a fraction (3/8).
-
-    Raises ValueError with the reason when the text is none of these.
-    """
-    raw = text.strip().replace("−", "-").replace("\u2009", "").replace(" ", "")
-    if len(raw) > 60:
-        raise ValueError(f"{shorten(text)!r} is too long for a number")
-    try:
-        value = _number(raw, text)
-    except (OverflowError, ZeroDivisionError):
-        value = math.inf
-    if value is None:
-        if re.fullmatch(r"[+-]?\d+,\d+", raw):
-            raise ValueError(f"{shorten(text)!r} uses a decimal comma; write a point (0.25)")
-        raise ValueError(
-            f"{shorten(text)!r} is not a number; write a decimal (0.1234), scientific notation "
-            "(1.2e-3) or a fraction (3/8)"
-        )
-    if not math.isfinite(value):
-        raise ValueError(f"{shorten(text)!r} is out of range; give a finite number")
-    return value
-
-
-def _number(raw: str, text: str) -> float | None:
-    """The value of a number in one of the accepted forms, or None."""
-    if _DECIMAL.match(raw):
-        return float(raw)
-    times = _TIMES_TEN.match(raw)
-    if times and _DECIMAL.match(times[1]):
-        return float(times[1]) * 10.0 ** int(times[2])
-    fraction = _FRACTION.match(raw)
-    if fraction:
-        if int(fraction[2]) == 0:
-            raise ValueError(f"{shorten(text)!r} divides by zero")
-        return float(Fraction(int(fraction[1]), int(fraction[2])))
-    return None
+__all__ = ["AnswerError", "grade", "grade_student", "load_manifests", "mark_blank",
+           "parse_number"]  # fmt: skip
 
 
 # --- grading ----------------------------------------------------------------
@@ -158,48 +113,60 @@ def missing_student(manifest: Mapping[str, Any]) -> StudentGrade:
 
 def grade_student(manifest: Mapping[str, Any], answers: Mapping[str, Any]) -> StudentGrade:
     """Mark every blank of one student's variant; ECF uses their own upstream numbers."""
-    network = network_of(manifest)
-    program = program_for(network)
-    base = {**manifest["shown"], LEARNING_RATE.name: manifest["learning_rate"]}
-    own: dict[str, float] = {}  # step name -> the student's valid numeric answer
+    texts = {blank["id"]: _text(answers.get(blank["id"])) for blank in manifest["blanks"]}
+    results = tuple(mark_blank(manifest, blank, texts[blank["id"]], texts)
+                    for blank in manifest["blanks"])  # fmt: skip
+    return StudentGrade(manifest["student_id"], results)
+
+
+def mark_blank(
+    manifest: Mapping[str, Any],
+    blank: Mapping[str, Any] | str,
+    text: str,
+    answers: Mapping[str, str] | None = None,
+) -> BlankResult:
+    """Mark one answer to one blank: its status, credit, what was assumed and why.
+
+    ``blank`` is a manifest blank or its id; ``answers`` holds the student's other answers
+    {blank id: text}, from which error carried forward recomputes this blank.
+    """
+    entry = _blank_entry(manifest, blank) if isinstance(blank, str) else blank
+    text = _text(text)
+    if not text:
+        return _result(entry, "blank", 0.0, text, "no answer")
+    try:
+        if entry["type"] == "numeric":
+            return _numeric(manifest, entry, text, _own_numbers(manifest, answers or {}))
+        if entry["type"] == "symbolic":
+            return _symbolic(manifest, entry, text, network_of(manifest))
+        return _choice(entry, text)
+    except (SymbackpropError, ArithmeticError, ValueError, RecursionError) as error:
+        # One answer that cannot be marked (it overflows, it is too deep) is that blank's
+        # "invalid"; the student's other blanks and the rest of the class are still graded.
+        reason = shorten(str(error) or type(error).__name__, 120)
+        return _result(entry, "invalid", 0.0, shorten(text, 200),
+                       f"this answer could not be marked: {reason}")  # fmt: skip
+
+
+def _blank_entry(manifest: Mapping[str, Any], blank_id: str) -> Mapping[str, Any]:
+    for blank in manifest["blanks"]:
+        if blank["id"] == blank_id:
+            return blank  # type: ignore[no-any-return]
+    known = ", ".join(b["id"] for b in manifest["blanks"])
+    raise SymbackpropError(f"no blank {shorten(blank_id)!r} in this worksheet; known: {known}")
+
+
+def _own_numbers(manifest: Mapping[str, Any], answers: Mapping[str, Any]) -> dict[str, float]:
+    """{step name: the student's readable numeric answer}, for error carried forward."""
+    own: dict[str, float] = {}
     for blank in manifest["blanks"]:
         text = _text(answers.get(blank["id"]))
         if blank["type"] == "numeric" and text:
             try:
-                own[blank["step"]] = parse_number(text)
+                own[blank["step"]] = read_number(text).value
             except ValueError:
                 pass
-    results = []
-    for blank in manifest["blanks"]:
-        text = _text(answers.get(blank["id"]))
-        if not text:
-            results.append(_result(blank, "blank", 0.0, text, "no answer"))
-            continue
-        try:
-            results.append(_mark(manifest, blank, text, network, program, base, own))
-        except (SymbackpropError, ArithmeticError, ValueError, RecursionError) as error:
-            # One answer that cannot be marked (it overflows, it is too deep) is that blank's
-            # "invalid"; the student's other blanks and the rest of the class are still graded.
-            reason = shorten(str(error) or type(error).__name__, 120)
-            results.append(_result(blank, "invalid", 0.0, shorten(text, 200),
-                                   f"this answer could not be marked: {reason}"))  # fmt: skip
-    return StudentGrade(manifest["student_id"], tuple(results))
-
-
-def _mark(
-    manifest: Mapping[str, Any],
-    blank: Mapping[str, Any],
-    text: str,
-    network: Network,
-    program: Any,
-    base: Mapping[str, float],
-    own: Mapping[str, float],
-) -> BlankResult:
-    if blank["type"] == "numeric":
-        return _numeric(manifest, blank, text, program, base, own)
-    if blank["type"] == "symbolic":
-        return _symbolic(manifest, blank, text, network)
-    return _choice(blank, text)
+    return own
 
 
 def _text(value: Any) -> str:
@@ -211,43 +178,55 @@ def _text(value: Any) -> str:
 
 
 def _result(blank: Mapping[str, Any], status: str, points: float, given: str, message: str,
-            mistake: Mapping[str, Any] | None = None) -> BlankResult:  # fmt: skip
+            mistake: Mapping[str, Any] | None = None,
+            assumed: Sequence[str] = ()) -> BlankResult:  # fmt: skip
     expected = blank["answer"]
     shown = f"{expected:.6g}" if isinstance(expected, float) else str(expected)
     return BlankResult(blank["id"], status, points, float(blank["points"]), given, shown,
                        message, mistake["name"] if mistake else "",
-                       mistake["title"] if mistake else "")  # fmt: skip
+                       mistake["title"] if mistake else "", "; ".join(assumed))  # fmt: skip
 
 
 def _numeric(
-    manifest: Mapping[str, Any],
-    blank: Mapping[str, Any],
-    text: str,
-    program: Any,
-    base: Mapping[str, float],
-    own: Mapping[str, float],
+    manifest: Mapping[str, Any], blank: Mapping[str, Any], text: str, own: Mapping[str, float]
 ) -> BlankResult:
     try:
-        given = parse_number(text)
+        reading = read_number(text)
     except ValueError as error:
         return _result(blank, "invalid", 0.0, text, str(error))
+    given, assumed = reading.value, reading.assumed
     points, atol = float(blank["points"]), float(blank["atol"])
     if abs(given - blank["answer"]) <= atol:
-        return _result(blank, "correct", points, text, "")
+        return _result(blank, "correct", points, text, "", assumed=assumed)
     upstream = {s: own[s] for s in blank["upstream_steps"] if s in own}
     if upstream:
-        carried = program.run(base, upstream)[blank["step"]]
+        base = {**manifest["shown"], LEARNING_RATE.name: manifest["learning_rate"]}
+        carried = program_for(network_of(manifest)).run(base, upstream)[blank["step"]]
         if abs(given - carried) <= atol:
             credit = points * float(manifest["ecf_credit"])
             return _result(blank, "ecf", credit, text,
                            "correct for your own earlier answers (error carried forward: "
-                           f"from them it is {carried:.6g})")  # fmt: skip
+                           f"from them it is {carried:.6g})", assumed=assumed)  # fmt: skip
     for mistake in blank["mistakes"]:
         if abs(given - mistake["value"]) <= atol:
             credit = points * float(manifest["mistake_credit"])
             return _result(blank, "mistake", credit, text,
-                           f"{mistake['title']}: {mistake['explanation']}", mistake)  # fmt: skip
-    return _result(blank, "wrong", 0.0, text, "")
+                           f"{mistake['title']}: {mistake['explanation']}", mistake,
+                           assumed)  # fmt: skip
+    hint = _precision_hint(manifest, blank, reading)
+    return _result(blank, "wrong", 0.0, text, hint, None, assumed)
+
+
+def _precision_hint(manifest: Mapping[str, Any], blank: Mapping[str, Any], reading: Reading) -> str:
+    """A hint when the answer is the key rounded to fewer decimals than the sheet asks for."""
+    asked = int(blank.get("decimals", manifest["decimals"]))
+    written = reading.decimals
+    if written is None or written >= asked:
+        return ""
+    if abs(reading.value - blank["answer"]) > 0.5 * 10.0**-written + float(blank["atol"]):
+        return ""
+    return (f"too few decimals: this is the key rounded to {written}; give {asked} "
+            f"({blank['answer']:.{asked}f})")  # fmt: skip
 
 
 def _symbolic(manifest: Mapping[str, Any], blank: Mapping[str, Any], text: str,
@@ -277,9 +256,10 @@ def _symbolic(manifest: Mapping[str, Any], blank: Mapping[str, Any], text: str,
 
 
 def _choice(blank: Mapping[str, Any], text: str) -> BlankResult:
-    letter = text.strip().strip("()").upper()
-    if letter not in LETTERS:
-        return _result(blank, "invalid", 0.0, text, f"answer with one letter {', '.join(LETTERS)}")
+    try:
+        letter, assumed = read_choice(text, blank["options"])
+    except ValueError as error:
+        return _result(blank, "invalid", 0.0, text, str(error))
     if letter == blank["answer"]:
-        return _result(blank, "correct", float(blank["points"]), text, "")
-    return _result(blank, "wrong", 0.0, text, "")
+        return _result(blank, "correct", float(blank["points"]), text, "", assumed=assumed)
+    return _result(blank, "wrong", 0.0, text, "", assumed=assumed)
