@@ -22,6 +22,7 @@ from markupsafe import Markup
 from symbackprop.model.errors import SymbackpropError
 from symbackprop.render.escape import csv_cell
 from symbackprop.render.files import build_folder, carry_over, swap_in
+from symbackprop.worksheets.item_statistics import item_statistics
 from symbackprop.worksheets.manifest import network_of
 from symbackprop.worksheets.render import points_text, template, worked_html
 from symbackprop.worksheets.step_program import program_for
@@ -203,10 +204,13 @@ def summary_plots(grades: Grades) -> tuple[str, str]:
     import matplotlib.pyplot as plt
 
     matplotlib.rcParams["svg.hashsalt"] = "symbackprop"
+    from matplotlib.ticker import MaxNLocator
+
     out = []
     figure, axes = plt.subplots(figsize=(6, 3.2))
     axes.hist([g.percent for g in grades.counted], bins=list(range(0, 101, 10)),
               color="#1f5fbf", edgecolor="white")  # fmt: skip
+    axes.yaxis.set_major_locator(MaxNLocator(integer=True))  # students come in whole numbers
     axes.set_xlabel("score (%)")
     axes.set_ylabel("students")
     axes.set_title("scores")
@@ -214,6 +218,7 @@ def summary_plots(grades: Grades) -> tuple[str, str]:
     figure, axes = plt.subplots(figsize=(6, 3.2))
     common = mistake_counts(grades).most_common(TOP_MISTAKES)
     axes.barh([name for name, _ in common][::-1], [n for _, n in common][::-1], color="#c0392b")
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))  # so do the blanks counted
     axes.set_xlabel("blanks")
     axes.set_title("most common mistakes" if common else "no known mistake matched")
     out.append(_svg(figure, plt))
@@ -237,7 +242,20 @@ def summary_html(grades: Grades) -> str:
     return page.render(students=students, statuses=sorted(counts.items()),
                        mistakes=mistake_counts(grades).most_common(TOP_MISTAKES),
                        messages=list(grades.messages), missing=list(grades.missing),
-                       missing_note=_missing_note(grades), source=grades.source)  # fmt: skip
+                       missing_note=_missing_note(grades), source=grades.source,
+                       items=_item_rows(grades), counted=len(grades.counted))  # fmt: skip
+
+
+def _item_rows(grades: Grades) -> list[dict[str, str]]:
+    """The per-blank statistics as text for the summary's table."""
+    rows = []
+    for item in item_statistics(grades.counted):
+        r = "–" if item.discrimination is None else f"{item.discrimination:+.2f}"
+        mistakes = "; ".join(f"{title} ({n})" for title, n in item.mistakes)
+        difficulty = f"{100 * item.difficulty:.0f} %"
+        rows.append({"blank": item.blank, "difficulty": difficulty, "discrimination": r,
+                     "mistakes": mistakes, "remark": item.remark()})  # fmt: skip
+    return rows
 
 
 def _missing_note(grades: Grades) -> str:
