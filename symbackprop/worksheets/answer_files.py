@@ -123,13 +123,52 @@ def _folder_rows(
              3: "<student>/<assignment>/*.ipynb (nbgrader)"}  # fmt: skip
     parts = [f"{len(paths)} as {kinds[depth]}" for depth, paths in found.items() if paths]
     layout = f"notebooks in {base}: {', '.join(parts)}"
-    rows = []
+    rows: list[Row] = []
+    skipped: list[str] = []
     for depth, paths in found.items():
         for path in paths:
-            data = read_input_text(path, "answers", AnswerError)
             owner = path.relative_to(base).parts[0] if depth == 3 else None
-            rows.append(_notebook_row(path, data, manifests, claims, owner))
+            row = _folder_notebook(path, owner, manifests, claims)
+            if isinstance(row, str):
+                skipped.append(row)
+            else:
+                rows.append(row)
+    if skipped and not rows:
+        more = f" (and {len(skipped) - 1} more notebooks)" if len(skipped) > 1 else ""
+        raise AnswerError(f"no notebook in {shorten(str(base), 80)!r} could be used: "
+                          f"{skipped[0]}{more}")  # fmt: skip
+    claims.extend(skipped)
     return layout, rows
+
+
+def _folder_notebook(path: Path, owner: str | None, manifests: Mapping[str, Any],
+                     claims: list[str]) -> Row | str:  # fmt: skip
+    """One notebook of a folder as a row, or why it was skipped: unreadable, another sheet's.
+
+    One unreadable notebook is that notebook's problem, not the class's.
+    """
+    worksheets = sorted({str(m["worksheet_id"]) for m in manifests.values()})
+    try:
+        data = read_input_text(path, "answers", AnswerError)
+        other = _other_worksheet(data, worksheets)
+        if other is None:
+            return _notebook_row(path, data, manifests, claims, owner)
+    except SymbackpropError as error:
+        return f"{error}; skipped"
+    expected = " or ".join(map(repr, worksheets))
+    return f"{_where(path)}: a notebook of worksheet {shorten(other)!r}, not {expected}; skipped"
+
+
+def _other_worksheet(data: str, worksheets: Sequence[str]) -> str | None:
+    """The worksheet id a notebook names when it is not one of the key's, else None.
+
+    An nbgrader tree holds every assignment of a student; only this worksheet's count.
+    """
+    try:
+        named = json.loads(data)["metadata"]["symbackprop"]["worksheet_id"]
+    except (json.JSONDecodeError, RecursionError, KeyError, TypeError):
+        return None  # read (and refused, if need be) by notebook_answers
+    return None if str(named) in worksheets else str(named)
 
 
 def _notebooks(base: Path, depth: int) -> list[Path]:

@@ -225,8 +225,9 @@ def _precision_hint(manifest: Mapping[str, Any], blank: Mapping[str, Any], readi
         return ""
     if abs(reading.value - blank["answer"]) > 0.5 * 10.0**-written + float(blank["atol"]):
         return ""
-    return (f"too few decimals: this is the key rounded to {written}; give {asked} "
-            f"({blank['answer']:.{asked}f})")  # fmt: skip
+    places = f"{written} decimal{'s' * (written != 1)}"
+    key = f"{blank['answer']:.{asked}f}"
+    return f"too few decimals: this is the key rounded to {places}; give {asked} ({key})"
 
 
 def _symbolic(manifest: Mapping[str, Any], blank: Mapping[str, Any], text: str,

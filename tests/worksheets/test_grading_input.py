@@ -107,7 +107,9 @@ def test_a_short_answer_gets_a_hint_about_precision(written):
     assert abs(float(short) - forward["answer"]) > forward["atol"]  # the hint's premise
     result = mark_blank(ann, forward["id"], short)
     assert result.status == "wrong"
-    assert result.message.startswith("too few decimals: this is the key rounded to 1; give 4")
+    assert result.message.startswith(
+        "too few decimals: this is the key rounded to 1 decimal; give 4"
+    )
     two = json.loads(json.dumps(ann))
     _blank(two, "forward")["decimals"] = 2  # a question that asks for 2 decimals
     assert "give 2" in mark_blank(two, forward["id"], short).message

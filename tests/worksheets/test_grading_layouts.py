@@ -178,3 +178,29 @@ def test_answers_template_lists_every_student_and_blank_and_grades_as_blank(writ
     long = tmp_path / "long.csv"
     assert cli.main(["worksheet", "answers-template", str(folder), "-o", str(long), "--long"]) == 0
     assert long.read_text().splitlines()[:2] == ["student_id,blank,answer", f"ann,{ids[0]},"]
+
+
+def test_other_assignments_and_unreadable_notebooks_are_skipped_with_a_message(written, tmp_path):
+    folder, sheet = written
+    submitted = tmp_path / "submitted"
+    for student in ("ann", "bob"):
+        place = submitted / student / "week5"
+        place.mkdir(parents=True)
+        shutil.copy(_source_notebook(folder, student), place / "worksheet.ipynb")
+    other = json.loads(_source_notebook(folder, "ann").read_text())
+    other["metadata"]["symbackprop"]["worksheet_id"] = "week4-backprop"
+    for cell in other["cells"]:
+        if cell["id"].startswith("answer_"):
+            cell["source"] = cell["id"] + " = 0.0"
+    (submitted / "ann" / "week4").mkdir()
+    (submitted / "ann" / "week4" / "worksheet.ipynb").write_text(json.dumps(other))
+    (submitted / "bob" / "week4").mkdir()
+    (submitted / "bob" / "week4" / "broken.ipynb").write_text("{not json")
+    grades = grade(list(sheet.manifests), tmp_path)
+    assert [g.percent for g in grades.students] == [pytest.approx(100.0)] * 2
+    assert any("a notebook of worksheet 'week4-backprop'" in m for m in grades.messages)
+    assert any("broken.ipynb: not a worksheet notebook" in m for m in grades.messages)
+    shutil.rmtree(submitted / "ann" / "week5")
+    shutil.rmtree(submitted / "bob" / "week5")
+    with pytest.raises(AnswerError, match="no notebook in .* could be used: .*and 1 more"):
+        grade(list(sheet.manifests), tmp_path)
