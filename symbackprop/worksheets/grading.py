@@ -113,8 +113,8 @@ def missing_student(manifest: Mapping[str, Any]) -> StudentGrade:
 
 def grade_student(manifest: Mapping[str, Any], answers: Mapping[str, Any]) -> StudentGrade:
     """Mark every blank of one student's variant; ECF uses their own upstream numbers."""
-    texts = {blank["id"]: _text(answers.get(blank["id"])) for blank in manifest["blanks"]}
-    results = tuple(mark_blank(manifest, blank, texts[blank["id"]], texts)
+    own = _own_numbers(manifest, answers)  # read once, for every blank's ECF
+    results = tuple(_mark(manifest, blank, _text(answers.get(blank["id"])), own)
                     for blank in manifest["blanks"])  # fmt: skip
     return StudentGrade(manifest["student_id"], results)
 
@@ -131,12 +131,16 @@ def mark_blank(
     {blank id: text}, from which error carried forward recomputes this blank.
     """
     entry = _blank_entry(manifest, blank) if isinstance(blank, str) else blank
-    text = _text(text)
+    return _mark(manifest, entry, _text(text), _own_numbers(manifest, answers or {}))
+
+
+def _mark(manifest: Mapping[str, Any], entry: Mapping[str, Any], text: str,
+          own: Mapping[str, float]) -> BlankResult:  # fmt: skip
     if not text:
         return _result(entry, "blank", 0.0, text, "no answer")
     try:
         if entry["type"] == "numeric":
-            return _numeric(manifest, entry, text, _own_numbers(manifest, answers or {}))
+            return _numeric(manifest, entry, text, own)
         if entry["type"] == "symbolic":
             return _symbolic(manifest, entry, text, network_of(manifest))
         return _choice(entry, text)
