@@ -18,10 +18,30 @@ import math
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-if TYPE_CHECKING:  # grades.py imports this module to write the summary
-    from symbackprop.worksheets.grades import StudentGrade
+
+class Marked(Protocol):
+    """What is read of one blank's marking (a ``grades.BlankResult``)."""
+
+    @property
+    def blank(self) -> str: ...
+    @property
+    def points(self) -> float: ...
+    @property
+    def max_points(self) -> float: ...
+    @property
+    def mistake_title(self) -> str: ...
+
+
+class GradedStudent(Protocol):
+    """What is read of one student's grade (a ``grades.StudentGrade``, which imports this)."""
+
+    @property
+    def results(self) -> Sequence[Marked]: ...
+    @property
+    def score(self) -> float: ...
+
 
 MIN_STUDENTS = 3  # a correlation of two points is always +-1
 TOP_PER_BLANK = 3  # named mistakes listed per blank
@@ -51,7 +71,7 @@ class ItemStatistics:
         return ", ".join(words)
 
 
-def item_statistics(students: Sequence[StudentGrade]) -> tuple[ItemStatistics, ...]:
+def item_statistics(students: Sequence[GradedStudent]) -> tuple[ItemStatistics, ...]:
     """Return the statistics of every blank, in the sheet's order, over ``students``."""
     if not students:
         return ()
@@ -60,14 +80,14 @@ def item_statistics(students: Sequence[StudentGrade]) -> tuple[ItemStatistics, .
         shares = [_share(g, index) for g in students]
         rest = [g.score - g.results[index].points for g in students]
         named = Counter(g.results[index].mistake_title for g in students
-                        if g.results[index].mistake)  # fmt: skip
+                        if g.results[index].mistake_title)  # fmt: skip
         out.append(ItemStatistics(first.blank, len(students), sum(shares) / len(shares),
                                   _correlation(shares, rest),
                                   tuple(named.most_common(TOP_PER_BLANK))))  # fmt: skip
     return tuple(out)
 
 
-def _share(grade: StudentGrade, index: int) -> float:
+def _share(grade: GradedStudent, index: int) -> float:
     result = grade.results[index]
     return result.points / result.max_points if result.max_points else 0.0
 
