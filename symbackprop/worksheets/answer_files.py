@@ -344,7 +344,9 @@ def _checked_rows(
     unknown_blanks: dict[str, list[str]] = {}
     known_blanks: set[str] = set()
     rows = list(rows)
-    for student_id, where, cells in rows:
+    renamed: dict[str, str] = {}  # ids and blank names read regardless of case
+    for given_id, where, given_cells in rows:
+        student_id = _case_match(given_id, manifests, renamed)
         if student_id not in manifests:
             unknown_ids.append(student_id)
             messages.append(f"{where}: unknown student {shorten(student_id)!r}; row skipped")
@@ -354,15 +356,32 @@ def _checked_rows(
             continue
         known = {b["id"] for b in manifests[student_id]["blanks"]}
         known_blanks |= known
+        cells = {_case_match(k, known, renamed): v for k, v in given_cells.items()}
         for blank in sorted(set(cells) - known):
             unknown_blanks.setdefault(blank, []).append(where)
         table[student_id] = {k: v for k, v in cells.items() if k in known}
+    if renamed:
+        pairs = [f"{shorten(a)!r} as {shorten(b)!r}" for a, b in renamed.items()]
+        shown = ", ".join(pairs[:SHOWN_IDS]) + (", ..." if len(pairs) > SHOWN_IDS else "")
+        messages.append(f"{shorten(source, 80)}: read regardless of case: {shown}")
     for blank, places in unknown_blanks.items():
         more = f" (and {len(places) - 1} more)" if len(places) > 1 else ""
         messages.append(f"{places[0]}: unknown blank {shorten(blank)!r}{more}; known: "
                         f"{', '.join(sorted(known_blanks))}")  # fmt: skip
     _refuse_no_match(rows, table, unknown_ids, manifests, source)
     return table, messages
+
+
+def _case_match(name: str, known: Iterable[str], renamed: dict[str, str]) -> str:
+    """``name``, or the one known name it equals but for case and surrounding spaces."""
+    if name in known:
+        return name
+    folded = name.strip().casefold()
+    same = [k for k in known if k.casefold() == folded]
+    if len(same) != 1:
+        return name
+    renamed[name] = same[0]
+    return same[0]
 
 
 def _refuse_no_match(rows: Sequence[Row], table: Mapping[str, Mapping[str, Any]],

@@ -76,7 +76,7 @@ def test_header_only_csv_is_refused(written, tmp_path):
 
 @pytest.mark.parametrize(
     ("name", "text"),
-    [("a.csv", "student_id,a1_1\nAnn,0.5\nBOB,0.1\n"), ("b.json", '{"annie": {"a1_1": "0.5"}}'),
+    [("a.csv", "student_id,a1_1\nAnnie,0.5\nBOBBY,0.1\n"), ("b.json", '{"annie": {"a1_1": "0.5"}}'),
      ("c.json", '[{"student_id": "x1", "a1_1": "0.5"}]')],
 )  # fmt: skip
 def test_ids_matching_no_student_are_refused(written, tmp_path, name, text):
@@ -204,3 +204,15 @@ def test_other_assignments_and_unreadable_notebooks_are_skipped_with_a_message(w
     shutil.rmtree(submitted / "bob" / "week5")
     with pytest.raises(AnswerError, match="no notebook in .* could be used: .*and 1 more"):
         grade(list(sheet.manifests), tmp_path)
+
+
+def test_ids_and_blank_names_differing_only_in_case_are_matched_with_a_message(written, tmp_path):
+    folder, sheet = written
+    key = _key_answers(sheet.manifest("ann"))
+    answers = tmp_path / "answers.csv"
+    answers.write_text(f"Student_ID,A1_1,l\n Ann ,{key['a1_1']},{key['L']}\n")
+    grades = grade(folder, answers)
+    assert grades.student("ann").result("a1_1").status == "correct"
+    assert grades.student("ann").result("L").status == "correct"
+    assert any("read regardless of case: 'Ann' as 'ann', 'A1_1' as 'a1_1', 'l' as 'L'" in m
+               for m in grades.messages), grades.messages  # fmt: skip
