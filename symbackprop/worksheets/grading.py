@@ -6,6 +6,11 @@ letter). A wrong number is then re-marked against the value the derivation's ste
 the student's own upstream answers (error carried forward, along ``Step.depends_on``), and the
 better marking counts. A wrong answer that equals a known mistake's value gets that mistake's
 feedback. Text that is not a number or a formula is "invalid", never "wrong".
+
+Answers are read by :mod:`~symbackprop.worksheets.answer_reading` (decimal commas, ``^``,
+arithmetic, an option's text, each recorded as assumed) from files in any layout
+(:mod:`~symbackprop.worksheets.answer_files`). :func:`mark_blank` marks one answer against one
+blank of a manifest, for anything that marks a single answer (a practice page).
 """
 
 from __future__ import annotations
