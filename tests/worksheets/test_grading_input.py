@@ -173,3 +173,14 @@ def test_an_unknown_table_lists_the_known_ones():
     document["grading"] = {"tolerance": 0.1}
     with pytest.raises(SpecError, match=re.escape("unknown key 'grading' in the top level; known")):
         load_worksheet_spec(document)
+
+
+def test_a_decimal_comma_in_a_notebook_cell_is_read_as_written(written, tmp_path):
+    folder, sheet = written
+    forward = _blank(sheet.manifest("ann"), "forward")
+    notebook = json.loads((folder / "key" / "ann" / "source.ipynb").read_text())
+    cell = next(c for c in notebook["cells"] if c["id"] == f"answer_{forward['id']}")
+    cell["source"] = f"answer_{forward['id']} = " + f"{forward['answer']:.4f}".replace(".", ",")
+    (tmp_path / "ann.ipynb").write_text(json.dumps(notebook))
+    marked = grade(list(sheet.manifests), tmp_path).student("ann").result(forward["id"])
+    assert marked.status == "correct" and "decimal comma" in marked.assumed
