@@ -59,10 +59,10 @@ def test_readme_worksheet_commands_name_files_that_exist():
         ["worksheet", "generate"], ["worksheet", "answers-template"], ["grade", "week5"]
     ]  # fmt: skip
     answers_file = commands[-1].split()[3]
-    rows = list(csv.reader((ROOT / answers_file).open()))
+    rows = list(csv.reader((ROOT / answers_file).read_text().splitlines()))
     spec = load_worksheet_spec(ROOT / "examples/worksheets/week5.toml")
     assert rows[0] == ["student_id", *[q.id for q in spec.questions]]
-    roster = list(csv.reader((ROOT / "examples/worksheets/roster.csv").open()))
+    roster = list(csv.reader((ROOT / "examples/worksheets/roster.csv").read_text().splitlines()))
     assert [r[0] for r in rows[1:]] == [r[0] for r in roster[1:]]
 
 
