@@ -137,7 +137,7 @@ def _points(value: float) -> str:
 
 
 def write_grades(grades: Grades, folder: Path) -> Path:
-    """Write grades.csv, feedback/<id>.html, summary.html and its two plots into ``folder``.
+    """Write grades.csv, questions.csv, feedback/<id>.html, summary.html and its plots.
 
     The files are made in a new folder beside ``folder`` and swapped in as a whole, so a failed
     or killed run leaves the previous grades as they were; other files there are kept.
@@ -145,7 +145,8 @@ def write_grades(grades: Grades, folder: Path) -> Path:
     pages = {f"feedback/{g.student_id}.html": feedback_html(grades, g) for g in grades.students}
     histogram, mistakes = summary_plots(grades)
     files = {**pages, "scores.svg": histogram, "mistakes.svg": mistakes,
-             "summary.html": summary_html(grades), "grades.csv": grades.to_csv()}  # fmt: skip
+             "summary.html": summary_html(grades), "grades.csv": grades.to_csv(),
+             "questions.csv": questions_csv(grades)}  # fmt: skip
     if grades.messages:
         files["messages.txt"] = "\n".join(grades.messages) + "\n"
     if folder.exists() and not folder.is_dir():
@@ -162,7 +163,24 @@ def write_grades(grades: Grades, folder: Path) -> Path:
 
 # What write_grades makes; anything else in the folder is the user's and is kept.
 GRADE_FILES = {"feedback", "scores.svg", "mistakes.svg", "summary.html", "grades.csv",
-               "messages.txt"}  # fmt: skip
+               "messages.txt", "questions.csv"}  # fmt: skip
+
+
+def questions_csv(grades: Grades) -> str:
+    """One row per blank: students counted, difficulty, discrimination, named mistakes.
+
+    Difficulty and discrimination are those of the summary (see
+    :mod:`~symbackprop.worksheets.item_statistics`); an undefined discrimination is empty.
+    """
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["blank", "students", "difficulty", "discrimination", "mistakes"])
+    for item in item_statistics(grades.counted):
+        r = "" if item.discrimination is None else f"{item.discrimination:.3f}"
+        named = "; ".join(f"{title} ({n})" for title, n in item.mistakes)
+        writer.writerow([csv_cell(item.blank), item.students, f"{item.difficulty:.3f}", r,
+                         csv_cell(named)])  # fmt: skip
+    return out.getvalue()
 
 
 def feedback_html(grades: Grades, grade: StudentGrade) -> str:

@@ -11,6 +11,7 @@ from symbackprop.worksheets.grades import (
     BlankResult,
     Grades,
     StudentGrade,
+    questions_csv,
     summary_html,
     summary_plots,
 )
@@ -84,3 +85,12 @@ def test_summary_plots_count_students_in_whole_numbers():
     for svg in summary_plots(Grades(tuple(few))):
         ticks = re.findall(r"<!-- (-?[\d.]+) -->", svg)
         assert ticks and all(re.fullmatch(r"-?\d+", t) for t in ticks), ticks
+
+
+def test_questions_csv_holds_the_same_statistics():
+    students = _class()
+    rows = questions_csv(Grades(tuple(students))).splitlines()
+    q1 = item_statistics(students)[0]
+    assert rows[0] == "blank,students,difficulty,discrimination,mistakes"
+    assert rows[1] == f"q1,5,0.600,{q1.discrimination:.3f},sign error (2)"
+    assert rows[3] == "q3,5,1.000,,"
