@@ -1,4 +1,4 @@
-"""The worksheet verbs of the command line: worksheet generate|key|stress|feedback, and grade.
+"""The worksheet verbs of the command line: worksheet generate|key|stress|feedback, grade and more.
 
 Interface layer. :func:`add_commands` adds the verbs to the `symbackprop` parser; each verb
 raises SymbackpropError for bad input (the CLI prints it as one line and exits 2) and writes
@@ -154,12 +154,31 @@ def _grade(args: argparse.Namespace) -> int:
     from symbackprop.worksheets.grading import grade
 
     _output_folder(args.output)
-    grades = grade(args.key, args.answers)
+    grades = grade(args.key, args.answers, include_missing=args.include_missing)
+    sys.stderr.write(f"symbackprop: {grades.source}\n")
     _messages(grades.messages)
+    if grades.missing:
+        left = "counted as 0" if args.include_missing else "left out of the class statistics"
+        _messages([f"no submission from {counted(len(grades.missing), 'student')} "
+                   f"({', '.join(grades.missing[:8])}{', ...' if len(grades.missing) > 8 else ''}"
+                   f"): marked missing, {left}"])  # fmt: skip
     grades.write(args.output)
-    mean = sum(g.percent for g in grades.students) / max(len(grades.students), 1)
-    who = counted(len(grades.students), "student")
-    print(f"graded {who} (mean {mean:.1f} %); wrote {args.output}")
+    who = counted(len(grades.students) - len(grades.missing), "student")
+    print(f"graded {who} (mean {grades.mean_percent:.1f} %); wrote {args.output}")
+    return 0
+
+
+def _answers_template(args: argparse.Namespace) -> int:
+    from symbackprop.render.files import atomic_write
+    from symbackprop.worksheets.answer_files import answers_template
+    from symbackprop.worksheets.grading import load_manifests
+
+    manifests = load_manifests(args.key)
+    atomic_write(args.output, answers_template(manifests, long=args.long))
+    blanks = len({b["id"] for m in manifests.values() for b in m["blanks"]})
+    print(f"wrote an answers file for {counted(len(manifests), 'student')} and "
+          f"{counted(blanks, 'blank')} to {args.output}; fill it in and run "
+          f"`symbackprop grade {args.key} {args.output} -o results`")  # fmt: skip
     return 0
 
 
@@ -181,10 +200,13 @@ def _common(command: argparse.ArgumentParser) -> None:
 
 
 ANSWERS_HELP = (
-    "CSV or JSON answers: the CSV's first column is student_id, the other columns are blank "
-    "ids (the ids printed on each sheet, e.g. delta1_1, and listed under blanks in "
-    "DIR/key/<student>/manifest.json); numbers as decimals, formulas in ASCII names, choice "
-    "blanks as one letter A-D. Or a filled notebook, or a folder of notebooks"
+    "CSV or JSON answers: a student_id column and one column per blank id (the ids printed on "
+    "each sheet, e.g. delta1_1, and listed under blanks in DIR/key/<student>/manifest.json), "
+    "or the long form student_id,blank,answer; JSON as {student: {blank: answer}} or a list "
+    "of records; numbers as decimals (a decimal comma, ^ and arithmetic such as tanh(0.36) are "
+    "read too, and the feedback says so), formulas in ASCII names, choice blanks as one letter "
+    "A-D or the option's text. Or a filled notebook, or a folder of notebooks: "
+    "<student>.ipynb, <student>/*.ipynb or nbgrader's submitted/<student>/<assignment>/*.ipynb"
 )
 
 
@@ -196,6 +218,9 @@ def _grading(command: argparse.ArgumentParser) -> None:
     command.add_argument("-o", "--output", required=True, metavar="RESULTS",
                          help="the folder for grades.csv, feedback/<student>.html and "
                          "summary.html (made if missing)")  # fmt: skip
+    command.add_argument("--include-missing", action="store_true",
+                         help="count students with no submission as 0 in the class statistics "
+                         "(by default they are marked missing and left out)")  # fmt: skip
     command.set_defaults(run=_grade)
 
 
@@ -250,6 +275,29 @@ def add_commands(commands: Any) -> None:
                         help=f"variants to draw, 1 to {MAX_STRESS:,} (default 1000)")  # fmt: skip
     stress.add_argument("--salt", help="salt of the draws (default: a fixed test salt)")
     stress.set_defaults(run=_stress)
+    template = _verb(
+        verbs, "answers-template", "write an empty answers CSV with every student and blank id",
+        "Write the answers file `symbackprop grade` reads, with no answers yet: a student_id "
+        "column with every student of the key and a column per blank id (--long: one "
+        "student_id,blank,answer row per student and blank).",
+        "symbackprop worksheet answers-template week5 -o answers.csv",
+    )  # fmt: skip
+    template.add_argument(
+        "key", metavar="DIR", help="the folder `worksheet generate` or `worksheet key` wrote"
+    )
+    template.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        metavar="FILE",
+        help="the CSV to write (replaced if it exists)",
+    )
+    template.add_argument(
+        "--long",
+        action="store_true",
+        help="one row per student and blank instead of a column per blank",
+    )
+    template.set_defaults(run=_answers_template)
     feedback = _verb(
         verbs, "feedback", "the same as `symbackprop grade` (grades, feedback pages, summary)",
         "The same command as `symbackprop grade`, under the worksheet verbs: grade the answers "

@@ -22,13 +22,14 @@ from markupsafe import Markup
 from symbackprop.model.errors import SymbackpropError
 from symbackprop.render.escape import csv_cell
 from symbackprop.render.files import build_folder, carry_over, swap_in
+from symbackprop.worksheets.item_statistics import item_statistics
 from symbackprop.worksheets.manifest import network_of
 from symbackprop.worksheets.render import points_text, template, worked_html
 from symbackprop.worksheets.step_program import program_for
 
 TOP_MISTAKES = 10
 
-STATUSES = ("correct", "ecf", "mistake", "wrong", "invalid", "blank")
+STATUSES = ("correct", "ecf", "mistake", "wrong", "invalid", "blank", "missing")
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,12 +45,16 @@ class BlankResult:
     message: str = ""
     mistake: str = ""  # catalogue name of the matched mistake
     mistake_title: str = ""
+    assumed: str = ""  # how the answer was read, e.g. "read the decimal comma ... as a point"
 
 
 @dataclass(frozen=True, slots=True)
 class StudentGrade:
+    """One student's markings; ``submitted`` is False when they handed nothing in."""
+
     student_id: str
     results: tuple[BlankResult, ...]
+    submitted: bool = True
 
     @property
     def score(self) -> float:
@@ -74,6 +79,24 @@ class Grades:
     students: tuple[StudentGrade, ...]
     messages: tuple[str, ...] = ()
     manifests: Mapping[str, Mapping[str, Any]] = field(default_factory=dict, repr=False)
+    source: str = ""  # what was read, e.g. "read CSV answers.csv (wide ...): 3 students, ..."
+    include_missing: bool = False  # count students with no submission in the statistics
+
+    @property
+    def missing(self) -> tuple[str, ...]:
+        """The ids of the students who handed nothing in."""
+        return tuple(g.student_id for g in self.students if not g.submitted)
+
+    @property
+    def counted(self) -> tuple[StudentGrade, ...]:
+        """The students the class statistics count: those who submitted (all with the flag)."""
+        return tuple(g for g in self.students if g.submitted or self.include_missing)
+
+    @property
+    def mean_percent(self) -> float:
+        """The class mean of the students counted (0 when none is)."""
+        counted = self.counted
+        return sum(g.percent for g in counted) / len(counted) if counted else 0.0
 
     def student(self, student_id: str) -> StudentGrade:
         for grade in self.students:
@@ -92,6 +115,11 @@ class Grades:
         writer = csv.writer(out, lineterminator="\n")
         writer.writerow(["student_id", *map(csv_cell, blanks), "total", "max", "percent"])
         for grade in self.students:
+            if not grade.submitted:
+                # no submission is no grade yet: empty cells, which gradebooks leave alone
+                writer.writerow([csv_cell(grade.student_id), *[""] * len(grade.results), "",
+                                 _points(grade.max_score), ""])  # fmt: skip
+                continue
             points = [_points(r.points) for r in grade.results]
             writer.writerow([csv_cell(grade.student_id), *points, _points(grade.score),
                              _points(grade.max_score), f"{grade.percent:.1f}"])  # fmt: skip
@@ -109,7 +137,7 @@ def _points(value: float) -> str:
 
 
 def write_grades(grades: Grades, folder: Path) -> Path:
-    """Write grades.csv, feedback/<id>.html, summary.html and its two plots into ``folder``.
+    """Write grades.csv, questions.csv, feedback/<id>.html, summary.html and its plots.
 
     The files are made in a new folder beside ``folder`` and swapped in as a whole, so a failed
     or killed run leaves the previous grades as they were; other files there are kept.
@@ -117,7 +145,8 @@ def write_grades(grades: Grades, folder: Path) -> Path:
     pages = {f"feedback/{g.student_id}.html": feedback_html(grades, g) for g in grades.students}
     histogram, mistakes = summary_plots(grades)
     files = {**pages, "scores.svg": histogram, "mistakes.svg": mistakes,
-             "summary.html": summary_html(grades), "grades.csv": grades.to_csv()}  # fmt: skip
+             "summary.html": summary_html(grades), "grades.csv": grades.to_csv(),
+             "questions.csv": questions_csv(grades)}  # fmt: skip
     if grades.messages:
         files["messages.txt"] = "\n".join(grades.messages) + "\n"
     if folder.exists() and not folder.is_dir():
@@ -134,7 +163,24 @@ def write_grades(grades: Grades, folder: Path) -> Path:
 
 # What write_grades makes; anything else in the folder is the user's and is kept.
 GRADE_FILES = {"feedback", "scores.svg", "mistakes.svg", "summary.html", "grades.csv",
-               "messages.txt"}  # fmt: skip
+               "messages.txt", "questions.csv"}  # fmt: skip
+
+
+def questions_csv(grades: Grades) -> str:
+    """One row per blank: students counted, difficulty, discrimination, named mistakes.
+
+    Difficulty and discrimination are those of the summary (see
+    :mod:`~symbackprop.worksheets.item_statistics`); an undefined discrimination is empty.
+    """
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["blank", "students", "difficulty", "discrimination", "mistakes"])
+    for item in item_statistics(grades.counted):
+        r = "" if item.discrimination is None else f"{item.discrimination:.3f}"
+        named = "; ".join(f"{title} ({n})" for title, n in item.mistakes)
+        writer.writerow([csv_cell(item.blank), item.students, f"{item.difficulty:.3f}", r,
+                         csv_cell(named)])  # fmt: skip
+    return out.getvalue()
 
 
 def feedback_html(grades: Grades, grade: StudentGrade) -> str:
@@ -142,7 +188,7 @@ def feedback_html(grades: Grades, grade: StudentGrade) -> str:
     manifest = grades.manifests[grade.student_id]
     rows = [{"blank": r.blank, "status": r.status, "points": f"{r.points:g}",
              "max": f"{r.max_points:g}", "given": r.given, "expected": r.expected,
-             "message": r.message} for r in grade.results]  # fmt: skip
+             "message": r.message, "assumed": r.assumed} for r in grade.results]  # fmt: skip
     page = template("html", "worksheet_feedback.html.j2")
     return page.render(title=manifest["title"], student_id=grade.student_id,
                        score=f"{grade.score:g}", max=f"{grade.max_score:g}",
@@ -165,7 +211,7 @@ def _worked(manifest: Any) -> str:
 
 
 def mistake_counts(grades: Grades) -> Counter[str]:
-    return Counter(r.mistake_title for g in grades.students for r in g.results if r.mistake)
+    return Counter(r.mistake_title for g in grades.counted for r in g.results if r.mistake)
 
 
 def summary_plots(grades: Grades) -> tuple[str, str]:
@@ -176,10 +222,13 @@ def summary_plots(grades: Grades) -> tuple[str, str]:
     import matplotlib.pyplot as plt
 
     matplotlib.rcParams["svg.hashsalt"] = "symbackprop"
+    from matplotlib.ticker import MaxNLocator
+
     out = []
     figure, axes = plt.subplots(figsize=(6, 3.2))
-    axes.hist([g.percent for g in grades.students], bins=list(range(0, 101, 10)),
+    axes.hist([g.percent for g in grades.counted], bins=list(range(0, 101, 10)),
               color="#1f5fbf", edgecolor="white")  # fmt: skip
+    axes.yaxis.set_major_locator(MaxNLocator(integer=True))  # students come in whole numbers
     axes.set_xlabel("score (%)")
     axes.set_ylabel("students")
     axes.set_title("scores")
@@ -187,6 +236,7 @@ def summary_plots(grades: Grades) -> tuple[str, str]:
     figure, axes = plt.subplots(figsize=(6, 3.2))
     common = mistake_counts(grades).most_common(TOP_MISTAKES)
     axes.barh([name for name, _ in common][::-1], [n for _, n in common][::-1], color="#c0392b")
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))  # so do the blanks counted
     axes.set_xlabel("blanks")
     axes.set_title("most common mistakes" if common else "no known mistake matched")
     out.append(_svg(figure, plt))
@@ -202,10 +252,33 @@ def _svg(figure: Any, plt: Any) -> str:
 
 
 def summary_html(grades: Grades) -> str:
-    counts = Counter(r.status for g in grades.students for r in g.results)
-    students = [{"id": g.student_id, "score": f"{g.score:g}", "max": f"{g.max_score:g}",
-                 "percent": f"{g.percent:.0f}"} for g in grades.students]  # fmt: skip
+    counts = Counter(r.status for g in grades.counted for r in g.results)
+    students = [{"id": g.student_id, "score": f"{g.score:g}" if g.submitted else "missing",
+                 "max": f"{g.max_score:g}", "percent": f"{g.percent:.0f}" if g.submitted else ""}
+                for g in grades.students]  # fmt: skip
     page = template("html", "worksheet_summary.html.j2")
     return page.render(students=students, statuses=sorted(counts.items()),
                        mistakes=mistake_counts(grades).most_common(TOP_MISTAKES),
-                       messages=list(grades.messages))  # fmt: skip
+                       messages=list(grades.messages), missing=list(grades.missing),
+                       missing_note=_missing_note(grades), source=grades.source,
+                       items=_item_rows(grades), counted=len(grades.counted))  # fmt: skip
+
+
+def _item_rows(grades: Grades) -> list[dict[str, str]]:
+    """The per-blank statistics as text for the summary's table."""
+    rows = []
+    for item in item_statistics(grades.counted):
+        r = "–" if item.discrimination is None else f"{item.discrimination:+.2f}"
+        mistakes = "; ".join(f"{title} ({n})" for title, n in item.mistakes)
+        difficulty = f"{100 * item.difficulty:.0f} %"
+        rows.append({"blank": item.blank, "difficulty": difficulty, "discrimination": r,
+                     "mistakes": mistakes, "remark": item.remark()})  # fmt: skip
+    return rows
+
+
+def _missing_note(grades: Grades) -> str:
+    count = len(grades.missing)
+    who = f"{count} student{'s' * (count != 1)}"
+    if grades.include_missing:
+        return f"No submission from {who}, counted as 0 in these statistics"
+    return f"No submission from {who}, left out of these statistics"

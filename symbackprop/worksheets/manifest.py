@@ -45,6 +45,7 @@ def build_manifest(
             "id": blank.id, "kind": blank.kind, "of": blank.of, "step": blank.step,
             "type": blank.type, "points": blank.points, "answer": blank.answer,
             "atol": blank.atol, "rtol": 0.0, "upstream": list(upstream),
+            **_marking(spec, variant, blank),
             "upstream_steps": [b.step for b in variant.blanks if b.id in upstream],
             "mistakes": [{"name": m.name, "title": m.title, "explanation": m.explanation,
                           "value": m.value} for m in blank.mistakes],
@@ -81,6 +82,26 @@ def build_manifest(
         "blanks": blanks,
         "key_check": dict(check),
     }
+
+
+def _marking(spec: WorksheetSpec, variant: Variant, blank: Any) -> dict[str, Any]:
+    """A numeric blank's decimals and tolerance, with the question's own settings applied.
+
+    The drawn tolerance is 10^-d (1 + spread) for the sheet's d decimals (see
+    :func:`~symbackprop.worksheets.step_program.tolerances`): a question asking for d_q
+    decimals keeps the upstream spread 10^-d spread and replaces its own rounding by 10^-d_q;
+    a question's tolerance replaces the whole.
+    """
+    if blank.type != "numeric":
+        return {}
+    question = spec.question(blank.id)
+    decimals = question.decimals or variant.decimals
+    atol = float(blank.atol)
+    if question.tolerance is not None:
+        atol = question.tolerance
+    elif question.decimals is not None:
+        atol += 10.0**-question.decimals - 10.0**-variant.decimals
+    return {"atol": atol, "decimals": decimals}
 
 
 def manifest_json(manifest: Mapping[str, Any]) -> str:

@@ -265,4 +265,6 @@ def _assigned_text(source: str) -> str:
         value = ast.literal_eval(right)
     except (ValueError, SyntaxError, MemoryError, RecursionError):
         return right  # text such as 3/8 or a formula: graded as text, never run
+    if isinstance(value, tuple):
+        return right  # 0,7631 is a decimal comma to a student and a tuple to Python
     return "" if value is None else (repr(value) if isinstance(value, float) else str(value))

@@ -22,6 +22,7 @@ from symbackprop.model import notation
 from symbackprop.model.errors import SpecError, SymbackpropError, shorten
 from symbackprop.model.inputs import read_input_text, require_path
 from symbackprop.model.network import Network, mlp
+from symbackprop.worksheets.spec_keys import check_keys
 from symbackprop.worksheets.step_program import program_for
 
 if sys.version_info >= (3, 11):
@@ -48,6 +49,10 @@ class Question:
     of: str
     points: float
     id: str
+    tolerance: float | None = (
+        None  # numeric blanks: the absolute tolerance, replacing the rounding's
+    )
+    decimals: int | None = None  # numeric blanks: decimals asked for this answer (else the sheet's)
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +125,7 @@ def load_worksheet_spec(spec: str | os.PathLike[str] | Mapping[str, Any]) -> Wor
 
 
 def _spec_from(document: Mapping[str, Any], where: str) -> WorksheetSpec:
+    check_keys(document, where)
     sheet = _table(document, "worksheet", where)
     net = _table(document, "network", where)
     values = _table(document, "values", where)
@@ -242,12 +248,31 @@ def _questions(document: Mapping[str, Any], where: str) -> list[Question]:
         if not _is_number(points) or points < 0:
             raise SpecError(f"{where}: question {number} has points {points!r}; use a number >= 0")
         blank = str(entry.get("id", _default_id(kind, of)))
-        out.append(Question(kind, of, float(points), blank))
+        out.append(Question(kind, of, float(points), blank, *_marking(entry, number, kind, where)))
     ids = [q.id for q in out]
     duplicates = sorted({i for i in ids if ids.count(i) > 1})
     if duplicates:
         raise SpecError(f"{where}: blank ids {duplicates} repeat; give each question its own id")
     return out
+
+
+def _marking(entry: Mapping[str, Any], number: int, kind: str,
+             where: str) -> tuple[float | None, int | None]:  # fmt: skip
+    """A question's own tolerance and decimals, when it sets them (numeric questions only)."""
+    tolerance, decimals = entry.get("tolerance"), entry.get("decimals")
+    if (tolerance is not None or decimals is not None) and kind not in NUMERIC_KINDS:
+        raise SpecError(
+            f"{where}: question {number} ({kind}) sets tolerance or decimals, which only "
+            f"number questions use ({', '.join(NUMERIC_KINDS)}); remove them"
+        )
+    if tolerance is not None and not (_is_number(tolerance) and tolerance > 0):
+        raise SpecError(f"{where}: question {number} has tolerance = {shorten(repr(tolerance))}; "
+                        "use a number above 0, e.g. tolerance = 0.001")  # fmt: skip
+    if decimals is not None and not (isinstance(decimals, int) and not isinstance(decimals, bool)
+                                     and 1 <= decimals <= 8):  # fmt: skip
+        raise SpecError(f"{where}: question {number} has decimals = {shorten(repr(decimals))}; "
+                        "use a whole number from 1 to 8")  # fmt: skip
+    return (None if tolerance is None else float(tolerance)), decimals
 
 
 def _default_id(kind: str, of: str) -> str:

@@ -3,27 +3,16 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from symbackprop.cli import main as cli
-from symbackprop.worksheets.generate import worksheet
 from symbackprop.worksheets.grades import STATUSES
 from symbackprop.worksheets.grading import grade
 
-WEEK5 = Path(__file__).resolve().parents[2] / "examples" / "worksheets" / "week5.toml"
 SAME_TMP_PATH = HealthCheck.function_scoped_fixture
-
-
-@pytest.fixture(scope="module")
-def written(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("sheet")
-    sheet = worksheet(str(WEEK5), ["ann", "bob"], "salt")
-    sheet.write(folder, pdf=False)
-    return folder, sheet
 
 
 def _key_answers(manifest):

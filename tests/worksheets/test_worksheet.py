@@ -136,7 +136,7 @@ def test_numbers_in_every_accepted_form(text, value):
     assert parse_number(text) == pytest.approx(value)
 
 
-@pytest.mark.parametrize("text", ["abc", "0,25", "1/0", "2**1000", "__import__('os')"])
+@pytest.mark.parametrize("text", ["abc", "1,234", "1/0", "2**1000", "__import__('os')"])
 def test_unparseable_numbers_are_invalid_not_wrong(sheet, text):
     manifest = sheet.manifest("alice")
     result = grade(manifest, {"alice": {"a1_1": text}}).student("alice").result("a1_1")
