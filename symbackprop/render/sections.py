@@ -7,13 +7,13 @@ substituted, then the value, with the rules named) and breaks long formulas at t
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from symbackprop.derivation.derivation import Derivation
 from symbackprop.derivation.steps import Stage
-from symbackprop.model.printing import format_number, to_latex
+from symbackprop.model.printing import number_text, to_latex
 from symbackprop.render.text import Line, sections
+from symbackprop.render.wrap import WRAP_AT, WRAP_WITH_NOTE_AT, wrap_latex
 
 
 def _tex(text: str) -> str:
@@ -21,51 +21,15 @@ def _tex(text: str) -> str:
     return text.replace(" · ", r" \cdot ").replace("·", r" \cdot ")
 
 
-WRAP_AT = 52  # visible characters of one formula row; longer rows break at a top-level + or -
-
-
-def _visible_length(tex: str) -> int:
-    """Count roughly the characters a formula prints: a command counts 1, braces nothing."""
-    bare = re.sub(r"\\(left|right)\b", "", tex)
-    return len(re.sub(r"[{}^_ ]", "", re.sub(r"\\[A-Za-z]+", "c", bare)))
-
-
-def _break_points(tex: str) -> list[int]:
-    """Return where a formula may break: before a + - or = outside braces and \\left( \\right).
-
-    Plain parentheses may be open across a break (each row is typeset on its own)."""
-    stack: list[str] = []
-    points = []
-    for i, char in enumerate(tex):
-        if char in "{([":
-            stack.append("(" if char == "(" and not tex[:i].endswith("\\left") else "{")
-        elif char in "})]" and stack:
-            stack.pop()
-        elif i > 0 and tex[i - 1 : i + 2] in (" + ", " - ", " = ") and "{" not in stack:
-            points.append(i)
-    return points
-
-
-def _wrapped(tex: str) -> list[str]:
-    """Split a long formula into rows that each fit a printed line (HTML, PDF and Markdown)."""
-    pieces, start = [], 0
-    for point in _break_points(tex):
-        if _visible_length(tex[start:point]) > WRAP_AT and point > start:
-            pieces.append(tex[start:point].rstrip())
-            start = point
-    pieces.append(tex[start:].strip())
-    return [pieces[0]] + [r"\quad " + piece.strip() for piece in pieces[1:]]
-
-
 def wrap_formula(tex: str) -> list[str]:
     """Split a long formula into rows that fit a printed line; the later rows start indented."""
-    return _wrapped(tex)
+    return wrap_latex(tex)
 
 
 def _line_rows(line: Line) -> list[dict[str, str]]:
     rows = []
     for i, (formula, words) in enumerate(line.forms):
-        parts = _wrapped("= " + _tex(formula))
+        parts = wrap_latex("= " + _tex(formula), WRAP_WITH_NOTE_AT if words else WRAP_AT)
         for part, text in enumerate(parts):
             first = i == 0 and part == 0
             rows.append({"lhs_tex": _tex(line.lhs) if first else "", "rhs_tex": text,
@@ -73,7 +37,7 @@ def _line_rows(line: Line) -> list[dict[str, str]]:
     tail = " = ".join(part for part in (line.numbers, line.value) if part)
     if tail:
         rows += [{"lhs_tex": "", "rhs_tex": text, "words": ""}
-                 for text in _wrapped("= " + _tex(tail))]  # fmt: skip
+                 for text in wrap_latex("= " + _tex(tail))]  # fmt: skip
     return rows
 
 
@@ -137,5 +101,5 @@ def _blame_rows(d: Derivation, step: Any, ev: Any) -> list[dict[str, str]]:
     for share in d.blame(step.lhs.name, ev):
         percent = f"{share.share * 100:.0f} %" if share.share is not None else "—"
         rows.append({"via_tex": to_latex(share.via), "term_tex": _tex(to_latex(share.term)),
-                     "value": format_number(share.value or 0.0), "share": percent})  # fmt: skip
+                     "value": number_text(share.value or 0.0), "share": percent})  # fmt: skip
     return rows

@@ -18,7 +18,7 @@ from symbackprop.derivation.steps import Stage, Step
 from symbackprop.model import notation
 from symbackprop.model.functions import LeakyStep
 from symbackprop.model.functions import Step as StepFunction
-from symbackprop.model.printing import format_number, to_latex, to_text
+from symbackprop.model.printing import number_latex, number_text, to_latex, to_text
 from symbackprop.model.rulebook import Rule
 from symbackprop.render.escape import latex_text
 
@@ -154,8 +154,13 @@ def _is_scalar(value: object) -> bool:
     return isinstance(value, float)
 
 
-def _value(values: dict[str, float], name: str) -> str:
-    return format_number(values[name]) if name in values else ""
+def _value(values: dict[str, float], name: str, p: Printer) -> str:
+    return _number(p, values[name]) if name in values else ""
+
+
+def _number(p: Printer, value: float) -> str:
+    """Write a value as the printer ``p`` writes numbers: 3.75×10⁻⁵, or 3.75 \\times 10^{-5}."""
+    return number_latex(value) if p is to_latex else number_text(value)
 
 
 def _forward_sections(d: Derivation, values: dict[str, float], p: Printer) -> list[Section]:
@@ -165,7 +170,7 @@ def _forward_sections(d: Derivation, values: dict[str, float], p: Printer) -> li
         section = grouped.setdefault(step.layer, Section(title))
         numbers = p(step.rhs, values) if values and step.rhs.free_symbols else ""
         section.lines.append(
-            Line(p(step.lhs), [(p(step.rhs), "")], numbers, _value(values, step.lhs.name))
+            Line(p(step.lhs), [(p(step.rhs), "")], numbers, _value(values, step.lhs.name, p))
         )
     return list(grouped.values())
 
@@ -176,16 +181,16 @@ def _loss_section(
     step = d.step("L")
     note = "one sample's loss; a batch's loss is the mean of the per-sample losses"
     numbers = p(step.rhs, values) if values else ""
-    line = Line(p(step.lhs), [(p(step.rhs), "")], numbers, _value(values, "L"), note)
+    line = Line(p(step.lhs), [(p(step.rhs), "")], numbers, _value(values, "L", p), note)
     if ev is not None and len(ev.terms) > 1:
-        line.note += " · terms: " + " + ".join(format_number(t) for t in ev.terms)
+        line.note += " · terms: " + " + ".join(number_text(t) for t in ev.terms)
     lines = []
     for term in d.stage(Stage.LOSS):
         if term is not step:
             # The program's own loss terms (E_o1 = ...), in its order, before L itself.
             numbers = p(term.rhs, values) if values else ""
             lines.append(
-                Line(p(term.lhs), [(p(term.rhs), "")], numbers, _value(values, term.lhs.name))
+                Line(p(term.lhs), [(p(term.rhs), "")], numbers, _value(values, term.lhs.name, p))
             )
     return Section("Error", lines=[*lines, line])
 
@@ -226,12 +231,10 @@ def _chain_line(
             first = p(step.factors[0], values)
             if step.factors[0].is_Add:
                 first = f"({first})"
-            line.numbers = " · ".join(
-                [first] + [_paren(format_number(v)) for v in factor_values[1:]]
-            )
+            line.numbers = " · ".join([first] + [_paren(_number(p, v)) for v in factor_values[1:]])
     elif values and step.rhs.free_symbols:
         line.numbers = p(step.rhs, values)
-    line.value = _value(values, step.lhs.name)
+    line.value = _value(values, step.lhs.name, p)
     if ev is not None and len(step.paths) > 1 and ev.batch_size == 1:
         line.note = _blame_note(d, step, ev, p)
     return line
@@ -252,7 +255,7 @@ def _blame_note(d: Derivation, step: Step, ev: Evaluation, p: Printer) -> str:
     parts = []
     for share in shares:
         percent = f" ({share.share * 100:.0f} %)" if share.share is not None else ""
-        parts.append(f"via {p(share.via)} {format_number(share.value or 0.0)}{percent}")
+        parts.append(f"via {p(share.via)} {_number(p, share.value or 0.0)}{percent}")
     return "blame: " + ", ".join(parts)
 
 
@@ -269,7 +272,7 @@ def _gradient_section(
                 p(step.lhs),
                 [(form, rule_words(step.rules))],
                 numbers,
-                _value(values, step.lhs.name),
+                _value(values, step.lhs.name, p),
             )  # fmt: skip
         )
     return section
@@ -282,7 +285,7 @@ def _update_section(d: Derivation, ev: Evaluation, values: dict[str, float], p: 
     shown = {**values, "eta": float(ev.learning_rate or 0.0)}
     if optimizer.state:
         settings = ", ".join(
-            f"{notation.unicode_name(name)} = {format_number(value)}"
+            f"{notation.unicode_name(name)} = {number_text(value)}"
             for name, value in optimizer.hyperparameters().items()
         )
         section.lines.append(
@@ -295,7 +298,10 @@ def _update_section(d: Derivation, ev: Evaluation, values: dict[str, float], p: 
     for step in d.stage(Stage.UPDATE):
         section.lines.append(
             Line(
-                p(step.lhs), [(p(step.rhs), "")], p(step.rhs, shown), _value(values, step.lhs.name)
+                p(step.lhs),
+                [(p(step.rhs), "")],
+                p(step.rhs, shown),
+                _value(values, step.lhs.name, p),
             )  # fmt: skip
         )
     if d.frozen:
