@@ -7,6 +7,8 @@ data out. The full reports (HTML/PDF, templates) build on the same sections.
 
 from __future__ import annotations
 
+import shutil
+import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -21,6 +23,7 @@ from symbackprop.model.functions import Step as StepFunction
 from symbackprop.model.printing import number_latex, number_text, to_latex, to_text
 from symbackprop.model.rulebook import Rule
 from symbackprop.render.escape import latex_text
+from symbackprop.render.wrap import wrap_text
 
 if TYPE_CHECKING:
     from symbackprop.derivation.evaluation import Evaluation
@@ -324,31 +327,49 @@ def _header(d: Derivation) -> list[str]:
 
 
 # --- writers ---------------------------------------------------------------------------------
-def derivation_text(d: Derivation, ev: Evaluation | None = None) -> str:
-    """Lay the sections out as numbered Unicode text for a terminal."""
+def derivation_text(d: Derivation, ev: Evaluation | None = None, width: int | None = None) -> str:
+    """Lay the sections out as numbered Unicode text for a terminal.
+
+    Lines longer than ``width`` characters (by default the terminal's, else 80) break at their
+    operators, the rows after the first indented under the formula."""
+    columns = max(width or shutil.get_terminal_size().columns, MIN_WIDTH)
     out = _header(d)
     for number, section in enumerate(sections(d, ev, to_text), start=1):
         tag = f"   ({section.tag})" if section.tag else ""
         out.append(f"\n{number}  {section.title}{tag}")
         for line in section.lines:
-            out += _text_line(line)
+            out += _text_line(line, columns)
     return "\n".join(out) + "\n"
 
 
-def _text_line(line: Line) -> list[str]:
+MIN_WIDTH = 40  # characters; a narrower terminal still gets lines this long
+
+
+def _text_line(line: Line, width: int) -> list[str]:
     if not line.lhs:
-        return [f"   {line.note}"]
+        return textwrap.wrap(line.note, width, initial_indent="   ", subsequent_indent="     ")
     pad = " " * (len(line.lhs) + 3)
+    indent = len(pad) + 5  # under the formula, past its "= "
     rows = []
     for i, (formula, words) in enumerate(line.forms):
         lead = f"   {line.lhs} = " if i == 0 else f"   {pad}= "
-        rows.append(lead + formula + (f"   [{words}]" if words else ""))
+        rows += _with_words(wrap_text(lead + formula, width, indent), words, width)
     tail = " = ".join(part for part in (line.numbers, line.value) if part)
     if tail:
-        rows.append(f"   {pad}= {tail}")
+        rows += wrap_text(f"   {pad}= {tail}", width, indent)
     if line.note:
-        rows.append(f"   {pad}{line.note}")
+        rows += wrap_text(f"   {pad}{line.note}", width, len(pad) + 5)
     return rows
+
+
+def _with_words(rows: list[str], words: str, width: int) -> list[str]:
+    """Put a row's rule words after it, or flush right under it where they do not fit."""
+    if not words:
+        return rows
+    note = f"[{words}]"
+    if len(rows[-1]) + 3 + len(note) <= width:
+        return [*rows[:-1], f"{rows[-1]}   {note}"]
+    return [*rows, *(part.rjust(width) for part in textwrap.wrap(note, width - 11))]
 
 
 def derivation_markdown(d: Derivation, ev: Evaluation | None = None) -> str:

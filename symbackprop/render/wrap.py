@@ -152,7 +152,8 @@ def _text_points(text: str) -> list[_Point]:
 def wrap_text(text: str, width: int, indent: int) -> list[str]:
     """Split a line of terminal text into rows of at most ``width`` characters, if it can.
 
-    Rows after the first are indented by ``indent`` spaces (and so are ``indent`` narrower)."""
+    Rows after the first are indented by ``indent`` spaces (and so are ``indent`` narrower);
+    a row that starts a new step of an equation ("= ...") by two fewer, under the first "="."""
     points = _text_points(text)
     rows = []
     start, limit = 0, width
@@ -170,4 +171,4 @@ def wrap_text(text: str, width: int, indent: int) -> list[str]:
         start = end + len(text[end:]) - len(text[end:].lstrip(" "))
         limit = width - indent
     rows.append(text[start:].rstrip())
-    return [rows[0]] + [" " * indent + row for row in rows[1:]]
+    return [rows[0]] + [" " * (indent - 2 * row.startswith("= ")) + row for row in rows[1:]]
