@@ -333,10 +333,11 @@ def derivation_text(d: Derivation, ev: Evaluation | None = None, width: int | No
     Lines longer than ``width`` characters (by default the terminal's, else 80) break at their
     operators, the rows after the first indented under the formula."""
     columns = max(width or shutil.get_terminal_size().columns, MIN_WIDTH)
-    out = _header(d)
+    out = [row for line in _header(d) for row in textwrap.wrap(line, columns)]
     for number, section in enumerate(sections(d, ev, to_text), start=1):
         tag = f"   ({section.tag})" if section.tag else ""
-        out.append(f"\n{number}  {section.title}{tag}")
+        out += ["", *textwrap.wrap(f"{number}  {section.title}{tag}", columns,
+                                   subsequent_indent="   ")]  # fmt: skip
         for line in section.lines:
             out += _text_line(line, columns)
     return "\n".join(out) + "\n"
@@ -358,7 +359,8 @@ def _text_line(line: Line, width: int) -> list[str]:
     if tail:
         rows += wrap_text(f"   {pad}= {tail}", width, indent)
     if line.note:
-        rows += wrap_text(f"   {pad}{line.note}", width, len(pad) + 5)
+        rows += textwrap.wrap(line.note, width, initial_indent=f"   {pad}",
+                              subsequent_indent=f"   {pad}  ")  # fmt: skip
     return rows
 
 
