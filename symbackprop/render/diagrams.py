@@ -114,7 +114,7 @@ def network_dot(network: Network, values: Mapping[str, Any] | None = None) -> st
 _COLUMN_GAP = 2.6  # inches between layers, at least
 _ROW_GAP = 1.35  # inches between neurons of a layer
 _NODE_SIZE = 0.95  # a neuron's diameter, inches
-_ASPECT = 1.5  # width / height of the room a report gives its diagram (the PDF's 0.9 x 0.4 page)
+_ASPECT = 1.8  # width / height a report gives its diagram: wide, so that the PDF fills its width
 # Where along an edge its weight may be written, best first: a third of the way, where edges
 # do not yet cross, else a little before or after, until the label clears every other.
 _LABEL_AT = (0.3, 0.22, 0.38, 0.46, 0.16, 0.54, 0.62, 0.7)
