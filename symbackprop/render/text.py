@@ -23,7 +23,7 @@ from symbackprop.model.functions import Step as StepFunction
 from symbackprop.model.printing import number_latex, number_text, to_latex, to_text
 from symbackprop.model.rulebook import Rule
 from symbackprop.render.escape import latex_text
-from symbackprop.render.wrap import wrap_text
+from symbackprop.render.wrap import WRAP_AT, WRAP_WITH_NOTE_AT, wrap_latex, wrap_text
 
 if TYPE_CHECKING:
     from symbackprop.derivation.evaluation import Evaluation
@@ -407,12 +407,15 @@ def derivation_latex(d: Derivation, ev: Evaluation | None = None) -> str:
                 rows.append(f"&\\text{{{latex_text(line.note)}}}")
                 continue
             for i, (formula, words) in enumerate(line.forms):
-                lead = line.lhs if i == 0 else ""
-                tag_text = f" && \\text{{[{latex_text(words)}]}}" if words else ""
-                rows.append(f"{lead} &= {formula}{tag_text}")
+                parts = wrap_latex(f"= {formula}", WRAP_WITH_NOTE_AT if words else WRAP_AT)
+                # The rule words as the row's tag: at the right margin, or flush right
+                # under the row where it leaves no room, never in a column off the page.
+                tag = f" \\tag*{{\\footnotesize [{latex_text(words)}]}}" if words else ""
+                rows += [f"{line.lhs if i == 0 and n == 0 else ''} &{part}{tag if n == 0 else ''}"
+                         for n, part in enumerate(parts)]  # fmt: skip
             tail = " = ".join(part for part in (line.numbers, line.value) if part)
             if tail:
-                rows.append(f"&= {tail}")
+                rows += [f"&{part}" for part in wrap_latex(f"= {tail}")]
         out.append(" \\\\\n".join(rows))
         out.append(r"\end{align*}")
     return "\n".join(out) + "\n"

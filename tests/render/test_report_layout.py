@@ -251,3 +251,26 @@ def test_tall_network_diagram_fills_the_page_width():
                  for m in re.finditer(r'pos="([-\d.]+),([-\d.]+)!"', network_dot(net))]  # fmt: skip
     xs, ys = [x for x, _ in positions], [y for _, y in positions]
     assert (max(xs) - min(xs)) / (max(ys) - min(ys)) >= 1.3
+
+
+@pytest.mark.slow
+@needs_latex
+def test_latex_fragment_keeps_rows_and_rule_words_inside_the_margins(tmp_path):
+    """d.to_latex(ev), as a worksheet key sets it: long rows break, rule words are row tags."""
+    net, params, (X, Y) = _wide_network()
+    d = sb.derive(net)
+    fragment = d.to_latex(d.evaluate(params, X[0], Y[0]))
+    assert r"\tag*{" in fragment and "&&" not in fragment
+    (tmp_path / "f.tex").write_text(
+        "\\documentclass[11pt]{article}\\usepackage[a4paper,margin=2cm]{geometry}"
+        "\\usepackage[utf8]{inputenc}\\usepackage{amsmath}\\allowdisplaybreaks"
+        "\\DeclareUnicodeCharacter{00B7}{\\ensuremath{\\cdot}}"
+        "\\DeclareUnicodeCharacter{03C3}{\\ensuremath{\\sigma}}"
+        f"\\begin{{document}}\n{fragment}\n\\end{{document}}\n",
+        encoding="utf-8",
+    )
+    subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "f.tex"],
+                   cwd=tmp_path, capture_output=True, check=True, timeout=120)  # fmt: skip
+    right = A4_WIDTH_PT - MARGIN_PT + ROUNDING_PT
+    outside = [w for page in _words(tmp_path / "f.pdf") for w in page if w[2] > right]
+    assert not outside, outside[:5]
