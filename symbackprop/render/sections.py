@@ -1,7 +1,7 @@
 """A derivation and its numbers as the rows templates print: formulas as LaTeX, long ones wrapped.
 
 Rendering layer. :func:`derivation_sections` joins each step with its numbers (symbolic, then
-substituted, then the value, with the rules named) and breaks long formulas at top-level signs;
+substituted, then the value, with the rules named) and breaks long formulas into rows (render.wrap);
 :func:`symbolic_sections` gives the steps alone. Reports and worksheets print these rows.
 """
 
