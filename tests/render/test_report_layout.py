@@ -275,3 +275,14 @@ def test_latex_fragment_keeps_rows_and_rule_words_inside_the_margins(tmp_path):
     right = A4_WIDTH_PT - MARGIN_PT + ROUNDING_PT
     outside = [w for page in _words(tmp_path / "f.pdf") for w in page if w[2] > right]
     assert not outside, outside[:5]
+
+
+@pytest.mark.slow
+@needs_latex
+def test_layer_network_pdf_keeps_labels_inside_the_margin(tmp_path):
+    """A matrix shown full width keeps its state_dict label: beside it, or under it."""
+    spec = sb.load_spec(EXAMPLES / "layers" / "conv_pool.toml")
+    pdf = report(spec.network, spec.params, spec.data, tmp_path / "conv.pdf")
+    right = A4_WIDTH_PT - MARGIN_PT + ROUNDING_PT
+    outside = [w for page in _words(pdf) for w in page if w[2] > right]
+    assert not outside, outside[:5]
