@@ -8,7 +8,9 @@ worksheets reuse the LaTeX this printer writes.
 from __future__ import annotations
 
 import functools
+import math
 import re
+from collections.abc import Callable
 
 import sympy as sp
 from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
@@ -23,8 +25,9 @@ def _ordered_terms(expr: sp.Add) -> list[sp.Expr]:
     """Order a sum as a book does: z = w1 x1 + w2 x2 + b, then w - eta g, a - y, 1 - a.
 
     Weight-times-input products come first, then positive terms, then negative ones; within
-    each group SymPy's print order is kept."""
-    terms = expr.as_ordered_terms()
+    each group SymPy's print order is kept, except that terms alike but for their indices
+    follow the indices as numbers (y1, y2, ..., y10, not y1, y10, y2)."""
+    terms = _natural_order(expr.as_ordered_terms())
 
     def is_weighted_input(term: sp.Expr) -> bool:
         factors = term.args if term.is_Mul else ()
@@ -37,6 +40,16 @@ def _ordered_terms(expr: sp.Add) -> list[sp.Expr]:
         return (2 if term.could_extract_minus_sign() else 1, [])
 
     return sorted(terms, key=rank)
+
+
+def _natural_order(terms: list[sp.Expr]) -> list[sp.Expr]:
+    """Sort terms that differ only in their digits by those digits as numbers, in place."""
+    shapes: dict[str, list[sp.Expr]] = {}
+    for term in terms:
+        shapes.setdefault(re.sub(r"\d+", "#", str(term)), []).append(term)
+    ordered = {shape: iter(sorted(alike, key=lambda t: _natural_key(str(t))))
+               for shape, alike in shapes.items()}  # fmt: skip
+    return [next(ordered[re.sub(r"\d+", "#", str(term))]) for term in terms]
 
 
 def _natural_key(text: str) -> list[object]:
@@ -73,7 +86,7 @@ class NotationPrinter(LatexPrinter):
 
     def _print_Symbol(self, expr: sp.Symbol, style: str = "plain") -> str:
         if expr.name in self.values:
-            return _shown(self.values[expr.name])
+            return _shown(self.values[expr.name], number_latex)
         if self.matrix:
             return notation.program_latex(expr.name)
         return notation.latex_name(expr.name)
@@ -283,6 +296,36 @@ def format_number(value: float) -> str:
     return f"{value:.9g}"
 
 
+def number_parts(value: float, significant: int | None = None) -> tuple[str, int]:
+    """Split a value as the book prints it into a mantissa and a power of ten: (3.75, -5).
+
+    The power is 0 for values format_number writes without one; ``significant`` digits force
+    the scientific form (relative errors: 3.2 x 10^-10)."""
+    value = float(value)
+    if significant is None:
+        text = format_number(value)
+    elif value == 0 or not math.isfinite(value):
+        return format_number(value), 0
+    else:
+        text = f"{value:.{significant - 1}e}"
+    if "e" not in text:
+        return text, 0
+    mantissa, exponent = text.split("e")
+    return mantissa, int(exponent)
+
+
+def number_text(value: float, significant: int | None = None) -> str:
+    """Format a value for reading as text: 0.3775, 3.75065275×10⁻⁵ (never 3.75065275e-05)."""
+    mantissa, exponent = number_parts(value, significant)
+    return mantissa if exponent == 0 else f"{mantissa}×10{str(exponent).translate(_SUPERSCRIPT)}"
+
+
+def number_latex(value: float, significant: int | None = None) -> str:
+    """Format a value as LaTeX: 0.3775, 3.75065275 \\times 10^{-5}."""
+    mantissa, exponent = number_parts(value, significant)
+    return mantissa if exponent == 0 else f"{mantissa} \\times 10^{{{exponent}}}"
+
+
 def _ordered_factors(expr: sp.Mul) -> sp.Mul:
     """Order a product as a book does: numbers, then weights and biases, then the rest (w delta)."""
 
@@ -440,16 +483,16 @@ def _text_function_name(applied: sp.Expr) -> str:
     return names.get(name, name.lower())
 
 
-def _shown(value: float) -> str:
-    text = format_number(value)
+def _shown(value: float, show: Callable[[float], str] = number_text) -> str:
+    text = show(value)
     return f"({text})" if text.startswith("-") else text
 
 
 # A negative number shown for a symbol is parenthesised, which doubles the parentheses of a
 # call whose whole argument it is: tanh((-0.23)) -> tanh(-0.23).
-_DOUBLED_LATEX = re.compile(r"\\left\(\((-[0-9.e+\-]+)\)\s*\\right\)")
+_DOUBLED_LATEX = re.compile(r"\\left\(\((-[0-9.]+(?: \\times 10\^\{-?\d+\})?)\)\s*\\right\)")
 _LEADING_MINUS = re.compile(r"(^|\()- ")
-_DOUBLED_TEXT = re.compile(r"\(\((-[0-9.e+\-]+)\)\)")
+_DOUBLED_TEXT = re.compile(r"\(\((-[0-9.]+(?:×10[⁻⁰¹²³⁴⁵⁶⁷⁸⁹]+)?)\)\)")
 
 
 def to_latex(expr: sp.Basic, values: dict[str, float] | None = None, matrix: bool = False) -> str:

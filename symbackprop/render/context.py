@@ -25,7 +25,7 @@ from symbackprop.model.architecture import Architecture
 from symbackprop.model.errors import ShapeError, SpecError, shorten
 from symbackprop.model.network import Network
 from symbackprop.model.optimizers import Optimizer
-from symbackprop.model.printing import format_number, to_latex
+from symbackprop.model.printing import number_text, to_latex
 from symbackprop.model.program import Program
 from symbackprop.model.validate import data_arrays, params_by_name, require_network
 from symbackprop.numeric.compiled import compile
@@ -130,7 +130,7 @@ def context(
     return {
         "title": title or f"Backpropagation through a {_short_name(network)}",
         "summary": network.describe(),
-        "learning_rate": format_number(learning_rate),
+        "learning_rate": number_text(learning_rate),
         "sample_note": " ".join(part for part in (about_data, chosen.note, eta_note) if part),
         "subset_note": view.note,
         "network": _network_part(network, ev, view),
@@ -141,8 +141,8 @@ def context(
         "equations": _equation_rows(network),
         "full_network": _full_network_rows(network, gradient, loss_before) if view.note else [],
         "update": {
-            "loss_before": format_number(loss_before),
-            "loss_after": format_number(loss_after),
+            "loss_before": number_text(loss_before),
+            "loss_after": number_text(loss_after),
             "frozen": ", ".join(frozen),
             "decreased": bool(loss_after < loss_before),
             "batch_note": batch_note,
@@ -246,7 +246,7 @@ def _notation_rows(network: Network) -> list[dict[str, str]]:
 def _parameter_rows(values: dict[str, float], frozen: tuple[str, ...]) -> dict[str, Any]:
     names = list(values)
     rows = [
-        {"name_tex": notation.latex_name(n), "value": format_number(values[n]),
+        {"name_tex": notation.latex_name(n), "value": number_text(values[n]),
          "frozen": n in frozen}
         for n in names[:PARAMS_SHOWN]
     ]  # fmt: skip
@@ -257,7 +257,7 @@ def _parameter_rows(values: dict[str, float], frozen: tuple[str, ...]) -> dict[s
 
 def _data_rows(network: Network, x: Any, y: Any) -> dict[str, object]:
     def rows(names: list[str], array: Any) -> list[dict[str, str]]:
-        return [{"name_tex": notation.latex_name(n), "value": format_number(v)}
+        return [{"name_tex": notation.latex_name(n), "value": number_text(v)}
                 for n, v in list(zip(names, array, strict=True))[:PARAMS_SHOWN]]  # fmt: skip
 
     n_in, n_out = len(x), len(y)
@@ -287,8 +287,8 @@ def _full_network_rows(
             {
                 "matrix_tex": notation.latex_matrix_name(notation.weight_matrix_name(layer)),
                 "shape": f"{arch.sizes[layer]} × {arch.sizes[layer - 1]}",
-                "norm": format_number(float(np.linalg.norm(entries))),
-                "largest": format_number(float(np.max(np.abs(entries)))),
+                "norm": number_text(float(np.linalg.norm(entries))),
+                "largest": number_text(float(np.max(np.abs(entries)))),
             }
         )
     return rows
@@ -301,8 +301,8 @@ def _gradcheck_part(
     result = gradcheck(network, values, x[None, :], y[None, :], names=names, seed=seed)
     shown = result.rows[:GRADCHECK_ROWS_SHOWN]
     rows = [{"name_tex": notation.latex_name(notation.gradient_name(r.name)),
-             "analytic": format_number(r.analytic), "numeric": format_number(r.numeric),
-             "rel_error": f"{r.rel_error:.1e}", "verdict": r.verdict.value, "ok": r.ok}
+             "analytic": number_text(r.analytic), "numeric": number_text(r.numeric),
+             "rel_error": number_text(r.rel_error, 2), "verdict": r.verdict.value, "ok": r.ok}
             for r in shown]  # fmt: skip
     notes = []
     if result.sampled:
@@ -313,7 +313,8 @@ def _gradcheck_part(
     verdict = "agrees" if result.ok else "DISAGREES"
     summary = (
         f"Every checked gradient {verdict} with central differences (step h = "
-        f"{result.step:g}); largest relative error {result.max_rel_error:.1e}."
+        f"{number_text(result.step)}); largest relative error "
+        f"{number_text(result.max_rel_error, 2)}."
     )
     return {"rows": rows, "notes": " ".join(notes), "summary": summary, "ok": result.ok}
 
@@ -344,8 +345,8 @@ def _training_part(
     result = train(network, values, X, Y, learning_rate, epochs, batch_size, frozen, seed,
                    optimizer=optimizer, progress=progress)  # fmt: skip
     how = "gradient descent" if result.optimizer == "sgd" else result.optimizer
-    rows = [{"name_tex": notation.latex_name(n), "before": format_number(values[n]),
-             "after": format_number(float(v))}
+    rows = [{"name_tex": notation.latex_name(n), "before": number_text(values[n]),
+             "after": number_text(float(v))}
             for n, v in list(result.params.items())[:PARAMS_SHOWN]]  # fmt: skip
     more = len(result.params) - len(rows)
     batches = "full batch" if batch_size is None else f"mini-batches of {batch_size}"
@@ -354,11 +355,11 @@ def _training_part(
         "description": (
             f"{epochs:,} epochs of {how} "
             + (f"over all {X.shape[0]} samples " if X.shape[0] != 1 else "on the one sample ")
-            + f"({batches}, η = {format_number(learning_rate)}, seed {seed})."
+            + f"({batches}, η = {number_text(learning_rate)}, seed {seed})."
             + _accuracy_words(result.accuracies)
         ),
-        "loss_first": format_number(result.losses[0]),
-        "loss_last": format_number(result.losses[-1]),
+        "loss_first": number_text(result.losses[0]),
+        "loss_last": number_text(result.losses[-1]),
         "losses": [float(v) for v in result.losses],
         "rows": rows,
         "columns": _columns(rows),
@@ -374,8 +375,8 @@ def _batch_note(compiled: Any, before: dict[str, float], after: Mapping[str, Any
     return (
         f"These are the losses of sample {index + 1}, the one derived above. On the whole batch "
         f"of {X.shape[0]} samples (the mean of the per-sample losses) the loss is "
-        f"{format_number(compiled.loss(before, X, Y))} before this step and "
-        f"{format_number(compiled.loss(dict(after), X, Y))} after it."
+        f"{number_text(compiled.loss(before, X, Y))} before this step and "
+        f"{number_text(compiled.loss(dict(after), X, Y))} after it."
     )
 
 
@@ -394,7 +395,7 @@ def learning_rate_note(learning_rate: float | None) -> str:
     if learning_rate is not None:
         return ""
     return (
-        f"The update uses η = {format_number(DEFAULT_LEARNING_RATE)}, the default: no learning "
+        f"The update uses η = {number_text(DEFAULT_LEARNING_RATE)}, the default: no learning "
         "rate was given (pass learning_rate to choose one)."
     )
 

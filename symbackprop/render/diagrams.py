@@ -14,6 +14,7 @@ import math
 import re
 import shutil
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from symbackprop.model import notation
@@ -27,7 +28,7 @@ DOT_MISSING = (
     "(install the Debian package graphviz, or https://graphviz.org/download/)"
 )
 NEURONS_SHOWN = 4  # a wider layer is drawn as its first neurons, a "⋮" node and its last one
-_EDGE_LABELS_UP_TO = 24  # more edges than this: weights are left off the drawing
+_EDGE_LABELS_UP_TO = 40  # more edges than this: weights are left off the drawing
 _DOT_TIMEOUT = 60
 
 
@@ -70,12 +71,13 @@ def network_dot(network: Network, values: Mapping[str, Any] | None = None) -> st
     ]
     columns: list[list[tuple[str, float, float]]] = []
     tallest = max(len(shown_neurons(n)) for n in arch.sizes)
+    column_gap = _column_gap(tallest, len(arch.sizes))
     for layer, size in enumerate(arch.sizes):
         shown = shown_neurons(size)
         column = []
         for row, j in enumerate(shown):
             node_id = f"n{layer}_{j or 'gap'}"
-            x, y = layer * _COLUMN_GAP, ((len(shown) - 1) / 2 - row) * _ROW_GAP
+            x, y = layer * column_gap, ((len(shown) - 1) / 2 - row) * _ROW_GAP
             column.append((node_id, x, y))
             attributes = _neuron_attributes(network, layer, j, values)
             lines.append(f'  {node_id} [{attributes}, pos="{x:.2f},{y:.2f}!"];')
@@ -87,6 +89,7 @@ def network_dot(network: Network, values: Mapping[str, Any] | None = None) -> st
             lines.append(f"  bias{layer} [shape=box, width=0.9, height=0.4, label={_quote(label)},"
                          f' style=dashed, pos="{x - 0.9:.2f},{top:.2f}!"];')  # fmt: skip
     n_edges = sum(len(a) * len(b) for a, b in zip(columns, columns[1:], strict=False))
+    placed = [_Box(x, y, _NODE_SIZE, _NODE_SIZE) for column in columns for _, x, y in column]
     for layer in range(1, len(columns)):
         for target, tx, ty in columns[layer]:
             for source, sx, sy in columns[layer - 1]:
@@ -95,12 +98,13 @@ def network_dot(network: Network, values: Mapping[str, Any] | None = None) -> st
                 lines.append(f"  {source} -> {target};")
                 label = _edge_label(source, target, values, n_edges)
                 if label:
-                    px, py = sx + (tx - sx) * _LABEL_AT, sy + (ty - sy) * _LABEL_AT
+                    box = _label_box(label, (sx, sy), (tx, ty), placed)
+                    placed.append(box)
                     lines.append(
                         f"  w_{source}_{target} [shape=box, style=filled, fillcolor=white, "
                         f'color=white, fixedsize=false, width=0, height=0, margin="0.02,0.01", '
                         f'fontsize=9, fontcolor="#1f5fbf", label={_quote(label)}, '
-                        f'pos="{px:.2f},{py:.2f}!"];'
+                        f'pos="{box.x:.2f},{box.y:.2f}!"];'
                     )
             if arch.bias == "shared" and not target.endswith("gap"):
                 lines.append(f'  bias{layer} -> {target} [style=dashed, color="#999999"];')
@@ -108,9 +112,53 @@ def network_dot(network: Network, values: Mapping[str, Any] | None = None) -> st
     return "\n".join(lines) + "\n"
 
 
-_COLUMN_GAP = 2.6  # inches between layers
+_COLUMN_GAP = 2.6  # inches between layers, at least
 _ROW_GAP = 1.35  # inches between neurons of a layer
-_LABEL_AT = 0.3  # where along an edge its weight is written
+_NODE_SIZE = 0.95  # a neuron's diameter, inches
+_ASPECT = 1.8  # width / height a report gives its diagram: wide, so that the PDF fills its width
+# Where along an edge its weight may be written, best first: a third of the way, where edges
+# do not yet cross, else a little before or after, until the label clears every other.
+_LABEL_AT = (0.3, 0.22, 0.38, 0.46, 0.16, 0.54, 0.62, 0.7)
+_CHAR_WIDTH, _LABEL_HEIGHT = 0.075, 0.2  # inches, for 9 pt DejaVu Sans with the box's margin
+
+
+def _column_gap(tallest: int, n_layers: int) -> float:
+    """Spread the layers of a tall network so that the drawing fills a page's width."""
+    height = (tallest - 1) * _ROW_GAP + _NODE_SIZE
+    wanted = (_ASPECT * height - _NODE_SIZE) / max(n_layers - 1, 1)
+    return min(max(_COLUMN_GAP, wanted), 2 * _COLUMN_GAP)
+
+
+@dataclass(frozen=True)
+class _Box:
+    """A rectangle on the drawing: its centre and size, inches."""
+
+    x: float
+    y: float
+    width: float
+    height: float
+
+    def overlap(self, other: _Box) -> float:
+        across = min(self.x + self.width / 2, other.x + other.width / 2) - max(
+            self.x - self.width / 2, other.x - other.width / 2
+        )
+        up = min(self.y + self.height / 2, other.y + other.height / 2) - max(
+            self.y - self.height / 2, other.y - other.height / 2
+        )
+        return max(across, 0.0) * max(up, 0.0)
+
+
+def _label_box(
+    label: str, source: tuple[float, float], target: tuple[float, float], placed: list[_Box]
+) -> _Box:
+    """Place a weight on its edge where it covers no neuron and no other weight (or least)."""
+    width = _CHAR_WIDTH * len(label) + 0.06
+    candidates = [
+        _Box(source[0] + (target[0] - source[0]) * t, source[1] + (target[1] - source[1]) * t,
+             width, _LABEL_HEIGHT)
+        for t in _LABEL_AT
+    ]  # fmt: skip
+    return min(candidates, key=lambda box: sum(box.overlap(other) for other in placed))
 
 
 def _neuron_attributes(

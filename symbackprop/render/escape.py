@@ -34,13 +34,20 @@ _LATEX_SPECIAL = {
 # fonts) and the symbols both TeX templates declare with \DeclareUnicodeCharacter.
 _LATEX_LETTERS = frozenset(chr(c) for c in range(0xC0, 0x100)) - set("×÷ÐðÞþ")
 _LATEX_DECLARED = frozenset("σδηθ∂′−∑Σ—∘⋮…×·⁺ᵀ½²")
+# A run of superscript digits (the power in 3.75×10⁻⁵) becomes one LaTeX superscript.
+_SUPERSCRIPTS = "⁻⁰¹²³⁴⁵⁶⁷⁸⁹"
 _LATEX_TOKEN = re.compile(
-    "|".join(re.escape(k) for k in sorted(_LATEX_WORDS, key=len, reverse=True)) + "|.", re.DOTALL
+    f"[{_SUPERSCRIPTS}]+|"
+    + "|".join(re.escape(k) for k in sorted(_LATEX_WORDS, key=len, reverse=True))
+    + "|.",
+    re.DOTALL,
 )
 
 
 def _latex_char(match: re.Match[str]) -> str:
     text = match[0]
+    if text[0] in _SUPERSCRIPTS:
+        return "$^{" + text.translate(str.maketrans(_SUPERSCRIPTS, "-0123456789")) + "}$"
     if text in _LATEX_WORDS:
         return _LATEX_WORDS[text]
     if text in _LATEX_SPECIAL:

@@ -1,70 +1,34 @@
 """A derivation and its numbers as the rows templates print: formulas as LaTeX, long ones wrapped.
 
 Rendering layer. :func:`derivation_sections` joins each step with its numbers (symbolic, then
-substituted, then the value, with the rules named) and breaks long formulas at top-level signs;
+substituted, then the value, with the rules named) and breaks long formulas into rows (render.wrap);
 :func:`symbolic_sections` gives the steps alone. Reports and worksheets print these rows.
 """
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from symbackprop.derivation.derivation import Derivation
 from symbackprop.derivation.steps import Stage
 from symbackprop.model import notation
-from symbackprop.model.printing import format_number, to_latex
+from symbackprop.model.printing import number_latex, number_text, to_latex
 from symbackprop.render.blame import DEAD_NOTE, BlameSplit, blame_split, blame_words, percent
 from symbackprop.render.text import Line, latex_dots, sections
+from symbackprop.render.wrap import WRAP_AT, WRAP_WITH_NOTE_AT, wrap_latex
 
 _tex = latex_dots  # text.sections joins factors with a Unicode dot
 
 
-WRAP_AT = 52  # visible characters of one formula row; longer rows break at a top-level + or -
-
-
-def _visible_length(tex: str) -> int:
-    """Count roughly the characters a formula prints: a command counts 1, braces nothing."""
-    bare = re.sub(r"\\(left|right)\b", "", tex)
-    return len(re.sub(r"[{}^_ ]", "", re.sub(r"\\[A-Za-z]+", "c", bare)))
-
-
-def _break_points(tex: str) -> list[int]:
-    """Return where a formula may break: before a + - or = outside braces and \\left( \\right).
-
-    Plain parentheses may be open across a break (each row is typeset on its own)."""
-    stack: list[str] = []
-    points = []
-    for i, char in enumerate(tex):
-        if char in "{([":
-            stack.append("(" if char == "(" and not tex[:i].endswith("\\left") else "{")
-        elif char in "})]" and stack:
-            stack.pop()
-        elif i > 0 and tex[i - 1 : i + 2] in (" + ", " - ", " = ") and "{" not in stack:
-            points.append(i)
-    return points
-
-
-def _wrapped(tex: str) -> list[str]:
-    """Split a long formula into rows that each fit a printed line (HTML, PDF and Markdown)."""
-    pieces, start = [], 0
-    for point in _break_points(tex):
-        if _visible_length(tex[start:point]) > WRAP_AT and point > start:
-            pieces.append(tex[start:point].rstrip())
-            start = point
-    pieces.append(tex[start:].strip())
-    return [pieces[0]] + [r"\quad " + piece.strip() for piece in pieces[1:]]
-
-
 def wrap_formula(tex: str) -> list[str]:
     """Split a long formula into rows that fit a printed line; the later rows start indented."""
-    return _wrapped(tex)
+    return wrap_latex(tex)
 
 
 def _line_rows(line: Line) -> list[dict[str, str]]:
     rows = []
     for i, (formula, words) in enumerate(line.forms):
-        parts = _wrapped("= " + _tex(formula))
+        parts = wrap_latex("= " + _tex(formula), WRAP_WITH_NOTE_AT if words else WRAP_AT)
         for part, text in enumerate(parts):
             first = i == 0 and part == 0
             rows.append({"lhs_tex": _tex(line.lhs) if first else "", "rhs_tex": text,
@@ -72,7 +36,7 @@ def _line_rows(line: Line) -> list[dict[str, str]]:
     tail = " = ".join(part for part in (line.numbers, line.value) if part)
     if tail:
         rows += [{"lhs_tex": "", "rhs_tex": text, "words": ""}
-                 for text in _wrapped("= " + _tex(tail))]  # fmt: skip
+                 for text in wrap_latex("= " + _tex(tail))]  # fmt: skip
     return rows
 
 
@@ -157,17 +121,17 @@ def _blame_rows(
         return [], None
     split = blame_split(d, step, ev)
     rows = [{"via_tex": to_latex(path.via), "term_tex": _tex(to_latex(path.term)),
-             "value": format_number(path.value), "share": percent(path.pull)}
+             "value": number_text(path.value), "share": percent(path.pull)}
             for path in split.paths]  # fmt: skip
     total_tex = notation.latex_name(split.total_name)
     rows.append({"via_tex": r"\text{sum of the paths}", "term_tex": total_tex,
-                 "value": format_number(split.total), "share": ""})  # fmt: skip
+                 "value": number_text(split.total), "share": ""})  # fmt: skip
     if split.slope is not None:
         slope_tex = _tex(_factor_tex(step.factors[1:]))
         rows.append({"via_tex": r"\text{delta}",
                      "term_tex": rf"{to_latex(split.lhs)} = {total_tex} \cdot {slope_tex} "
-                     rf"= {format_number(split.total)} \cdot {_signed(split.slope)}",
-                     "value": format_number(split.value), "share": ""})  # fmt: skip
+                     rf"= {number_latex(split.total)} \cdot {_signed(split.slope)}",
+                     "value": number_text(split.value), "share": ""})  # fmt: skip
     return rows, split
 
 
@@ -176,5 +140,5 @@ def _factor_tex(factors: tuple[Any, ...]) -> str:
 
 
 def _signed(value: float) -> str:
-    text = format_number(value)
+    text = number_latex(value)
     return f"({text})" if text.startswith("-") else text

@@ -7,6 +7,8 @@ data out. The full reports (HTML/PDF, templates) build on the same sections.
 
 from __future__ import annotations
 
+import shutil
+import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -18,11 +20,12 @@ from symbackprop.derivation.steps import Stage, Step
 from symbackprop.model import notation
 from symbackprop.model.functions import LeakyStep
 from symbackprop.model.functions import Step as StepFunction
-from symbackprop.model.printing import format_number, to_latex, to_text
+from symbackprop.model.printing import number_latex, number_text, to_latex, to_text
 from symbackprop.model.rulebook import Rule
 from symbackprop.render.blame import blame_split, neuron_slope
 from symbackprop.render.blame import text as blame_text
 from symbackprop.render.escape import latex_text
+from symbackprop.render.wrap import WRAP_AT, WRAP_WITH_NOTE_AT, wrap_latex, wrap_text
 
 if TYPE_CHECKING:
     from symbackprop.derivation.evaluation import Evaluation
@@ -156,8 +159,13 @@ def _is_scalar(value: object) -> bool:
     return isinstance(value, float)
 
 
-def _value(values: dict[str, float], name: str) -> str:
-    return format_number(values[name]) if name in values else ""
+def _value(values: dict[str, float], name: str, p: Printer) -> str:
+    return _number(p, values[name]) if name in values else ""
+
+
+def _number(p: Printer, value: float) -> str:
+    """Write a value as the printer ``p`` writes numbers: 3.75×10⁻⁵, or 3.75 \\times 10^{-5}."""
+    return number_latex(value) if p is to_latex else number_text(value)
 
 
 def _forward_sections(d: Derivation, values: dict[str, float], p: Printer) -> list[Section]:
@@ -167,7 +175,7 @@ def _forward_sections(d: Derivation, values: dict[str, float], p: Printer) -> li
         section = grouped.setdefault(step.layer, Section(title))
         numbers = p(step.rhs, values) if values and step.rhs.free_symbols else ""
         section.lines.append(
-            Line(p(step.lhs), [(p(step.rhs), "")], numbers, _value(values, step.lhs.name))
+            Line(p(step.lhs), [(p(step.rhs), "")], numbers, _value(values, step.lhs.name, p))
         )
     return list(grouped.values())
 
@@ -178,16 +186,16 @@ def _loss_section(
     step = d.step("L")
     note = "one sample's loss; a batch's loss is the mean of the per-sample losses"
     numbers = p(step.rhs, values) if values else ""
-    line = Line(p(step.lhs), [(p(step.rhs), "")], numbers, _value(values, "L"), note)
+    line = Line(p(step.lhs), [(p(step.rhs), "")], numbers, _value(values, "L", p), note)
     if ev is not None and len(ev.terms) > 1:
-        line.note += " · terms: " + " + ".join(format_number(t) for t in ev.terms)
+        line.note += " · terms: " + " + ".join(number_text(t) for t in ev.terms)
     lines = []
     for term in d.stage(Stage.LOSS):
         if term is not step:
             # The program's own loss terms (E_o1 = ...), in its order, before L itself.
             numbers = p(term.rhs, values) if values else ""
             lines.append(
-                Line(p(term.lhs), [(p(term.rhs), "")], numbers, _value(values, term.lhs.name))
+                Line(p(term.lhs), [(p(term.rhs), "")], numbers, _value(values, term.lhs.name, p))
             )
     return Section("Error", lines=[*lines, line])
 
@@ -228,12 +236,10 @@ def _chain_line(
             first = p(step.factors[0], values)
             if step.factors[0].is_Add:
                 first = f"({first})"
-            line.numbers = " · ".join(
-                [first] + [_paren(format_number(v)) for v in factor_values[1:]]
-            )
+            line.numbers = " · ".join([first] + [_paren(_number(p, v)) for v in factor_values[1:]])
     elif values and step.rhs.free_symbols:
         line.numbers = p(step.rhs, values)
-    line.value = _value(values, step.lhs.name)
+    line.value = _value(values, step.lhs.name, p)
     if ev is not None and len(step.paths) > 1 and ev.batch_size == 1:
         line.note = _blame_note(d, step, ev, p)
     elif ev is not None and neuron_slope(d, step, ev) == 0.0:
@@ -281,7 +287,7 @@ def _gradient_section(
                 p(step.lhs),
                 [(form, rule_words(step.rules))],
                 numbers,
-                _value(values, step.lhs.name),
+                _value(values, step.lhs.name, p),
             )  # fmt: skip
         )
     return section
@@ -294,7 +300,7 @@ def _update_section(d: Derivation, ev: Evaluation, values: dict[str, float], p: 
     shown = {**values, "eta": float(ev.learning_rate or 0.0)}
     if optimizer.state:
         settings = ", ".join(
-            f"{notation.unicode_name(name)} = {format_number(value)}"
+            f"{notation.unicode_name(name)} = {number_text(value)}"
             for name, value in optimizer.hyperparameters().items()
         )
         section.lines.append(
@@ -307,7 +313,10 @@ def _update_section(d: Derivation, ev: Evaluation, values: dict[str, float], p: 
     for step in d.stage(Stage.UPDATE):
         section.lines.append(
             Line(
-                p(step.lhs), [(p(step.rhs), "")], p(step.rhs, shown), _value(values, step.lhs.name)
+                p(step.lhs),
+                [(p(step.rhs), "")],
+                p(step.rhs, shown),
+                _value(values, step.lhs.name, p),
             )  # fmt: skip
         )
     if d.frozen:
@@ -330,36 +339,56 @@ def _header(d: Derivation) -> list[str]:
 
 
 # --- writers ---------------------------------------------------------------------------------
-def derivation_text(d: Derivation, ev: Evaluation | None = None) -> str:
-    """Lay the sections out as numbered Unicode text for a terminal."""
-    out = _header(d)
+def derivation_text(d: Derivation, ev: Evaluation | None = None, width: int | None = None) -> str:
+    """Lay the sections out as numbered Unicode text for a terminal.
+
+    Lines longer than ``width`` characters (by default the terminal's, else 80) break at their
+    operators, the rows after the first indented under the formula."""
+    columns = max(width or shutil.get_terminal_size().columns, MIN_WIDTH)
+    out = [row for line in _header(d) for row in textwrap.wrap(line, columns)]
     for number, section in enumerate(sections(d, ev, to_text), start=1):
         tag = f"   ({section.tag})" if section.tag else ""
-        out.append(f"\n{number}  {section.title}{tag}")
+        out += ["", *textwrap.wrap(f"{number}  {section.title}{tag}", columns,
+                                   subsequent_indent="   ")]  # fmt: skip
         for line in section.lines:
-            out += _text_line(line)
+            out += _text_line(line, columns)
     return "\n".join(out) + "\n"
 
 
-def _text_line(line: Line) -> list[str]:
+MIN_WIDTH = 40  # characters; a narrower terminal still gets lines this long
+
+
+def _text_line(line: Line, width: int) -> list[str]:
     if not line.lhs:
-        return [f"   {line.note}"]
+        return textwrap.wrap(line.note, width, initial_indent="   ", subsequent_indent="     ")
     pad = " " * (len(line.lhs) + 3)
+    indent = len(pad) + 5  # under the formula, past its "= "
     rows = []
     for i, (formula, words) in enumerate(line.forms):
         lead = f"   {line.lhs} = " if i == 0 else f"   {pad}= "
-        rows.append(lead + formula + (f"   [{words}]" if words else ""))
+        rows += _with_words(wrap_text(lead + formula, width, indent), words, width)
     tail = " = ".join(part for part in (line.numbers, line.value) if part)
     if tail:
-        rows.append(f"   {pad}= {tail}")
+        rows += wrap_text(f"   {pad}= {tail}", width, indent)
     if line.note:
-        rows.append(f"   {pad}{line.note}")
+        rows += textwrap.wrap(line.note, width, initial_indent=f"   {pad}",
+                              subsequent_indent=f"   {pad}  ")  # fmt: skip
     return rows
 
 
 def latex_dots(tex: str) -> str:
     """Make the sections' joined factors LaTeX: they are joined with a Unicode dot."""
     return tex.replace(" · ", r" \cdot ").replace("·", r" \cdot ")
+
+
+def _with_words(rows: list[str], words: str, width: int) -> list[str]:
+    """Put a row's rule words after it, or flush right under it where they do not fit."""
+    if not words:
+        return rows
+    note = f"[{words}]"
+    if len(rows[-1]) + 3 + len(note) <= width:
+        return [*rows[:-1], f"{rows[-1]}   {note}"]
+    return [*rows, *(part.rjust(width) for part in textwrap.wrap(note, width - 11))]
 
 
 def derivation_markdown(d: Derivation, ev: Evaluation | None = None) -> str:
@@ -395,12 +424,16 @@ def derivation_latex(d: Derivation, ev: Evaluation | None = None) -> str:
                 rows.append(f"&\\text{{{latex_text(line.note)}}}")
                 continue
             for i, (formula, words) in enumerate(line.forms):
-                lead = line.lhs if i == 0 else ""
-                tag_text = f" && \\text{{[{latex_text(words)}]}}" if words else ""
-                rows.append(f"{lead} &= {latex_dots(formula)}{tag_text}")
+                parts = wrap_latex(f"= {formula}", WRAP_WITH_NOTE_AT if words else WRAP_AT)
+                # The rule words as the row's tag: at the right margin, or flush right
+                # under the row where it leaves no room, never in a column off the page.
+                tag = f" \\tag*{{\\footnotesize [{latex_text(words)}]}}" if words else ""
+                for n, part in enumerate(parts):
+                    lead = line.lhs if i == 0 and n == 0 else ""
+                    rows.append(f"{lead} &{latex_dots(part)}{tag if n == 0 else ''}")
             tail = " = ".join(part for part in (line.numbers, line.value) if part)
             if tail:
-                rows.append(f"&= {latex_dots(tail)}")
+                rows += [f"&{latex_dots(part)}" for part in wrap_latex(f"= {tail}")]
         out.append(" \\\\\n".join(rows))
         out.append(r"\end{align*}")
     return "\n".join(out) + "\n"

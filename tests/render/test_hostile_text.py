@@ -47,7 +47,10 @@ _PLAIN = (
     r"[ !\"'()*+,\-./0-9:;=?@A-Z\[\]`a-z\u00c0-\u00ff\u03c3\u03b4\u03b7\u03b8\u2202\u2032"
     r"\u2212\u2211\u03a3\u2014\u2218\u22ee\u2026\u00d7\u00b7\u207a\u1d40\u00bd\u00b2]"
 )
-_LITERAL = re.compile("(?:" + "|".join(re.escape(e) for e in _ESCAPES) + "|" + _PLAIN + ")*")
+_POWER = r"\$\^\{[-0-9]+\}\$"  # a power of ten written 10⁻⁵: $^{-5}$
+_LITERAL = re.compile(
+    "(?:" + "|".join(re.escape(e) for e in _ESCAPES) + "|" + _POWER + "|" + _PLAIN + ")*"
+)
 
 
 @given(any_text)
