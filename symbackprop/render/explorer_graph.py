@@ -25,7 +25,8 @@ BOX_HEIGHT = 50
 COLUMN_GAP = 178  # from one column's left edge to the next
 ROW_GAP = 62
 MARGIN = 12
-MAX_PER_COLUMN = 8  # larger networks are drawn in part: the first boxes of each column
+MAX_PER_COLUMN = 8  # larger networks are drawn in part: at most this many boxes a column,
+MAX_VALUES_PER_COLUMN = 5  # of which at most this many computed values (z, a, gates)
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,11 +114,9 @@ def layout(d: Derivation, owners: dict[str, Owner]) -> dict[str, Any]:
     kinds |= {s.name: "target" for s in program.targets}
     column = _columns(d, sources)
     grads = gradient_keys(d)
-    by_column: dict[int, list[str]] = {}
-    order = sources + [s.lhs.name for s in _value_steps(d)]
-    for name in sorted(order, key=lambda n: (column[n], order.index(n))):
-        by_column.setdefault(column[name], []).append(name)
-    drawn = {c: names[:MAX_PER_COLUMN] for c, names in by_column.items()}
+    values = [s.lhs.name for s in _value_steps(d)]
+    order = values + sources
+    drawn = _drawn(d, values, sources, column)
     tallest = max(len(names) for names in drawn.values())
     boxes = []
     for c, names in sorted(drawn.items()):
@@ -144,6 +143,31 @@ def layout(d: Derivation, owners: dict[str, Owner]) -> dict[str, Any]:
         "box_width": BOX_WIDTH, "box_height": BOX_HEIGHT, "partial": len(boxes) < total,
         "shown": len(boxes), "total": total, "per_column": MAX_PER_COLUMN,
     }  # fmt: skip
+
+
+def _drawn(
+    d: Derivation, values: list[str], sources: list[str], column: dict[str, int]
+) -> dict[int, list[str]]:
+    """Return the names drawn in each column: all, or the first values and what feeds them.
+
+    A column holds its computed values first, then its sources (inputs, parameters,
+    targets) in the order of the first value each feeds; a large column keeps its first
+    MAX_VALUES_PER_COLUMN values and fills up to MAX_PER_COLUMN with sources.
+    """
+    first_user: dict[str, int] = {}
+    for index, step in enumerate(_value_steps(d)):
+        for symbol in step.rhs.free_symbols:
+            first_user.setdefault(symbol.name, index)
+    ranked = sorted(sources, key=lambda n: first_user.get(n, len(values)))
+    drawn: dict[int, list[str]] = {}
+    for c in sorted(set(column.values())):
+        own = [n for n in values if column[n] == c]
+        fed = [n for n in ranked if column[n] == c]
+        if len(own) + len(fed) > MAX_PER_COLUMN:
+            own = own[:MAX_VALUES_PER_COLUMN] if fed else own[:MAX_PER_COLUMN]
+            fed = fed[: MAX_PER_COLUMN - len(own)]
+        drawn[c] = own + fed
+    return drawn
 
 
 def _wires(

@@ -245,3 +245,11 @@ def test_a_batch_trains_with_the_spec_optimiser(browser, tmp_path):
     expected = python_values(spec, dict(trained.params), X[3], Y[3])
     assert_same(page.values(), expected, RTOL_TRAINED)
     page.close()
+
+
+def test_the_sample_explorer_in_examples_is_current(browser, mazur_spec):
+    page = Page(browser, EXAMPLES / "reports" / "mazur-explorer.html")
+    X, Y = mazur_spec.data
+    expected = python_values(mazur_spec, dict(mazur_spec.params), X[0], Y[0])
+    assert_same(page.values(), expected, RTOL_PAGE)
+    page.close()
