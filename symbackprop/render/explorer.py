@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -22,9 +23,10 @@ from markupsafe import Markup
 
 from symbackprop.derivation.derivation import Derivation
 from symbackprop.derivation.derive import derive
+from symbackprop.derivation.matrix_expand import per_element
 from symbackprop.derivation.steps import Stage, Step
 from symbackprop.model import notation
-from symbackprop.model.errors import ShapeError, SymbackpropError
+from symbackprop.model.errors import ShapeError, SymbackpropError, SymbackpropWarning
 from symbackprop.model.network import Network
 from symbackprop.model.optimizers import STEP_NUMBER, Optimizer, get_optimizer
 from symbackprop.model.printing import TextPrinter
@@ -45,10 +47,10 @@ STAGE_TITLES = {
     Stage.ADJOINT: "backward",
     Stage.GRADIENT: "gradient",
 }
-LAYER_NETWORKS = (
-    "the explorer shows MLPs and scalar programs (with gates); a network of layers is not "
-    "supported yet: write it as an MLP spec ([network] sizes) or use `symbackprop report` for it"
-)
+# Layers whose output for one sample depends on the others (batch statistics, attention over
+# the columns) or on random masks: the page runs one sample at a time, so it cannot show them
+# as the batch computes them.
+SAMPLE_COUPLED = ("batch_norm", "dropout", "self_attention")
 
 
 class _MarkedPrinter(TextPrinter):
@@ -144,8 +146,6 @@ def explorer_model(
     sample: int = 1,
 ) -> dict[str, Any]:
     """Return everything the page needs as plain data, and its generated code."""
-    if isinstance(network, LayerNetwork):
-        raise SymbackpropError(LAYER_NETWORKS)
     X, Y = _samples(network, data)
     _check_size(network, X.shape[0])
     if not 1 <= sample <= X.shape[0]:
@@ -211,6 +211,54 @@ def _script_safe(text: str) -> str:
     return text.replace("</", "<\\/")
 
 
+def _layer_kinds(layers: Iterable[Any]) -> list[str]:
+    kinds = []
+    for layer in layers:
+        kinds.append(str(getattr(layer, "kind", "")))
+        kinds += _layer_kinds(getattr(layer, "layers", ()))
+    return kinds
+
+
+def _per_element(
+    net: LayerNetwork,
+    params: Mapping[str, Any],
+    data: tuple[Any, Any] | None,
+    freeze: Iterable[str],
+) -> tuple[Network, dict[str, float], tuple[Any, Any] | None, list[str]]:
+    """Return a network of layers as its per-element program for one sample.
+
+    Its parameters become their entries (w1_2_1 of state_dict's "0.weight"), the data one
+    flattened row per sample, and a frozen array every entry of it.
+    """
+    coupled = sorted(set(_layer_kinds(net.layers)) & set(SAMPLE_COUPLED))
+    if coupled:
+        raise SymbackpropError(
+            f"the explorer runs one sample at a time, so it cannot show {', '.join(coupled)} "
+            "(a layer that mixes the samples or draws random masks); it shows MLPs, scalar "
+            "programs and networks of layers without them: use `symbackprop report` for this one"
+        )
+    with warnings.catch_warnings():
+        # entries that reach no loss (a pooled-away input's weight) get 0: shown, not warned
+        warnings.simplefilter("ignore", SymbackpropWarning)
+        try:
+            view = per_element(net, 1)
+        except SymbackpropError as error:
+            raise SymbackpropError(
+                f"the explorer shows a network of layers entry by entry: {error}"
+            ) from None
+    frozen = set(freeze)
+    names = [
+        str(symbol)
+        for parameter in net.program.parameters
+        if parameter.state_name in frozen
+        for symbol in view.entries[str(parameter.symbol.name)]
+    ]
+    if data is not None:
+        X, Y = (np.asarray(a, dtype=np.float64) for a in data)
+        data = (X.reshape(X.shape[0], -1), Y.reshape(Y.shape[0], -1))
+    return view.network, view.params(params), data, names
+
+
 def explore(
     network: Network | Spec,
     params: Mapping[str, Any] | None = None,
@@ -241,11 +289,13 @@ def explore(
         net = spec.network
     else:
         net = network
+    params = net.init_params(seed=0) if params is None else params
     if isinstance(net, LayerNetwork):
-        raise SymbackpropError(LAYER_NETWORKS)
+        net, params, data, freeze = _per_element(net, params, data, freeze or ())
+        description = description or "a network of layers, shown entry by entry for one sample"
     model = explorer_model(
         net,
-        net.init_params(seed=0) if params is None else params,
+        params,
         data,
         learning_rate=0.5 if learning_rate is None else learning_rate,
         freeze=freeze or (),

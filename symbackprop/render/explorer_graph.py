@@ -27,6 +27,7 @@ ROW_GAP = 62
 MARGIN = 12
 MAX_PER_COLUMN = 8  # larger networks are drawn in part: at most this many boxes a column,
 MAX_VALUES_PER_COLUMN = 5  # of which at most this many computed values (z, a, gates)
+MAX_SHARE_LABELS = 3  # a value feeding more nodes than this has its wires' shares unlabelled
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,7 +186,9 @@ def _wires(
             continue
         share = ""
         owner = owners.get(source)
-        if owner is not None and uses[source] > 1:
+        # one label a wire where a value fans out to a few nodes; past that they would pile
+        # up on each other, and the blame table lists them instead
+        if owner is not None and 1 < uses[source] <= MAX_SHARE_LABELS:
             for i, path in enumerate(owner.step.paths):
                 if path.via.name == target:
                     share = path_key(owner.step.lhs.name, i, "term")

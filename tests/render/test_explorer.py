@@ -126,10 +126,21 @@ def test_the_page_is_self_contained(mazur):
     assert json.loads(data)["title"] == "mazur"
 
 
-def test_networks_of_layers_and_oversized_networks_are_refused_in_one_line(tmp_path):
-    net = sb.sequential(2, [sb.Dense(2), sb.Elementwise("sigmoid")], loss="half_sse")
-    with pytest.raises(sb.SymbackpropError, match="explorer shows MLPs and scalar programs"):
-        sb.explore(net)
+def test_networks_of_layers_are_explored_entry_by_entry():
+    spec = sb.load_spec(EXAMPLES / "layers" / "classifier.toml")
+    page = sb.explore(spec)
+    view = sb.per_element(spec.network, 1)
+    for name in view.network.parameter_names():
+        assert f'v["dL_d{name}"] =' in page, name
+    frozen = sb.explore(spec.network, spec.params, spec.data, freeze=["0.weight"])
+    assert '"frozen": true' in frozen
+
+
+def test_sample_coupled_layers_and_oversized_networks_are_refused_in_one_line():
+    for example, kind in (("batch_norm", "batch_norm"), ("attention", "self_attention")):
+        spec = sb.load_spec(EXAMPLES / "layers" / f"{example}.toml")
+        with pytest.raises(sb.SymbackpropError, match=f"cannot show {kind} "):
+            sb.explore(spec)
     big = sb.mlp([60, 40, 2])
     assert len(big.params) > MAX_PARAMETERS
     with pytest.raises(sb.ShapeError, match="at most 2000"):
@@ -142,7 +153,7 @@ def test_explore_writes_the_page_from_the_command_line(tmp_path, capsys):
     assert "function compute(v)" in out.read_text()
     assert cli.main(["explore", str(EXAMPLES / "mazur.toml"), "-o", str(tmp_path / "x.pdf")]) == 2
     assert "is not an .html file" in capsys.readouterr().err
-    layers = EXAMPLES / "layers" / "classifier.toml"
+    layers = EXAMPLES / "layers" / "dropout.toml"
     assert cli.main(["explore", str(layers), "-o", str(out)]) == 2
 
 

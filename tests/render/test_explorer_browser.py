@@ -253,3 +253,24 @@ def test_the_sample_explorer_in_examples_is_current(browser, mazur_spec):
     expected = python_values(mazur_spec, dict(mazur_spec.params), X[0], Y[0])
     assert_same(page.values(), expected, RTOL_PAGE)
     page.close()
+
+
+@pytest.mark.parametrize("example", ["classifier", "conv_tiny", "rnn_3step", "layer_norm"])
+def test_a_network_of_layers_gives_the_matrix_gradients(browser, tmp_path, example):
+    spec = sb.load_spec(EXAMPLES / "layers" / f"{example}.toml")
+    net = spec.network
+    path = tmp_path / f"{example}.html"
+    sb.explore(spec, path=path, learning_rate=0.1)
+    page = Page(browser, path)
+    X, Y = spec.data
+    view = sb.per_element(net, 1)
+    names = view.network.parameter_names()
+    values = page.values()
+    arrays = view.gradient_arrays({name: values[f"dL_d{name}"] for name in names})
+    for key, expected in sb.compile(net).gradient(spec.params, X[:1], Y[:1]).items():
+        np.testing.assert_allclose(arrays[key], expected, rtol=RTOL_PAGE, atol=RTOL_PAGE)
+    page.page.click("#update")  # one step on the whole batch: the mean of the samples' gradients
+    trained = sb.train(net, spec.params, X, Y, 0.1, 1)
+    expected_params = view.params(trained.params)
+    assert_same(page.call("params"), expected_params, RTOL_PAGE)
+    page.close()
