@@ -70,6 +70,7 @@ def _tokens(expr: sp.Basic) -> list[str]:
 
 
 def _product_text(factors: tuple[sp.Expr, ...]) -> str:
+    """Print factors joined by a dot, a sum in parentheses (as the text derivation does)."""
     return " · ".join(f"({_text(f)})" if f.is_Add else _text(f) for f in factors)
 
 
@@ -89,6 +90,7 @@ def _step_data(step: Step, owners: dict[str, Owner]) -> dict[str, Any]:
     }
     if len(step.factors) > 1:
         data["factors"] = [factor_key(name, i) for i in range(len(step.factors))]
+        data["factor_texts"] = [_product_text((f,)) for f in step.factors]
     for i, path in enumerate(step.paths):
         data["paths"].append(
             {

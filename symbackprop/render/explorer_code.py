@@ -66,6 +66,9 @@ def elementary(expr: sp.Expr) -> sp.Expr:
     return expr.replace(is_ours, rewritten)
 
 
+_PRINTER = _ValuesPrinter({"strict": True})
+
+
 def javascript(expr: sp.Expr) -> str:
     """Print one expression as a JavaScript expression over the values object ``v``."""
     flat = elementary(sp.sympify(expr))
@@ -75,15 +78,13 @@ def javascript(expr: sp.Expr) -> str:
             f"the explorer cannot print {', '.join(unknown)} as JavaScript; use the "
             "activations and functions of the registry"
         )
-    text = _ValuesPrinter({"strict": True}).doprint(flat)
+    text = _PRINTER.doprint(flat)
     return " ".join(text.split())
 
 
 def _unprintable(function: sp.Function) -> bool:
-    printer = _ValuesPrinter()
-    return not hasattr(printer, f"_print_{type(function).__name__}") and (
-        type(function).__name__ not in printer.known_functions
-    )
+    name = type(function).__name__
+    return not hasattr(_PRINTER, f"_print_{name}") and name not in _PRINTER.known_functions
 
 
 def _assign(key: str, expr: sp.Expr) -> str:

@@ -14,7 +14,7 @@ import symbackprop as sb
 from symbackprop.cli import main as cli
 from symbackprop.derivation.steps import Stage
 from symbackprop.model.functions import FUNCTIONS, Softmax
-from symbackprop.render.explorer import MAX_PARAMETERS, explorer_model
+from symbackprop.render.explorer import MAX_PARAMETERS, explorer_model, render_explorer
 from symbackprop.render.explorer_code import (
     elementary,
     javascript,
@@ -110,12 +110,13 @@ def test_the_gate_circuit_is_drawn_gate_by_gate():
 
 
 def test_a_large_network_is_drawn_in_part_and_says_so():
-    net = sb.mlp([20, 12, 3])
+    net = sb.mlp([9, 2, 1])  # 9 inputs and 18 weights in the first column: more than 8
     model = explorer_model(net, net.init_params(seed=0), None)
     graph = model["graph"]
     assert graph["partial"] and graph["shown"] < graph["total"]
-    page = sb.explore(net)
-    assert "Drawn in part" in page
+    drawn = {box["id"] for box in graph["boxes"]}
+    assert {"z1_1", "z1_2", "a1_1", "z2_1", "L"} <= drawn  # every node of the small layers
+    assert "Drawn in part" in render_explorer(model)
 
 
 def test_the_page_is_self_contained(mazur):
