@@ -274,3 +274,29 @@ def test_a_network_of_layers_gives_the_matrix_gradients(browser, tmp_path, examp
     expected_params = view.params(trained.params)
     assert_same(page.call("params"), expected_params, RTOL_PAGE)
     page.close()
+
+
+def _registry_networks() -> list[Any]:
+    """One small MLP per registered activation (hidden layer) and per loss (its output)."""
+    cases = []
+    for name, loss in sb.LOSSES.items():
+        output = loss.outputs[0] if loss.outputs else "sigmoid"
+        for hidden in sb.ACTIVATIONS:
+            if hidden != "softmax":
+                cases.append(pytest.param(hidden, output, name, id=f"{hidden}-{name}"))
+    return cases
+
+
+@pytest.mark.parametrize(("hidden", "output", "loss"), _registry_networks())
+def test_every_activation_and_loss_computes_as_python_does(browser, tmp_path, hidden, output, loss):
+    net = sb.mlp([2, 3, 2], activation=[hidden, output], loss=loss, weight_decay=0.01)
+    params = net.init_params(seed=1, scheme="normal")
+    x, y = np.array([0.3, -0.7]), np.array([1.0, 0.0])
+    path = tmp_path / "net.html"
+    sb.explore(net, params, (x, y), path=path)
+    page = Page(browser, path)
+    d = sb.derive(net)
+    ev = d.evaluate(params, x, y)
+    expected = {s.lhs.name: float(ev[s.lhs.name]) for s in d.steps if s.stage is not Stage.UPDATE}
+    assert_same(page.values(), expected, RTOL_PAGE)
+    page.close()
