@@ -11,6 +11,7 @@ edits, update, repeat, finite differences) to the generated functions.
 from __future__ import annotations
 
 import json
+import math
 import os
 import warnings
 from collections.abc import Iterable, Mapping
@@ -24,9 +25,9 @@ from markupsafe import Markup
 from symbackprop.derivation.derivation import Derivation
 from symbackprop.derivation.derive import derive
 from symbackprop.derivation.matrix_expand import per_element
-from symbackprop.derivation.steps import Stage, Step
+from symbackprop.derivation.steps import LOSS, Stage, Step
 from symbackprop.model import notation
-from symbackprop.model.errors import ShapeError, SymbackpropError, SymbackpropWarning
+from symbackprop.model.errors import ShapeError, SpecError, SymbackpropError, SymbackpropWarning
 from symbackprop.model.network import Network
 from symbackprop.model.optimizers import STEP_NUMBER, Optimizer, get_optimizer
 from symbackprop.model.printing import TextPrinter
@@ -135,6 +136,13 @@ def _samples(network: Network, data: tuple[Any, Any] | None) -> tuple[np.ndarray
     return data_arrays(network, X, Y)
 
 
+def _labelled(symbols: Iterable[sp.Symbol], frozen: set[str]) -> list[dict[str, Any]]:
+    return [
+        {"name": s.name, "label": notation.unicode_name(s.name), "frozen": s.name in frozen}
+        for s in symbols
+    ]
+
+
 def explorer_model(
     network: Network,
     params: Mapping[str, Any],
@@ -148,6 +156,8 @@ def explorer_model(
     sample: int = 1,
 ) -> dict[str, Any]:
     """Return everything the page needs as plain data, and its generated code."""
+    if not (isinstance(learning_rate, (int, float)) and math.isfinite(learning_rate)):
+        raise SpecError(f"learning_rate {learning_rate!r} is not a finite number; give e.g. 0.5")
     X, Y = _samples(network, data)
     _check_size(network, X.shape[0])
     if not 1 <= sample <= X.shape[0]:
@@ -164,16 +174,9 @@ def explorer_model(
     return {
         "title": title or "Backpropagation, step by step",
         "description": description or network.describe(),
-        "inputs": [
-            {"name": s.name, "label": notation.unicode_name(s.name)} for s in program.inputs
-        ],
-        "targets": [
-            {"name": s.name, "label": notation.unicode_name(s.name)} for s in program.targets
-        ],
-        "params": [
-            {"name": p.name, "label": notation.unicode_name(p.name), "frozen": p.name in frozen}
-            for p in program.params
-        ],
+        "inputs": _labelled(program.inputs, frozen),
+        "targets": _labelled(program.targets, frozen),
+        "params": _labelled(program.params, frozen),
         "values": values,
         "X": X.tolist(),
         "Y": Y.tolist(),
@@ -189,13 +192,14 @@ def explorer_model(
         "graph": layout(d, owners),
         "gradients": {s.node.name: s.lhs.name for s in d.stage(Stage.GRADIENT) if s.node},
         "blame": {name: owner.step.lhs.name for name, owner in owners.items()},
-        "loss": "L",
+        "loss": LOSS.name,
         "_code": code,
     }
 
 
 def render_explorer(model: dict[str, Any]) -> str:
     """Render the page: the model as JSON, the generated functions as script."""
+    model = dict(model)
     code = model.pop("_code")
     payload = json.dumps(model, ensure_ascii=False, allow_nan=False)
     template = template_environment("html").get_template("explorer.html.j2")
@@ -286,7 +290,7 @@ def explore(
         learning_rate = spec.training.learning_rate if learning_rate is None else learning_rate
         freeze = spec.training.freeze if freeze is None else freeze
         optimizer = spec.training.optimizer if optimizer is None else optimizer
-        title = title or spec.name
+        title = title or f"{spec.name}: backpropagation, step by step"
         description = spec.description
         net = spec.network
     else:

@@ -124,7 +124,7 @@ def test_the_page_is_self_contained(mazur):
     assert "<link" not in page and " src=" not in page and "@import" not in page
     assert set(re.findall(r"https?://[^\s\"')]+", page)) <= {"http://www.w3.org/2000/svg"}
     data = page.split('<script type="application/json" id="model">')[1].split("</script>")[0]
-    assert json.loads(data)["title"] == "mazur"
+    assert json.loads(data)["title"] == "mazur: backpropagation, step by step"
 
 
 def test_networks_of_layers_are_explored_entry_by_entry():
@@ -142,6 +142,8 @@ def test_sample_coupled_layers_and_oversized_networks_are_refused_in_one_line():
         spec = sb.load_spec(EXAMPLES / "layers" / f"{example}.toml")
         with pytest.raises(sb.SymbackpropError, match=f"cannot show {kind} "):
             sb.explore(spec)
+    with pytest.raises(sb.SpecError, match="learning_rate nan is not a finite number"):
+        sb.explore(sb.mlp([2, 2, 1]), learning_rate=float("nan"))
     big = sb.mlp([60, 40, 2])
     assert len(big.params) > MAX_PARAMETERS
     with pytest.raises(sb.ShapeError, match="at most 2000"):
