@@ -25,8 +25,8 @@ BOX_HEIGHT = 50
 COLUMN_GAP = 178  # from one column's left edge to the next
 ROW_GAP = 62
 MARGIN = 12
-MAX_PER_COLUMN = 8  # larger networks are drawn in part: at most this many boxes a column,
-MAX_VALUES_PER_COLUMN = 5  # of which at most this many computed values (z, a, gates)
+MAX_PER_COLUMN = 12  # larger networks are drawn in part: at most this many boxes a column,
+MAX_VALUES_PER_COLUMN = 6  # of which at most this many computed values (z, a, gates)
 MAX_SHARE_LABELS = 3  # a value feeding more nodes than this has its wires' shares unlabelled
 
 

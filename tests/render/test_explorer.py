@@ -110,7 +110,7 @@ def test_the_gate_circuit_is_drawn_gate_by_gate():
 
 
 def test_a_large_network_is_drawn_in_part_and_says_so():
-    net = sb.mlp([9, 2, 1])  # 9 inputs and 18 weights in the first column: more than 8
+    net = sb.mlp([9, 2, 1])  # 9 inputs and 18 weights in the first column: more than 12
     model = explorer_model(net, net.init_params(seed=0), None)
     graph = model["graph"]
     assert graph["partial"] and graph["shown"] < graph["total"]
