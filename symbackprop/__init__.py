@@ -136,6 +136,7 @@ if TYPE_CHECKING:
         TrainResult,
         train,
     )
+    from symbackprop.render.explorer import explore
     from symbackprop.render.report import report
     from symbackprop.worksheets.generate import worksheet
     from symbackprop.worksheets.grading import grade
@@ -208,6 +209,7 @@ _SOURCES: dict[str, tuple[str, ...]] = {
     "symbackprop.model.torch_import": ("from_torch",),
     "symbackprop.numeric.compiled": ("CompiledNetwork", "compile"),
     "symbackprop.numeric.train": ("TrainResult", "train"),
+    "symbackprop.render.explorer": ("explore",),
     "symbackprop.render.report": ("report",),
     "symbackprop.worksheets.generate": ("worksheet",),
     "symbackprop.worksheets.grading": ("grade",),
@@ -284,6 +286,7 @@ __all__ = [
     "check_gradient",
     "compile",
     "derive",
+    "explore",
     "from_torch",
     "get_activation",
     "get_loss",

@@ -20,6 +20,9 @@ def main() -> None:
     from symbackprop.render.report import report
 
     mazur = sb.mlp([2, 2, 2], activation="sigmoid", loss="half_sse", bias="shared")
+    # The interactive explorer of the same example (the spec carries its frozen biases).
+    sb.explore(sb.load_spec(HERE.parent / "mazur.toml"), path=HERE / "mazur-explorer.html",
+               title="Mazur's worked example: step through backpropagation")  # fmt: skip
     for suffix in ("html", "pdf"):
         report(mazur, MAZUR_PARAMS, ([0.05, 0.10], [0.01, 0.99]), HERE / f"mazur.{suffix}",
                learning_rate=0.5, freeze=["b1", "b2"],

@@ -20,6 +20,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any, TextIO
 
 from symbackprop import __version__
+from symbackprop.cli import explore as cli_explore
 from symbackprop.cli import network as cli_network
 from symbackprop.cli import worksheet as cli_worksheet
 from symbackprop.model.errors import SymbackpropError, SymbackpropWarning
@@ -50,6 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"symbackprop {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     cli_network.add_commands(commands)
+    cli_explore.add_commands(commands)
     cli_worksheet.add_commands(commands)
     return parser
 

@@ -82,6 +82,11 @@ class Step(sp.Function):
         # Zero everywhere except at the jump, where no derivative exists.
         return sp.Integer(0)
 
+    def _eval_rewrite_as_Piecewise(  # noqa: N802 (SymPy looks this name up)
+        self, x: sp.Expr, **kwargs: Any
+    ) -> sp.Expr:
+        return sp.Piecewise((1, x > 0), (0, True))
+
 
 def _step_numpy(z: FloatArray) -> FloatArray:
     return (np.asarray(z) > 0).astype(np.float64)
@@ -130,6 +135,11 @@ class LeakyStep(sp.Function):
     def fdiff(self, argindex: int = 1) -> sp.Expr:
         return sp.Integer(0)
 
+    def _eval_rewrite_as_Piecewise(  # noqa: N802 (SymPy looks this name up)
+        self, x: sp.Expr, **kwargs: Any
+    ) -> sp.Expr:
+        return sp.Piecewise((1, x > 0), (LEAKY_SLOPE, True))
+
 
 def _leaky_step_numpy(z: FloatArray) -> FloatArray:
     return np.where(np.asarray(z) > 0, 1.0, float(LEAKY_SLOPE))
@@ -150,6 +160,11 @@ class LeakyRelu(sp.Function):
         if argindex != 1:
             raise sp.ArgumentIndexError(self, argindex)
         return LeakyStep(self.args[0])
+
+    def _eval_rewrite_as_Piecewise(  # noqa: N802 (SymPy looks this name up)
+        self, x: sp.Expr, **kwargs: Any
+    ) -> sp.Expr:
+        return sp.Piecewise((x, x > 0), (LEAKY_SLOPE * x, True))
 
 
 def _leaky_relu_numpy(z: FloatArray) -> FloatArray:
@@ -174,6 +189,11 @@ class Sign(sp.Function):
 
     def _eval_is_real(self) -> bool | None:
         return self.args[0].is_real
+
+    def _eval_rewrite_as_Piecewise(  # noqa: N802 (SymPy looks this name up)
+        self, x: sp.Expr, **kwargs: Any
+    ) -> sp.Expr:
+        return sp.Piecewise((1, x > 0), (-1, x < 0), (0, True))
 
 
 def _sign_numpy(z: FloatArray) -> FloatArray:
