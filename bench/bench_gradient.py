@@ -52,6 +52,7 @@ def best_of(functions: list[Callable[[], object]], repeats: int = 15) -> list[fl
     """
     numbers = []
     for function in functions:
+        function()  # warm-up: what is made on first use (a small network's float program)
         start = time.perf_counter()
         function()
         numbers.append(max(1, int(0.02 / max(time.perf_counter() - start, 1e-7))))
