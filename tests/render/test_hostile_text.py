@@ -186,7 +186,8 @@ def test_worksheet_title_and_student_ids_print_literally(tmp_path):
     title = r"^^5cinput^^7b/etc/hostname^^7d X ~^ 50% & #1 \\ {x} $a$"
     spec = dataclasses.replace(spec, title=title)
     out = worksheet(spec, ["a_b@c-d"], "salt").write(tmp_path / "out", parts=("student",))
-    # The sheets' OT1 fonts draw ^ and ~ as accents; a_b's underscore is a rule pdftotext drops.
+    # The sheets' OT1 fonts draw ^ and ~ as accents; ids print the font's own underscore, so
+    # that an id copied from the PDF is the id.
     text = _pdf_text(out / "students" / "a_b@c-d" / "worksheet.pdf").translate(_ACCENTS)
     assert "^^5cinput^^7b/etc/hostname^^7d X" in text
-    assert "50% & #1 \\\\ {x} $a$" in text and "a b@c-d" in text
+    assert "50% & #1 \\\\ {x} $a$" in text and "a_b@c-d" in text
