@@ -69,9 +69,9 @@ def elementary(expr: sp.Expr) -> sp.Expr:
 _PRINTER = _ValuesPrinter({"strict": True})
 
 
-def javascript(expr: sp.Expr) -> str:
-    """Print one expression as a JavaScript expression over the values object ``v``."""
-    flat = elementary(sp.sympify(expr))
+def javascript(expr: sp.Expr | int | float) -> str:
+    """Print one expression (or a plain number) as JavaScript over the values object ``v``."""
+    flat = elementary(_as_expr(expr))
     unknown = sorted({type(f).__name__ for f in flat.atoms(sp.Function) if _unprintable(f)})
     if unknown:
         raise SymbackpropError(
@@ -80,6 +80,15 @@ def javascript(expr: sp.Expr) -> str:
         )
     text = _PRINTER.doprint(flat)
     return " ".join(text.split())
+
+
+def _as_expr(value: sp.Expr | int | float) -> sp.Expr:
+    """A derivation's expression as it is; a plain number (a constant factor) as SymPy's."""
+    if isinstance(value, sp.Basic):
+        return value
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"expected a SymPy expression or a number, got {type(value).__name__}")
+    return sp.Integer(value) if isinstance(value, int) else sp.Float(value)
 
 
 def _unprintable(function: sp.Function) -> bool:

@@ -7,6 +7,7 @@ group is killed: latexmk's pdflatex too, not only latexmk. A timeout is one
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -50,8 +51,6 @@ def run_tool(
 
 
 def _kill_group(process: subprocess.Popen[bytes]) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):  # the group has already exited
         os.killpg(process.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass  # already gone
     process.communicate()

@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 import symbackprop as sb
 from symbackprop.model import notation
+from symbackprop.render import report as report_module
 from symbackprop.render.escape import _LATEX_WORDS, latex_text, markdown_text
 
 WEEK5 = Path(__file__).resolve().parents[2] / "examples" / "worksheets" / "week5.toml"
@@ -117,7 +118,7 @@ def test_markdown_text_shows_literally_with_no_markup(text):
 @given(title=hostile_text)
 @settings(max_examples=25, deadline=None)
 def test_markdown_report_title_makes_no_markup(tiny, title):
-    page = _markdown_html(sb.render.report.render(*tiny, "md", title=title))
+    page = _markdown_html(report_module.render(*tiny, "md", title=title))
     assert _tags(page) <= {"h1", "h2", "h3", "p", "em", "strong", "code", "pre", "ul", "li", "br",
                            "blockquote", "table", "thead", "tbody", "tr", "th", "td"}  # fmt: skip
     assert "javascript:" not in re.sub(r"<[^>]*>", "", page) or "href" not in page
