@@ -34,20 +34,27 @@ _LATEX_SPECIAL = {
 # fonts) and the symbols both TeX templates declare with \DeclareUnicodeCharacter.
 _LATEX_LETTERS = frozenset(chr(c) for c in range(0xC0, 0x100)) - set("×÷ÐðÞþ")
 _LATEX_DECLARED = frozenset("σδηθ∂′−∑Σ—∘⋮…×·⁺ᵀ½²")
-# A run of superscript digits (the power in 3.75×10⁻⁵) becomes one LaTeX superscript.
+# A run of superscript digits (the power in 3.75×10⁻⁵) becomes one LaTeX superscript, and a
+# run of subscript digits (x₁ … x₄) one subscript.
 _SUPERSCRIPTS = "⁻⁰¹²³⁴⁵⁶⁷⁸⁹"
+_SUBSCRIPTS = "₋₀₁₂₃₄₅₆₇₈₉"
+_SCRIPTS = {_SUPERSCRIPTS: "^", _SUBSCRIPTS: "_"}
 _LATEX_TOKEN = re.compile(
-    f"[{_SUPERSCRIPTS}]+|"
+    f"[{_SUPERSCRIPTS}]+|[{_SUBSCRIPTS}]+|"
     + "|".join(re.escape(k) for k in sorted(_LATEX_WORDS, key=len, reverse=True))
-    + "|.",
+    # A hyphen before another stays a hyphen: TeX would join -- into a dash (--sample).
+    + "|-(?=-)|.",
     re.DOTALL,
 )
 
 
 def _latex_char(match: re.Match[str]) -> str:
     text = match[0]
-    if text[0] in _SUPERSCRIPTS:
-        return "$^{" + text.translate(str.maketrans(_SUPERSCRIPTS, "-0123456789")) + "}$"
+    for digits, mark in _SCRIPTS.items():
+        if text[0] in digits:
+            return f"${mark}{{" + text.translate(str.maketrans(digits, "-0123456789")) + "}$"
+    if text == "-" and match.string.startswith("-", match.end()):
+        return "-{}"
     if text in _LATEX_WORDS:
         return _LATEX_WORDS[text]
     if text in _LATEX_SPECIAL:

@@ -48,9 +48,18 @@ _PLAIN = (
     r"[ !\"'()*+,\-./0-9:;=?@A-Z\[\]`a-z\u00c0-\u00ff\u03c3\u03b4\u03b7\u03b8\u2202\u2032"
     r"\u2212\u2211\u03a3\u2014\u2218\u22ee\u2026\u00d7\u00b7\u207a\u1d40\u00bd\u00b2]"
 )
-_POWER = r"\$\^\{[-0-9]+\}\$"  # a power of ten written 10⁻⁵: $^{-5}$
+_POWER = r"\$[\^_]\{[-0-9]+\}\$"  # 10⁻⁵ and x₁ as $^{-5}$ and $_{1}$
+_HYPHEN = r"-\{\}"  # a hyphen kept apart from the next one (-- would be a dash)
 _LITERAL = re.compile(
-    "(?:" + "|".join(re.escape(e) for e in _ESCAPES) + "|" + _POWER + "|" + _PLAIN + ")*"
+    "(?:"
+    + "|".join(re.escape(e) for e in _ESCAPES)
+    + "|"
+    + _POWER
+    + "|"
+    + _HYPHEN
+    + "|"
+    + _PLAIN
+    + ")*"
 )
 
 
@@ -66,6 +75,13 @@ def test_latex_text_keeps_plain_prose():
     assert latex_text("2-2-1 MLP, sigmoid/sigmoid") == "2-2-1 MLP, sigmoid/sigmoid"
     assert latex_text("Café über") == "Café über"
     assert latex_text("a_b ^ ~") == r"a\_b \textasciicircum{} \textasciitilde{}"
+
+
+def test_latex_text_sets_subscript_digits_and_keeps_double_hyphens():
+    # The Iris report's "x₁ … x₄" printed as "x? … x?", and "--sample" as an en dash.
+    assert latex_text("x₁ … x₄, x₁₂") == "x$_{1}$ … x$_{4}$, x$_{12}$"
+    assert latex_text("use --sample N") == "use -{}-sample N"
+    assert latex_text("3.75×10⁻⁵") == r"3.75$\times$10$^{-5}$"
 
 
 @given(st.from_regex(r"[A-Za-z][A-Za-z0-9_]{0,12}", fullmatch=True))
